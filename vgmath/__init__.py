@@ -15,6 +15,7 @@ a network description                  ``vg.Chain(activation="tanh", init="xavie
 theory through depth                   ``vg.predict(chain)``
 the edge of chaos                      ``vg.critical_point("tanh", sigma_b2=0.05)``
 Monte Carlo through depth              ``vg.simulate(chain, trials=200, seed=0)``
+a grid of networks, on any executor    ``vg.sweep(grid, trials=200, seed=0)``
 theory against simulation              ``vg.verify(chain)``
 =====================================  ===================================================
 
@@ -62,17 +63,52 @@ _EXPORTS: dict[str, str] = {
     # networks
     "Chain": "_network",
     "Residual": "_network",
+    "Recurrent": "_network",
     # Gaussian expectations
     "gaussian_expectation": "_gaussian",
     "GaussianResult": "_gaussian",
+    "gaussian_series": "_gaussian",
     # theory
     "predict": "_theory",
     "Prediction": "_theory",
     "critical_point": "_theory",
     "CriticalPoint": "_theory",
+    "ExactProfile": "_theory",
+    "fixed_point": "_criticality",
+    "FixedPoint": "_criticality",
+    "critical_line": "_criticality",
+    "gain_table": "_criticality",
+    "GainRow": "_criticality",
+    "finite_width_moment_ratio": "_finite_width",
+    "finite_width_formula": "_finite_width",
     # Monte Carlo
     "simulate": "_simulate",
     "Simulation": "_simulate",
+    # architectures: batch norm, recurrent networks, gradient clipping
+    "preactivation_profile": "_batchnorm",
+    "PreactivationProfile": "_batchnorm",
+    "bn_relu_gradient_rate": "_batchnorm",
+    "clip_grad_norm": "_clipping",
+    "clip_report": "_clipping",
+    "ClipReport": "_clipping",
+    # sweeps
+    "sweep": "_sweep",
+    "SweepResult": "_sweep",
+    "SweepEntry": "_sweep",
+    "SweepError": "_sweep",
+    "SerialExecutor": "_sweep",
+    "dask_executor": "_sweep",
+    "OptionalDependencyError": "_sweep",
+    # verification
+    "verify": "_verify",
+    "Verification": "_verify",
+    "verify_bound": "_verify",
+    "BoundVerification": "_verify",
+    "verify_gradient_bound": "_verify",
+    "GradientBoundVerification": "_verify",
+    # reports
+    "report": "_report",
+    "Report": "_report",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -93,6 +129,8 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from ._activation import Activation, activation, activations
+    from ._bounds import ChainBound, DerivativeBound, SaturationRegion
+    from ._criticality import FixedPoint, GainRow, critical_line, fixed_point, gain_table
     from ._errors import (
         ExpressionError,
         InvalidArgumentError,
@@ -101,6 +139,30 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
         UnknownActivationError,
         VgmathError,
     )
+    from ._finite_width import finite_width_formula, finite_width_moment_ratio
+    from ._gaussian import GaussianResult, gaussian_expectation, gaussian_series
     from ._init import Init, init_variance
-    from ._network import Chain, Residual
+    from ._batchnorm import PreactivationProfile, bn_relu_gradient_rate, preactivation_profile
+    from ._clipping import ClipReport, clip_grad_norm, clip_report
+    from ._network import Chain, Recurrent, Residual
+    from ._report import Report, report
+    from ._simulate import Simulation, simulate
+    from ._sweep import (
+        OptionalDependencyError,
+        SerialExecutor,
+        SweepEntry,
+        SweepError,
+        SweepResult,
+        dask_executor,
+        sweep,
+    )
     from ._symbols import depth_symbol, fan_in, fan_out, layer_symbol, q, x
+    from ._theory import CriticalPoint, ExactProfile, Prediction, critical_point, predict
+    from ._verify import (
+        BoundVerification,
+        GradientBoundVerification,
+        Verification,
+        verify,
+        verify_bound,
+        verify_gradient_bound,
+    )

@@ -10,8 +10,9 @@ An :class:`Activation` carries
 
 Kink convention
 ---------------
-At a kink φ′ takes the value of the piece whose (closed) condition holds there, and every
-catalog ``Piecewise`` puts the kink in the *left* piece: ``relu′(0) = 0``,
+At a kink φ′ takes the value of the piece whose (closed) condition holds there. The catalog's
+``Piecewise`` expressions put the kink in the *left* piece, except the upper kinks of
+``hard_tanh`` and ``hard_sigmoid``, which belong to the flat right piece: ``relu′(0) = 0``,
 ``leaky_relu′(0) = slope``, ``elu′(0) = alpha``, ``hard_tanh′(±1) = 0``,
 ``hard_sigmoid′(±3) = 0``. These are PyTorch's autograd values, and the NumPy gradients use
 the same convention (tested).
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+import mpmath
 import numpy as np
 import sympy as sp
 from scipy import special
@@ -65,7 +67,7 @@ def to_sympy_number(name: str, value: Any) -> sp.Expr:
         elif isinstance(value, str):
             from ._parse import parse_expression
 
-            v = parse_expression(value, params={})
+            v = parse_expression(value, params={}, allow_constant=True)
         else:
             raise InvalidArgumentError(name, value, "expected a real number")
     except InvalidArgumentError as err:
@@ -397,6 +399,10 @@ def activations() -> list[str]:
 # --------------------------------------------------------------------------- the object
 
 
+#: Default threshold of :meth:`Activation.saturation_region` (|φ′| < 1/100).
+_DEFAULT_EPS = sp.Rational(1, 100)
+
+
 @dataclass(frozen=True, eq=False)
 class Activation:
     """An activation φ with its SymPy, NumPy and derived views.
@@ -460,7 +466,7 @@ class Activation:
             self._cache["bound"] = derivative_bound(self)
         return self._cache["bound"]
 
-    def saturation_region(self, eps: Any = sp.Rational(1, 100)) -> Any:
+    def saturation_region(self, eps: Any = _DEFAULT_EPS) -> Any:
         """Where |φ′(x)| < eps, exact or certified (a :class:`vgmath.SaturationRegion`)."""
         from ._bounds import saturation_region
 
@@ -506,8 +512,10 @@ class Activation:
         return hash((self.name, tuple(sorted((k, str(v)) for k, v in self.params.items()))))
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # rebuild from the catalog name or the user's text: lambdified functions don't pickle
-        params = {k: str(v) if not isinstance(v, sp.Rational) else v for k, v in self.params.items()}
+        # rebuild from the catalog name or the user's text: lambdified functions don't pickle.
+        # The exact SymPy parameters pickle as they are (a str() round trip would change the
+        # structure of SELU's closed-form constants, and the rebuilt object would differ).
+        params = dict(self.params)
         if self.source:
             return (_rebuild_user, (self.source, dict(self.params)))
         return (_rebuild_catalog, (self.name, params))
@@ -608,17 +616,46 @@ def _from_expression(text: str, params: Mapping[str, Any]) -> Activation:
     f_raw = sp.lambdify(x, expr, modules=["scipy", "numpy"])
     df_raw = sp.lambdify(x, _clean(sp.diff(expr, x)), modules=["scipy", "numpy"])
 
+    f_mp = sp.lambdify(x, expr, modules="mpmath")
+    df_mp = sp.lambdify(x, _clean(sp.diff(expr, x)), modules="mpmath")
+
     def f(u: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
-            return np.broadcast_to(np.asarray(f_raw(u), dtype=u.dtype), u.shape).copy()
+            out = np.broadcast_to(np.asarray(f_raw(u), dtype=u.dtype), u.shape).copy()
+        return _repair_nonfinite(out, u, f_mp)
 
     def df(u: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
-            return np.broadcast_to(np.asarray(df_raw(u), dtype=u.dtype), u.shape).copy()
+            out = np.broadcast_to(np.asarray(df_raw(u), dtype=u.dtype), u.shape).copy()
+        return _repair_nonfinite(out, u, df_mp)
 
     return Activation(
         name=text, expr=expr, params=values, _f=f, _df=df, source=text, doc="user expression"
     )
+
+
+def _repair_nonfinite(out: np.ndarray, u: np.ndarray, exact: Callable[[Any], Any]) -> np.ndarray:
+    """Where the float formula of a user expression overflowed (inf or NaN at a finite input,
+    e.g. exp(x) in x*tanh(log(1+exp(x))) at x = 1e3), evaluate it with mpmath instead.
+
+    Points where the expression is genuinely not real (sqrt of a negative) stay NaN; after 32
+    such points without a single repair the rest are left alone (a domain error, not an
+    overflow), so a large array outside the domain costs no more than 32 mpmath calls."""
+    flat_out, flat_u = out.reshape(-1), u.reshape(-1)
+    failures = repaired = 0
+    for i in np.flatnonzero(~np.isfinite(flat_out) & np.isfinite(flat_u)):
+        if failures >= 32 and not repaired:
+            break
+        try:
+            v = mpmath.mpmathify(exact(mpmath.mpf(float(flat_u[i]))))
+        except (ValueError, ZeroDivisionError, OverflowError):
+            v = None
+        if isinstance(v, mpmath.mpf) and mpmath.isfinite(v):
+            flat_out[i] = float(v)
+            repaired += 1
+        else:
+            failures += 1
+    return out
 
 
 def as_activation(value: Any, argument: str = "activation") -> Activation:

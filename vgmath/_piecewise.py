@@ -31,7 +31,7 @@ def _as_intervals(s: sp.Set) -> list[sp.Interval]:
     if isinstance(s, sp.Interval):
         return [s]
     if isinstance(s, sp.FiniteSet):
-        return [sp.Interval(p, p) for p in s]
+        return []
     if isinstance(s, sp.Union):
         out: list[sp.Interval] = []
         for a in s.args:
@@ -44,6 +44,9 @@ def _as_intervals(s: sp.Set) -> list[sp.Interval]:
 
 def pieces(expr: sp.Expr) -> list[tuple[sp.Interval, sp.Expr]]:
     """Return ``[(interval, smooth_expr), ...]`` covering the real line, ordered left to right.
+
+    Isolated points assigned their own value (``Eq`` conditions) are dropped: they change no
+    integral and no limit.
 
     The intervals are disjoint; their open/closed ends record which piece owns a kink
     (vgmath's convention: the piece whose condition holds at the point, as SymPy evaluates it).
@@ -61,9 +64,10 @@ def pieces(expr: sp.Expr) -> list[tuple[sp.Interval, sp.Expr]]:
         s = sp.simplify(s) if not isinstance(s, (sp.Interval, sp.Union, sp.FiniteSet)) else s
         remaining = sp.Complement(remaining, s)
         for iv in _as_intervals(s):
-            if iv.measure == 0 and iv.is_empty:
-                continue
-            out.append((iv, e))
+            # a single point (an ``Eq`` condition) is a removable value, not a piece: it
+            # changes no integral, and vgmath's parser never creates one
+            if isinstance(iv, sp.Interval) and iv.measure > 0:
+                out.append((iv, e))
         if remaining is sp.S.EmptySet:
             break
     out.sort(key=lambda p: float(p[0].start) if p[0].start.is_finite else -float("inf"))
