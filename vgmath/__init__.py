@@ -95,10 +95,10 @@ _EXPORTS: dict[str, str] = {
     "sweep": "_sweep",
     "SweepResult": "_sweep",
     "SweepEntry": "_sweep",
-    "SweepError": "_sweep",
+    "SweepError": "_errors",
     "SerialExecutor": "_sweep",
     "dask_executor": "_sweep",
-    "OptionalDependencyError": "_sweep",
+    "OptionalDependencyError": "_errors",
     # verification
     "verify": "_verify",
     "Verification": "_verify",
@@ -129,29 +129,29 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from ._activation import Activation, activation, activations
+    from ._batchnorm import PreactivationProfile, bn_relu_gradient_rate, preactivation_profile
     from ._bounds import ChainBound, DerivativeBound, SaturationRegion
+    from ._clipping import ClipReport, clip_grad_norm, clip_report
     from ._criticality import FixedPoint, GainRow, critical_line, fixed_point, gain_table
     from ._errors import (
         ExpressionError,
         InvalidArgumentError,
         NoFixedPointError,
         NumericalError,
+        OptionalDependencyError,
+        SweepError,
         UnknownActivationError,
         VgmathError,
     )
     from ._finite_width import finite_width_formula, finite_width_moment_ratio
     from ._gaussian import GaussianResult, gaussian_expectation, gaussian_series
     from ._init import Init, init_variance
-    from ._batchnorm import PreactivationProfile, bn_relu_gradient_rate, preactivation_profile
-    from ._clipping import ClipReport, clip_grad_norm, clip_report
     from ._network import Chain, Recurrent, Residual
     from ._report import Report, report
     from ._simulate import Simulation, simulate
     from ._sweep import (
-        OptionalDependencyError,
         SerialExecutor,
         SweepEntry,
-        SweepError,
         SweepResult,
         dask_executor,
         sweep,

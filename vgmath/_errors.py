@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
-    "VgmathError",
-    "InvalidArgumentError",
-    "UnknownActivationError",
     "ExpressionError",
+    "InvalidArgumentError",
     "NoFixedPointError",
     "NumericalError",
+    "OptionalDependencyError",
+    "SweepError",
+    "UnknownActivationError",
+    "VgmathError",
 ]
 
 
@@ -52,3 +55,45 @@ class NoFixedPointError(VgmathError):
 
 class NumericalError(VgmathError):
     """A numerical routine could not reach the accuracy it promises."""
+
+
+class SweepError(VgmathError):
+    """A configuration of a sweep failed while it ran.
+
+    ``index`` is its position in the grid's canonical order, ``parameters`` its plain-data
+    parameters, ``error_type`` and ``reason`` the original error; ``details`` holds the
+    worker's traceback text (for debugging; not part of the message).
+    """
+
+    def __init__(
+        self, index: int, total: int, parameters: Mapping[str, Any], error_type: str,
+        reason: str, details: str = "",
+    ) -> None:
+        self.index = index
+        self.total = total
+        self.parameters = dict(parameters)
+        self.error_type = error_type
+        self.reason = reason
+        self.details = details
+        super().__init__(
+            f"configuration {index} of {total} failed ({_describe(parameters)}): "
+            f"{error_type}: {reason}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SweepError, (self.index, self.total, self.parameters, self.error_type,
+                             self.reason, self.details))
+
+
+class OptionalDependencyError(VgmathError, ImportError):
+    """An optional extra that a feature needs is not installed (the message names it)."""
+
+
+def _describe(parameters: Mapping[str, Any]) -> str:
+    keys = ("arch", "activation", "init", "depth", "width", "sigma_w2_exact", "sigma_b2_exact",
+            "input_q_exact")
+    parts = []
+    for k in keys:
+        if k in parameters and parameters[k] is not None:
+            parts.append(f"{k.removesuffix('_exact')}={parameters[k]}")
+    return ", ".join(parts)

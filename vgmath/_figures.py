@@ -327,3 +327,73 @@ def phase_diagram(
         fig.legend(loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=1, frameon=False,
                    fontsize=7.5)
     return fig
+
+
+# --------------------------------------------------------------------------- through time
+
+
+@dataclass(frozen=True)
+class TimeSeries:
+    """A Monte Carlo profile against time step t = 0..T: mean and confidence interval."""
+
+    label: str
+    steps: np.ndarray
+    mean: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+
+
+@dataclass(frozen=True)
+class NormSeries:
+    """Mean log10 of ‖∂h_T/∂h_t‖ against t, and (optionally) the mean log10 of a bound."""
+
+    label: str
+    steps: np.ndarray
+    log10_norm: np.ndarray
+    log10_bound: np.ndarray | None = None
+
+
+def time_figure(
+    *, gradient: Sequence[TimeSeries], norms: Sequence[NormSeries], ci_label: str
+) -> Figure:
+    """Recurrent networks: left, the gradient second moment against the time step (log scale,
+    Monte Carlo means with confidence intervals, joined by thin lines); right, the mean
+    log10 of the Jacobian norm ‖∂h_T/∂h_t‖ (solid) beside the mean log10 of Pascanu et al.'s
+    bound (γ‖W‖₂)^{T−t} (dashed), one colour per cell."""
+    from matplotlib.lines import Line2D
+
+    with figure_context():
+        fig = new_figure(6.6, 3.1)
+        ax1, ax2 = fig.subplots(1, 2)
+        _margins(fig, left=0.62, right=0.1, top=0.25, bottom=1.0, wspace=0.3)
+        colours: dict[str, str] = {}
+        for k, s in enumerate(gradient):
+            c = colours.setdefault(s.label, PALETTE[len(colours) % len(PALETTE)])
+            m = np.asarray(s.mean, dtype=float)
+            lo, hi = np.asarray(s.lo, dtype=float), np.asarray(s.hi, dtype=float)
+            good = np.isfinite(m) & (m > 0) & np.isfinite(lo) & (lo > 0) & np.isfinite(hi)
+            ax1.plot(s.steps[good], m[good], color=c, lw=0.8, alpha=0.8,
+                     marker=MARKERS[k % len(MARKERS)], ms=2.6, mfc="white", mec=c, mew=0.8)
+            ax1.vlines(s.steps[good], lo[good], hi[good], color=c, lw=0.8)
+        ax1.set_yscale("log")
+        ax1.yaxis.set_major_locator(matplotlib.ticker.LogLocator(numticks=6))
+        ax1.set_xlabel("time step t")
+        ax1.set_ylabel(r"$E[(\partial E/\partial h_t)^2]\,/\,E[g_T^2]$", fontsize=8)
+        ax1.set_title("gradient through time", fontsize=9)
+        for s in norms:
+            c = colours.setdefault(s.label, PALETTE[len(colours) % len(PALETTE)])
+            ax2.plot(s.steps, s.log10_norm, color=c, lw=1.3)
+            if s.log10_bound is not None:
+                ax2.plot(s.steps, s.log10_bound, color=c, lw=1.0, ls="--")
+        ax2.set_xlabel("time step t")
+        ax2.set_ylabel(r"mean $\log_{10}\Vert\partial h_T/\partial h_t\Vert_2$", fontsize=8)
+        ax2.set_title("Jacobian norm and Pascanu bound", fontsize=9)
+        handles = [Line2D([], [], color=c, lw=1.4) for c in colours.values()]
+        labels = [mpl_text(n) for n in colours]
+        handles += [Line2D([], [], color="0.3", marker="o", ms=3.5, mfc="white", lw=0.8),
+                    Line2D([], [], color="0.3", lw=1.3),
+                    Line2D([], [], color="0.3", lw=1.0, ls="--")]
+        labels += [f"Monte Carlo mean, {ci_label}", "measured norm", "bound (γ‖W‖₂)^(T−t)"]
+        fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0),
+                   ncol=4, frameon=False, fontsize=7.5)
+    return fig
