@@ -247,7 +247,10 @@ def _delta_gap(name: str, q: float, m: int, *, kappa_coefficient: float = 1.5) -
     exact += _exact_mean_log_a(name, q, m) + special.digamma(m / 2) - math.log(m / 2)
     mom = vg._meanfield.moment_provider(p.chain.act)
     kappa = mom.dphi4(q) / mom.dphi2(q) ** 2
-    value = p.mean_log_chi[1] + (1.5 - kappa_coefficient) * (kappa - 1) / (m + 2)
+    # ``exact`` is the gradient-independent E[ln R]; remove the forward/backward coupling
+    # term c/m, tested on its own in test_coupling_term_matches_coupled_weights
+    c = vg._finite_width.coupling_coefficient(q, mom.dphi2(q), mom.z2dphi2(q), 0.0)
+    value = p.mean_log_chi[1] - c / m + (1.5 - kappa_coefficient) * (kappa - 1) / (m + 2)
     return exact - value
 
 
@@ -261,3 +264,35 @@ def test_delta_method_is_second_order() -> None:
     # quality: a wrong first-order coefficient leaves an O(1/n) gap (ratio ≈ 2)
     wrong = [_delta_gap("tanh", 1.0, m, kappa_coefficient=1.0) for m in widths]
     assert not all(3.0 < a / b < 5.0 for a, b in itertools.pairwise(wrong))
+
+
+def _coupled_layer_log_ratio(name: str, q: float, m: int, trials: int, seed: int) -> np.ndarray:
+    """ln R for one tanh/sigmoid layer with the *same* dense W forward and backward."""
+    act = vg.activation(name)
+    rng = np.random.default_rng(seed)
+    x0 = np.full(m, math.sqrt(q))
+    w = rng.standard_normal((trials, m, m)) / math.sqrt(m)  # LeCun: Var = 1/m, q^1 = q
+    h = w @ x0
+    g = rng.standard_normal((trials, m))
+    back = np.einsum("tij,ti->tj", w, act.grad(h) * g)
+    return np.log((back**2).sum(axis=1) / (g**2).sum(axis=1))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["tanh", "sigmoid"])
+def test_coupling_term_matches_coupled_weights(name: str) -> None:
+    # Monte Carlo with the same W used forward and backward: E[ln R] − mean_log_chi is
+    # O(1/n²) with the coupling term; without it an O(1/n) gap of c/n remains.
+    q, m, trials = 1.0, 16, 100_000
+    p = vg.predict(vg.Chain(name, "lecun", depth=1, width=[m, m], input_q=q))
+    mom = vg._meanfield.moment_provider(p.chain.act)
+    c = vg._finite_width.coupling_coefficient(q, mom.dphi2(q), mom.z2dphi2(q), 0.0)
+    samples = _coupled_layer_log_ratio(name, q, m, trials, 11)
+    se = samples.std(ddof=1) / math.sqrt(trials)
+    # allowance: 4 standard errors (two-sided, ~6e-5 false alarms) plus the O(1/n²)
+    # remainder, bounded by the measured second-order gap scale 1/m² (test above)
+    allowance = 4 * se + 1.0 / m**2
+    assert abs(samples.mean() - p.mean_log_chi[1]) < allowance
+    # quality: the same check without the coupling term fails (|c|/m exceeds the allowance)
+    assert abs(c) / m > 2 * allowance
+    assert abs(samples.mean() - (p.mean_log_chi[1] - c / m)) > allowance

@@ -347,6 +347,25 @@ def test_numeric_path_survives_overflowing_pieces() -> None:
     assert abs(r.value - float(ref)) <= RTOL * float(ref)
 
 
+def test_numeric_path_follows_mass_that_moves_out() -> None:
+    """E[e^{2√q z}] = e^{2q} (the Gaussian moment generating function): at q = 30 the mass sits
+    at z = 2√q ≈ 11, beyond the default |z| ≤ 10 of the cross-checking rule, which must widen.
+    tanh adds 0 by oddness and forces the numeric path."""
+    for q in (1, 30):
+        r = vg.gaussian_expectation(sp.exp(2 * x) + sp.tanh(x), q)
+        assert isinstance(r, vg.GaussianResult)
+        want = mp.exp(2 * q)
+        assert abs(r.value - float(want)) <= r.error <= 1e-12 * r.value
+    with pytest.raises(vg.NumericalError):
+        G.GaussianMoments(vg.activation("exp(x)"))  # the fixed rule refuses, with a reason
+
+
+def test_symbol_of_unknown_sign_is_treated_as_positive() -> None:
+    s = sp.Symbol("s")
+    assert vg.gaussian_expectation(vg.activation("relu").expr ** 2, s) == s / 2
+    assert vg.gaussian_expectation(x**4, 2 * Q) == 12 * Q**2
+
+
 # --------------------------------------------------------------------------- the fast evaluator
 
 
@@ -417,8 +436,9 @@ def mp_cross_mehler(expr: sp.Expr, q: float, c: float) -> mp.mpf:
     bₙ from one 30-digit Gauss–Legendre rule (mpmath's nodes, 48 per interval of length 2 on
     [−16, 16]: exact for the polynomial part up to degree 95, and tanh's poles at distance
     π/(2√q) > 1 give a Bernstein ratio > 2.9, i.e. < 1e-40; beyond |z| = 16,
-    |Heₙ(z)|e^{−z²/2}/√(n!) < 1e-30 for n ≤ 40; Heₙ by its three-term recurrence). The tail beyond N is at most
-    |c|^{N+1}·E[g²] (Cauchy–Schwarz on the coefficients): N is chosen with |c|^{N+1} < 1e-13."""
+    |Heₙ(z)|e^{−z²/2}/√(n!) < 1e-30 for n ≤ 40; Heₙ by its three-term recurrence). The tail
+    beyond N is at most |c|^{N+1}·E[g²] (Cauchy–Schwarz on the coefficients): N is chosen
+    with |c|^{N+1} < 1e-13."""
     from mpmath.calculus.quadrature import GaussLegendre
 
     n_max = math.ceil(math.log(1e-13) / math.log(abs(c)))
@@ -439,7 +459,7 @@ def mp_cross_mehler(expr: sp.Expr, q: float, c: float) -> mp.mpf:
 
 @pytest.mark.slow
 def test_cross_against_mpmath_2d() -> None:
-    """hard_tanh (kinks at ±1 in both variables), q = 2, c = −0.3 (about 2 s)."""
+    """hard_tanh (kinks at ±1 in both variables), q = 2, c = −0.3 (about 1 s)."""
     act = vg.activation("hard_tanh")
     m = G.moments(act)
     ref = mp_cross_2d(act, 2.0, -0.3, derivative=True)
@@ -588,3 +608,13 @@ def test_exports() -> None:
     assert vg.gaussian_expectation is G.gaussian_expectation
     assert vg.GaussianResult is G.GaussianResult
     assert vg.gaussian_series is G.gaussian_series
+
+
+@pytest.mark.parametrize("act_name", CATALOG)
+def test_z2dphi2_against_mpmath(act_name: str) -> None:
+    # E[z² φ′(√q z)²] = E[u² φ′(u)²]/q with u = √q z; the same 30-digit oracle, 1e-10 relative
+    act = vg.activation(act_name)
+    m = G.moments(act)
+    for q in (0.3, 2.0):
+        ref = mp_expectation(x**2 * act.derivative**2, q) / q
+        assert m.z2dphi2(q) == pytest.approx(float(ref), rel=1e-10), (act_name, q)

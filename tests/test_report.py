@@ -342,8 +342,8 @@ def test_report_compiles_cleanly(built: dict[str, Any]) -> None:
     assert rep.pdf is not None and rep.pdf.exists()
     assert rep.pdf.read_bytes().startswith(b"%PDF")
     assert rep.pdf.stat().st_size > 50_000  # text, tables and 6 vector figures
-    assert {"activations", "initialisations", "depth", "edge_of_chaos",
-            "phase_diagram"} <= set(rep.sections)
+    assert set(rep.sections) == {"activations", "initialisations", "depth", "recurrent",
+                                 "edge_of_chaos", "phase_diagram"}
     log = L.parse_log((out / "report.log").read_text(errors="replace"))
     assert log.errors == ()
     assert log.undefined_references == () and log.undefined_citations == ()
@@ -430,6 +430,17 @@ def test_data_files_match_the_tables(built: dict[str, Any]) -> None:
                                 rel_tol=1e-5)
         else:
             assert "none" in cells[6]
+    # recurrent: Monte Carlo mean [CI] and the Pascanu bound check per cell
+    rows, data = _table_block(tex, "recurrent"), _csv_rows(out, "recurrent")
+    assert len(rows) == len(data) == 5
+    for cells, d in zip(rows, data, strict=True):
+        mean, lo, hi = _numbers(cells[2])[:3]
+        assert _close(mean, float(d["simulated"]), 3) and _close(lo, float(d["ci_low"]), 3)
+        if d["bound_holds_networks"]:
+            # Pascanu et al. 2013's bound is a theorem: it must hold on every network
+            assert cells[5] == f"{d['bound_holds_networks']} of {d['trials']}"
+            assert d["bound_holds_networks"] == d["trials"]
+            assert float(d["mean_log_jacobian_norm"]) <= float(d["mean_log_pascanu_bound"])
     # JSON and CSV hold the same rows
     js = json.loads((out / "data" / "depth.json").read_text())
     assert len(js["rows"]) == len(_csv_rows(out, "depth"))
@@ -462,13 +473,21 @@ def test_manifest_hashes_every_file(built: dict[str, Any]) -> None:
 @needs_tex
 def test_same_seed_gives_identical_files(built: dict[str, Any], tmp_path: Path) -> None:
     """report.tex, every figure (PDF and PNG), every data file, the manifest and — with
-    pdfTeX's SOURCE_DATE_EPOCH — the PDF itself are byte-identical for the same options."""
-    again = vg.report(tmp_path / "again", **SMALL)
+    pdfTeX's SOURCE_DATE_EPOCH — the PDF itself are byte-identical for the same options,
+    also from another process with another string-hash seed (no set/dict-order effects)."""
+    import os
+    import sys
+
+    again = tmp_path / "again"
+    code = f"import vgmath as vg; vg.report({str(again)!r}, **{SMALL!r})"
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, capture_output=True)
     first = _tree_hashes(built["out"])
-    second = _tree_hashes(again.directory)
+    second = _tree_hashes(again)
     first.pop("report.log")  # pdfTeX's log names the folder it ran in
     second.pop("report.log")
-    assert first == second
+    differ = sorted(k for k in first.keys() | second.keys() if first.get(k) != second.get(k))
+    assert not differ, differ
     assert {"report.tex", "report.pdf", "manifest.json"} <= set(first)
     assert any(k.startswith("figures/") and k.endswith(".png") for k in first)
 
@@ -518,6 +537,7 @@ def test_theory_only_report_has_no_monte_carlo(tmp_path: Path) -> None:
     tex = rep.tex.read_text()
     assert "Monte Carlo [" not in tex and "verdict" not in tex
     assert "theory-only" in tex
+    assert "recurrent" in rep.omitted and "Gradients through time" not in tex
     header = (rep.directory / "data" / "depth.csv").read_text().splitlines()[0]
     assert "simulated" not in header
     assert not list((rep.directory / "data").glob("verify-*"))
@@ -569,3 +589,21 @@ def test_a_broken_document_is_caught(tmp_path: Path) -> None:
     doc.write_text(r"\documentclass{article}\begin{document}\undefinedmacro\end{document}")
     with pytest.raises(L.LatexError, match="Undefined control sequence"):
         L.compile_latex(doc, engine="pdflatex")
+
+
+@pytest.mark.slow
+@needs_tex
+def test_a_document_that_does_not_compile_is_an_error_with_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import vgmath._report as R
+    from vgmath._report_sections import InitialisationsSection
+
+    monkeypatch.setattr(R, "SECTIONS", [InitialisationsSection])
+    monkeypatch.setattr(R, "_bibliography", lambda ctx: "\\undefinedmacro\n")
+    with pytest.raises(L.LatexError, match="Undefined control sequence") as info:
+        vg.report(tmp_path / "o", activations=["relu"], inits=["he"], depth=3, width=8,
+                  simulate=False)
+    assert str(tmp_path / "o") in str(info.value)
+    assert (tmp_path / "o" / "report.log").exists() and (tmp_path / "o" / "report.tex").exists()
+    assert not (tmp_path / "o" / "report.pdf").exists()

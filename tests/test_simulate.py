@@ -182,9 +182,9 @@ def test_fields_samples_and_missing_entries():
     np.testing.assert_allclose(w, d * a, rtol=1e-12)
     with pytest.raises(AttributeError):
         _ = sim.no_such_field
-    assert sim.field("chi_se") is sim.chi_se
+    assert sim.profile("chi_se") is sim.chi_se
     with pytest.raises(InvalidArgumentError):
-        sim.field("no_such_field")
+        sim.profile("no_such_field")
     with pytest.raises(KeyError):
         _ = sim.samples["chi"]
 
@@ -548,7 +548,7 @@ def test_gradient_second_moments_agree_with_the_theory(act, init):
     p = []
     for name in ("q", *GRADIENT_FIELDS):
         first = 1 if name != "grad_second_moment" else 0
-        t, t_small = theory.field(name)[first:], theory_small.field(name)[first:]
+        t, t_small = getattr(theory, name)[first:], getattr(theory_small, name)[first:]
         d_small = np.abs(sim_small.fields[name][first:] - t_small)
         bias_rel = (d_small + 3 * sim_small.fields[name + "_se"][first:]) / t_small
         allowance = bias_rel * (n_small / n) * t

@@ -159,7 +159,9 @@ def test_untestable_layers_are_reported() -> None:
     v = vg.verify(chain, seed=0, trials=300)
     assert 0 in v.untestable_layers
     assert any("cannot be tested" in n for n in v.notes)
-    assert v.p_value[0] == 1.0 and np.isinf(v.tolerance[0])
+    assert v.p_value[0] == 1.0 and np.isinf(v.tolerance[0]) and not v.tested[0]
+    assert v.tested[-1] and v.worst_layer in v.layers[v.tested]
+    assert "tested layers" in v.summary()
 
 
 def test_other_quantities(relu_he) -> None:

@@ -58,6 +58,7 @@ __all__ = [
     "bn_relu_gradient_rate",
     "bn_relu_gradient_rate_limit",
     "preactivation_profile",
+    "rate_expression",
 ]
 
 FloatArray = np.ndarray
@@ -86,7 +87,12 @@ def bn_relu_gradient_rate(batch: Any = None) -> sp.Expr:
         raise InvalidArgumentError(
             "batch", batch, "needs an integer batch >= 4 (for B <= 3 E[1/σ²] diverges)"
         )
-    B = sp.Integer(int(batch))
+    return rate_expression(sp.Integer(int(batch)))
+
+
+def rate_expression(B: sp.Expr) -> sp.Expr:
+    """λ(B) of :func:`bn_relu_gradient_rate` as a SymPy expression in B (a number or a
+    positive symbol; ``sympy.limit(rate_expression(B), B, oo)`` is π/(π − 1))."""
     rho = -1 / (B - 1)
     em = B / 2
     em2 = B / 2 + B * (B - 1) * (sp.Rational(1, 4) + sp.asin(rho) / (2 * sp.pi))
@@ -147,8 +153,8 @@ class PreactivationProfile:
         head = (f"{'layer':>6} " + " ".join(f"{'|h| q' + str(p):>10}" for p in ARG_QUANTILES)
                 + f" {'saturated':>10} {'± se':>8}")
         lines = [
-            f"{self.chain}: |argument of φ| per layer, {self.trials} networks x {self.batch} "
-            f"input(s), {'batch-normalised' if self.normalised else 'not normalised'}",
+            (f"{self.chain}: |argument of φ| per layer, {self.trials} networks x {self.batch} "
+             f"input(s), {'batch-normalised' if self.normalised else 'not normalised'}"),
             f"saturation region {{x : |φ′(x)| < {self.eps}}} = {self.region}",
             head,
         ]
@@ -162,7 +168,7 @@ class PreactivationProfile:
 def preactivation_profile(
     chain: Chain,
     *,
-    eps: Any = sp.Rational(1, 100),
+    eps: Any = "1/100",
     trials: int = 100,
     seed: int = 0,
     batch: int | None = None,

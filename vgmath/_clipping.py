@@ -64,7 +64,7 @@ def clip_grad_norm(grads: Sequence[Any], clip_norm: Any) -> tuple[list[FloatArra
     modified) and the norm before clipping. ``‖g‖ = 0`` leaves the zeros unchanged.
 
     >>> clipped, norm = clip_grad_norm([np.array([3.0]), np.array([4.0])], 1)
-    >>> norm, [float(a[0]) for a in clipped]
+    >>> norm, [round(float(a[0]), 12) for a in clipped]
     (5.0, [0.6, 0.8])
     """
     c = as_clip_norm(clip_norm)
@@ -171,9 +171,9 @@ class ClipReport:
 
     def table(self) -> str:
         head = f"{'quantile':>9} {'||g||':>12} {'||clip(g)||':>12}"
-        lines = [f"gradient clipping by norm, c = {self.clip_norm:g} "
-                 f"({self.fraction_clipped:.1%} ± {self.fraction_clipped_se:.1%} of "
-                 f"{self.trials} networks clipped)", head]
+        lines = [(f"gradient clipping by norm, c = {self.clip_norm:g} "
+                  f"({self.fraction_clipped:.1%} ± {self.fraction_clipped_se:.1%} of "
+                  f"{self.trials} networks clipped)"), head]
         for p, a, b in zip(self.quantiles, self.unclipped, self.clipped, strict=True):
             lines.append(f"{p:>9g} {a:>12.4g} {b:>12.4g}")
         return "\n".join(lines) + "\n"

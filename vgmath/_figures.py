@@ -354,12 +354,14 @@ class NormSeries:
 
 
 def time_figure(
-    *, gradient: Sequence[TimeSeries], norms: Sequence[NormSeries], ci_label: str
+    *, gradient: Sequence[TimeSeries], norms: Sequence[NormSeries], ci_label: str,
+    theory: Sequence[tuple[str, np.ndarray]] = (),
 ) -> Figure:
     """Recurrent networks: left, the gradient second moment against the time step (log scale,
-    Monte Carlo means with confidence intervals, joined by thin lines); right, the mean
-    log10 of the Jacobian norm ‖∂h_T/∂h_t‖ (solid) beside the mean log10 of Pascanu et al.'s
-    bound (γ‖W‖₂)^{T−t} (dashed), one colour per cell."""
+    Monte Carlo means with confidence intervals as points, a theory line where ``theory``
+    has one for the series' label, otherwise the points joined by a thin dotted line); right,
+    the mean log10 of the Jacobian norm ‖∂h_T/∂h_t‖ (solid) beside the mean log10 of Pascanu
+    et al.'s bound (γ‖W‖₂)^{T−t} (dashed), one colour per cell."""
     from matplotlib.lines import Line2D
 
     with figure_context():
@@ -367,14 +369,21 @@ def time_figure(
         ax1, ax2 = fig.subplots(1, 2)
         _margins(fig, left=0.62, right=0.1, top=0.25, bottom=1.0, wspace=0.3)
         colours: dict[str, str] = {}
+        lines = dict(theory)
         for k, s in enumerate(gradient):
             c = colours.setdefault(s.label, PALETTE[len(colours) % len(PALETTE)])
             m = np.asarray(s.mean, dtype=float)
             lo, hi = np.asarray(s.lo, dtype=float), np.asarray(s.hi, dtype=float)
             good = np.isfinite(m) & (m > 0) & np.isfinite(lo) & (lo > 0) & np.isfinite(hi)
-            ax1.plot(s.steps[good], m[good], color=c, lw=0.8, alpha=0.8,
-                     marker=MARKERS[k % len(MARKERS)], ms=2.6, mfc="white", mec=c, mew=0.8)
-            ax1.vlines(s.steps[good], lo[good], hi[good], color=c, lw=0.8)
+            th = lines.get(s.label)
+            if th is not None:
+                th = np.asarray(th, dtype=float)
+                ok = np.isfinite(th) & (th > 0)
+                ax1.plot(s.steps[ok], th[ok], color=c, lw=1.2, zorder=2)
+            ax1.plot(s.steps[good], m[good], color=c, lw=0.7,
+                     ls=":" if th is None else "none", marker=MARKERS[k % len(MARKERS)],
+                     ms=2.6, mfc="white", mec=c, mew=0.8, zorder=4)
+            ax1.vlines(s.steps[good], lo[good], hi[good], color=c, lw=0.8, zorder=3)
         ax1.set_yscale("log")
         ax1.yaxis.set_major_locator(matplotlib.ticker.LogLocator(numticks=6))
         ax1.set_xlabel("time step t")
@@ -390,10 +399,11 @@ def time_figure(
         ax2.set_title("Jacobian norm and Pascanu bound", fontsize=9)
         handles = [Line2D([], [], color=c, lw=1.4) for c in colours.values()]
         labels = [mpl_text(n) for n in colours]
-        handles += [Line2D([], [], color="0.3", marker="o", ms=3.5, mfc="white", lw=0.8),
-                    Line2D([], [], color="0.3", lw=1.3),
+        handles += [Line2D([], [], color="0.3", marker="o", ms=3.5, mfc="white", lw=0),
+                    Line2D([], [], color="0.3", lw=1.2),
                     Line2D([], [], color="0.3", lw=1.0, ls="--")]
-        labels += [f"Monte Carlo mean, {ci_label}", "measured norm", "bound (γ‖W‖₂)^(T−t)"]
+        labels += [f"Monte Carlo mean, {ci_label}", "left: mean field; right: measured norm",
+                   "bound (γ‖W‖₂)^(T−t)"]
         fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0),
                    ncol=4, frameon=False, fontsize=7.5)
     return fig

@@ -59,7 +59,13 @@ E[ln χ²_k] = ψ(k/2) + ln 2 and the delta method for ln A,
            + O(n^{-2}),
 
 exact for linear chains (κ = 1). ψ(k/2) − ln(k/2) = −1/k − 1/(3k²) + …, so to first order
-E[ln R] ≈ ln χ − ½(2/n_{l-1} + 3(κ−1)/n_l). Not included: the O(1/n) effect of the
+E[ln R] ≈ ln χ − ½(2/n_{l-1} + 3(κ−1)/n_l).
+
+Gradient independence is not exact: the backward pass reuses W^l. Given the forward pass,
+(W^l)ᵀδ = x(uᵀδ)/‖x‖² + P⊥W̃ᵀδ (u = W^l x^{l-1}), which multiplies E[R_l] by
+1 + c_l/n_{l-1}, c_l = (1 − σ_b²/q^l)(E[z²φ′²]/E[φ′²] − 1) (:func:`coupling_coefficient`;
+0 for positively homogeneous φ, where the formula above is already complete); ``mean_log_chi``
+adds c_l/n_{l-1}. Not included: the O(1/n) effect of the
 fluctuation of q^l itself across networks (zero for positively homogeneous φ with σ_b² = 0,
 where χ does not depend on q). For ReLU at finite width, A_l = 0 with probability 2^{−n_l},
 so E[ln R_l] is strictly −∞; the formula describes the non-degenerate part.
@@ -88,6 +94,7 @@ __all__ = [
     "finite_width_formula",
     "finite_width_moment_ratio",
     "layer_moments",
+    "coupling_coefficient",
     "log_chi_correction",
     "mean_log_chi_profile",
     "width_symbol",
@@ -102,24 +109,53 @@ width_symbol = sp.Symbol("n", integer=True, positive=True)
 # --------------------------------------------------------------------------- E[ln R]
 
 
-def log_chi_correction(n_in: Any, n_out: Any, kappa: Any) -> Any:
-    """E[ln R_l] − ln χ^l = ψ(n_in/2) − ln(n_in/2) − (3/2)(κ − 1)/(n_out + 2) (vectorised)."""
+def log_chi_correction(n_in: Any, n_out: Any, kappa: Any, coupling: Any = 0.0) -> Any:
+    """E[ln R_l] − ln χ^l = ψ(n_in/2) − ln(n_in/2) − (3/2)(κ − 1)/(n_out + 2) + c/n_in
+    (vectorised); ``coupling`` is c of :func:`coupling_coefficient` (0 under gradient
+    independence)."""
     n_in = np.asarray(n_in, dtype=np.float64)
     n_out = np.asarray(n_out, dtype=np.float64)
     kappa = np.asarray(kappa, dtype=np.float64)
-    return special.digamma(n_in / 2) - np.log(n_in / 2) - 1.5 * (kappa - 1.0) / (n_out + 2.0)
+    return (
+        special.digamma(n_in / 2)
+        - np.log(n_in / 2)
+        - 1.5 * (kappa - 1.0) / (n_out + 2.0)
+        + np.asarray(coupling, dtype=np.float64) / n_in
+    )
+
+
+def coupling_coefficient(q: Any, dphi2: Any, z2dphi2: Any, sigma_b2: float) -> Any:
+    """c_l = (1 − σ_b²/q^l)(E[z²φ′²]/E[φ′²] − 1): the forward/backward coupling of W^l.
+
+    The backward pass uses the same W^l as the forward pass. Conditioned on the forward pass,
+    (W^l)ᵀδ = x (uᵀδ)/‖x‖² + P⊥ W̃ᵀδ with u = W^l x^{l-1} (the exact decomposition the
+    conditioned sampler uses), so E‖(W^l)ᵀδ‖² gains, relative to gradient independence, the
+    factor 1 + c_l/n_{l-1} with u regressed on h = u + b (Var u = q − σ_b²). c = 0 for
+    positively homogeneous φ (E[z²φ′²] = E[φ′²]); for sigmoid at its Xavier fixed point
+    c ≈ −0.20, the O(1/n) gap the simulator measures.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (1.0 - sigma_b2 / np.asarray(q, dtype=np.float64)) * (
+            np.asarray(z2dphi2, dtype=np.float64) / np.asarray(dphi2, dtype=np.float64) - 1.0
+        )
 
 
 def mean_log_chi_profile(
-    chi: FloatArray, dphi2: FloatArray, dphi4: FloatArray, widths: Sequence[int]
+    chi: FloatArray,
+    dphi2: FloatArray,
+    dphi4: FloatArray,
+    widths: Sequence[int],
+    coupling: FloatArray | float = 0.0,
 ) -> FloatArray:
-    """``mean_log_chi[l]`` for l = 1..L (NaN at 0), from χ^l, E[φ′²] and E[φ′⁴] at q^l."""
+    """``mean_log_chi[l]`` for l = 1..L (NaN at 0), from χ^l, E[φ′²], E[φ′⁴] at q^l and the
+    coupling coefficients c_l (:func:`coupling_coefficient`)."""
     L = len(widths) - 1
     w = np.asarray(widths, dtype=np.float64)
     out = np.full(L + 1, np.nan)
+    c = np.broadcast_to(np.asarray(coupling, dtype=np.float64), (L + 1,))[1:]
     with np.errstate(divide="ignore", invalid="ignore"):
         kappa = dphi4 / dphi2**2
-        out[1:] = np.log(chi[1:]) + log_chi_correction(w[:-1], w[1:], kappa)
+        out[1:] = np.log(chi[1:]) + log_chi_correction(w[:-1], w[1:], kappa, c)
     return out
 
 

@@ -148,7 +148,7 @@ class Init:
         return "$" + self.latex() + "$"
 
     def __str__(self) -> str:
-        suffix = "" if self.distribution == "normal" else f"_{self.distribution}"
+        suffix = "" if self.distribution in ("normal", self.name) else f"_{self.distribution}"
         return f"{self.name}{suffix}"
 
 

@@ -45,10 +45,7 @@ __all__ = [
     "fmt_exact",
     "fmt_exact_set",
     "fmt_float",
-    "fmt_number",
-    "fmt_pm",
     "longtable",
-    "math_inline",
     "parse_log",
     "pdf_string",
     "preamble",
@@ -293,19 +290,6 @@ def fmt_float(value: Any, digits: int = 4, *, missing: str = "---") -> str:
     return f"{m}\\times 10^{{{int(e)}}}"
 
 
-def fmt_number(value: Any, digits: int = 4) -> str:
-    """The plain-text counterpart of :func:`fmt_float` (used in CSV ``display`` columns and
-    figure labels): ``1.234e-05`` style, ``nan`` for missing."""
-    v = _finite(value)
-    if v is None:
-        try:
-            f = float(value)
-        except (TypeError, ValueError):
-            return "nan"
-        return "nan" if math.isnan(f) else ("inf" if f > 0 else "-inf")
-    return f"{v:.{digits}g}"
-
-
 def fmt_exact(value: Any, *, digits: int = 6, max_len: int = 48) -> str:
     """An exact SymPy number as LaTeX (``\\frac{1}{4}``), falling back to a decimal with
     ``digits`` significant digits prefixed by ``\\approx`` when the exact form is too long to
@@ -354,25 +338,6 @@ def fmt_exact_set(s: Any, *, max_len: int = 24, digits: int = 5) -> str:
     return sp.latex(s)
 
 
-def fmt_pm(mean: Any, half_width: Any, digits: int = 3) -> str:
-    """``m \\pm h`` in math notation with a shared exponent when useful:
-    ``(1.23 \\pm 0.04)\\times 10^{-5}``."""
-    m, h = _finite(mean), _finite(half_width)
-    if m is None:
-        return fmt_float(mean, digits)
-    if h is None:
-        return fmt_float(m, digits)
-    if m == 0 and h == 0:
-        return "0"
-    scale = abs(m) if m != 0 else abs(h)
-    e = math.floor(math.log10(scale)) if scale > 0 else 0
-    if -3 <= e < 4:
-        dec = max(0, digits - 1 - e)
-        return f"{m:.{dec}f} \\pm {h:.{dec}f}"
-    mm, hh = m / 10.0**e, h / 10.0**e
-    return f"({mm:.{digits - 1}f} \\pm {hh:.{digits - 1}f})\\times 10^{{{e}}}"
-
-
 def fmt_ci(mean: Any, low: Any, high: Any, digits: int = 3) -> str:
     """A mean with its confidence interval, sharing one power of ten:
     ``(6.10\\;[3.60, 10.3])\\times 10^{-3}`` (math LaTeX)."""
@@ -395,14 +360,6 @@ def fmt_ci(mean: Any, low: Any, high: Any, digits: int = 3) -> str:
         return f"{f(m)}\\;[{f(lo)}, {f(hi)}]"
     k = 10.0**e
     return f"({f(m / k)}\\;[{f(lo / k)}, {f(hi / k)}])\\times 10^{{{e}}}"
-
-
-def math_inline(tex: str) -> str:
-    """Wrap math LaTeX for text mode."""
-    return f"${tex}$"
-
-
-# --------------------------------------------------------------------------- building blocks
 
 
 def fit_display(tex: str) -> str:

@@ -233,7 +233,12 @@ class Moments:
             zb = zero_behaviour(act)
             if zb.phi0 == 0:
                 a0 = zb.dphi2_limit_float
-                self._tiny = {"phi2": a0, "dphi2": a0, "dphi4": zb.dphi4_limit_float}
+                self._tiny = {
+                    "phi2": a0,
+                    "dphi2": a0,
+                    "dphi4": zb.dphi4_limit_float,
+                    "z2dphi2": a0,  # E[z²]·E[φ′²]₀: the slopes are constant on each side
+                }
         if self.homogeneous is not None:
             h = self.homogeneous
             self._c2 = float(h.c2)
@@ -321,6 +326,13 @@ class Moments:
         if self.homogeneous is not None:
             return self._c4 if isinstance(q, float) else np.full_like(q, self._c4)
         return self._small_q("dphi4", q, self.gaussian.dphi4)
+
+    def z2dphi2(self, q: Any) -> Any:
+        """E[z² φ′(√q z)²] (= E[φ′²] for homogeneous φ: the slope depends on sign(z) only)."""
+        q = self.clamp(q)
+        if self.homogeneous is not None:
+            return self._c2 if isinstance(q, float) else np.full_like(q, self._c2)
+        return self._small_q("z2dphi2", q, self.gaussian.z2dphi2)
 
     def phi_mean(self, q: Any) -> Any:
         """E[φ(√q z)]."""

@@ -71,7 +71,8 @@ def _widths(width: Any, depth: int) -> tuple[int, ...]:
         ws = tuple(width)
         if len(ws) != depth + 1:
             raise InvalidArgumentError(
-                "width", width, f"a sequence of widths needs depth + 1 = {depth + 1} entries (n_0..n_L)"
+                "width", width,
+                f"a sequence of widths needs depth + 1 = {depth + 1} entries (n_0..n_L)",
             )
     else:
         raise InvalidArgumentError("width", width, "expected a positive integer or a sequence")
@@ -111,7 +112,7 @@ class Chain:
     input_q: Any = 1
     norm: str | None = None
     batch: int | None = None
-    norm_eps: Any = sp.Rational(1, 100000)
+    norm_eps: Any = "1/100000"
     widths: tuple[int, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -140,6 +141,10 @@ class Chain:
         self._check_norm()
 
     def _check_norm(self) -> None:
+        eps = to_sympy_number("norm_eps", self.norm_eps)
+        if eps.is_negative:
+            raise InvalidArgumentError("norm_eps", self.norm_eps, "must be >= 0")
+        object.__setattr__(self, "norm_eps", eps)
         if self.norm not in (None, "batch"):
             raise InvalidArgumentError("norm", self.norm, "expected None or 'batch'")
         if self.norm is None:
@@ -155,10 +160,6 @@ class Chain:
             raise InvalidArgumentError(
                 "norm", self.norm, "batch-normalised residual chains are not supported"
             )
-        eps = to_sympy_number("norm_eps", self.norm_eps)
-        if eps.is_negative:
-            raise InvalidArgumentError("norm_eps", self.norm_eps, "must be >= 0")
-        object.__setattr__(self, "norm_eps", eps)
 
     # typed views (the coercion above guarantees these types)
     @property

@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from ._arch_sim import bmm
 from ._errors import InvalidArgumentError, NumericalError
 from ._network import Recurrent
 from ._sampler import LOG_KEYS, Kernel
@@ -130,8 +131,8 @@ def forward(net: Recurrent, p: Parameters, inputs: FloatArray | None) -> Traject
         xt = None if inputs is None else inputs[:, t - 1, :]
         gi = p.b_ih[:, :]
         if xt is not None and p.U is not None:
-            gi = np.matmul(p.U, xt[:, :, None])[:, :, 0] + p.b_ih
-        gh = np.matmul(p.W, h[:, :, None])[:, :, 0] + p.b_hh
+            gi = np.einsum("sij,sj->si", p.U, xt) + p.b_ih
+        gh = np.einsum("sij,sj->si", p.W, h) + p.b_hh
         if net.cell == "rnn":
             a = gi + gh
             h = np.asarray(act(a), dtype=dt)
@@ -180,7 +181,7 @@ def state_vjp(
     assert a is not None
     if net.cell == "rnn":
         d = np.asarray(net.act.grad(a), dtype=gh.dtype)[:, None, :] * gh
-        return np.matmul(d, p.W), None, d, d
+        return bmm(d, p.W), None, d, d
     gates = traj.gates[t]
     assert gates is not None
     if net.cell == "lstm":
@@ -196,7 +197,7 @@ def state_vjp(
             gct * i * (1.0 - g * g),
             gh * tc * o * (1.0 - o),
         ], axis=2)
-        return np.matmul(d, p.W), gct * f, d, d
+        return bmm(d, p.W), gct * f, d, d
     # gru
     r, z, nn, ghn = (gates[:, None, k * n : (k + 1) * n] for k in range(4))
     h_prev = traj.h[t - 1][:, None, :]
@@ -205,7 +206,7 @@ def state_vjp(
     dr = dan * ghn * r * (1.0 - r)
     d_a = np.concatenate([dr, dz, dan], axis=2)
     d_w = np.concatenate([dr, dz, dan * r], axis=2)
-    return gh * z + np.matmul(d_w, p.W), None, d_a, d_w
+    return gh * z + bmm(d_w, p.W), None, d_a, d_w
 
 
 def jacobians(net: Recurrent, p: Parameters, traj: Trajectory) -> list[FloatArray]:
@@ -286,8 +287,8 @@ class RecurrentKernel(Kernel):
     def setup(self) -> dict[str, Any]:
         net = self.net
         return {
-            "input": (f"h_0 = sqrt(h0_q) * (1, ..., 1); inputs x_t with i.i.d. "
-                      f"N(0, input_q) entries, fresh every step" if net.input_size
+            "input": ("h_0 = sqrt(h0_q) * (1, ..., 1); inputs x_t with i.i.d. "
+                      "N(0, input_q) entries, fresh every step" if net.input_size
                       else "h_0 = sqrt(h0_q) * (1, ..., 1); no inputs"),
             "output_gradient": "E = g . h_T, g with i.i.d. N(0, 1) entries",
             "jacobian_norm": ("exact spectral norm of the full Jacobian" if net.spectral

@@ -45,7 +45,6 @@ __all__ = [
     "coerce_activations",
     "coerce_inits",
     "dumps_json",
-    "exact_and_float",
     "note",
     "positive_int",
     "register",
@@ -246,32 +245,16 @@ def positive_int(name: str, value: Any, *, maximum: int | None = None) -> int:
 
 
 class Progress:
-    """Progress lines on stderr (``\\r``-updated on a terminal)."""
+    """Progress lines on stderr (one line per stage; the Monte Carlo stages add a bar of
+    :mod:`vgmath._progress`). Silent unless ``enabled``."""
 
-    def __init__(self, enabled: bool, stream: Any = None) -> None:
-        self.enabled = enabled
-        self.stream = stream if stream is not None else sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._open = False
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = bool(enabled)
 
-    def __call__(self, message: str, *, transient: bool = False) -> None:
-        if not self.enabled:
-            return
-        if self.tty and transient:
-            self.stream.write("\r\033[K" + message)
-            self._open = True
-        else:
-            if self._open:
-                self.stream.write("\r\033[K")
-                self._open = False
-            self.stream.write(message + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self._open and self.enabled:
-            self.stream.write("\r\033[K")
-            self.stream.flush()
-            self._open = False
+    def __call__(self, message: str) -> None:
+        if self.enabled:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
 
 
 def note(message: str) -> None:
@@ -286,7 +269,7 @@ class ReportContext:
 
     options: ReportOptions
     root: Path
-    progress: Callable[..., None]
+    progress: Progress
     version: str
     cited: set[str] = field(default_factory=set)
     files: list[str] = field(default_factory=list)
@@ -434,19 +417,6 @@ def _plain(v: Any) -> Any:
 def dumps_json(obj: Any) -> str:
     """Deterministic JSON (insertion order kept, NaN → null, SymPy numbers as strings)."""
     return json.dumps(_plain(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-
-
-def exact_and_float(v: Any) -> dict[str, Any]:
-    """``{"exact": "1/4", "value": 0.25}`` for a SymPy number (exact None when numeric)."""
-    if v is None:
-        return {"exact": None, "value": None}
-    e = sp.sympify(v)
-    try:
-        f = float(e)
-    except TypeError:
-        f = None
-    exact = None if isinstance(e, sp.Float) or not e.is_number else str(e)
-    return {"exact": exact, "value": f if f is None or math.isfinite(f) else None}
 
 
 # --------------------------------------------------------------------------- sections

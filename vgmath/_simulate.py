@@ -278,8 +278,9 @@ class Simulation:
     def depth(self) -> int:
         return self.chain.depth
 
-    def field(self, name: str) -> FloatArray:
-        """A per-layer field by name (``"q"``, ``"chi_se"``, ... see :data:`FIELDS`)."""
+    def profile(self, name: str) -> FloatArray:
+        """A per-layer field by name (``"q"``, ``"chi_se"``, ... see :data:`FIELDS`), as
+        :meth:`vgmath.Prediction.profile`."""
         if name not in self.fields:
             raise InvalidArgumentError(
                 "name", name, "not a field of this simulation; fields: " + ", ".join(FIELDS)
@@ -528,7 +529,9 @@ def simulate(
     Parameters
     ----------
     chain
-        The network (:class:`vgmath.Chain`); the same object ``vg.predict`` reads.
+        The network: a :class:`vgmath.Chain` (plain, residual or batch-normalised; the same
+        object ``vg.predict`` reads) or a :class:`vgmath.Recurrent` network (layers are
+        then time steps; see :mod:`vgmath._arch_sim` and :mod:`vgmath._recurrent`).
     trials
         Number of independent networks (fresh weights and biases for each).
     seed

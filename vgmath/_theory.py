@@ -54,7 +54,7 @@ from numpy.typing import NDArray
 
 from ._criticality import CriticalPoint, critical_point
 from ._errors import InvalidArgumentError
-from ._finite_width import mean_log_chi_profile
+from ._finite_width import coupling_coefficient, mean_log_chi_profile
 from ._meanfield import Q_MIN, Moments, homogeneous, moment_provider, zero_behaviour
 from ._network import Chain
 from ._symbols import depth_symbol, layer_symbol
@@ -492,7 +492,12 @@ def _finish_plain(
     sigma_w2 = np.full(L + 1, np.nan)
     sigma_w2[1:] = sc.sw2
     d4 = np.asarray(mom.dphi4(qa), dtype=np.float64)
-    mlc = mean_log_chi_profile(chi, d2, d4, chain.widths)
+    coupling = np.zeros(L + 1)
+    if mom.homogeneous is None:
+        coupling[1:] = coupling_coefficient(
+            qa, d2, mom.z2dphi2(qa), float(chain.sigma_b2)
+        )
+    mlc = mean_log_chi_profile(chi, d2, d4, chain.widths, coupling)
 
     formula, formulas, exact_chi = _plain_formulas(chain, sc)
     method = "mean-field recursion; moments: " + mom.method

@@ -118,7 +118,7 @@ def _sci(log_value: float, digits: int = 4) -> str:
     mant = 10 ** (l10 - e)
     if mant >= 10 - 0.5 * 10 ** (1 - digits):  # rounding would print 10.000
         mant, e = mant / 10, e + 1
-    if -3 <= e <= 4:
+    if -3 <= e <= 3:
         return f"{math.exp(log_value):.{digits}g}"
     return f"{mant:.{digits - 1}f}e{e:+d}"
 
@@ -394,9 +394,15 @@ class Verification(_Report):
     simulation: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @property
+    def tested(self) -> NDArray[np.bool_]:
+        """Which rows were tested (False where the finite-width tolerance is infinite)."""
+        return np.isfinite(self.tolerance)
+
+    @property
     def passed(self) -> bool:
-        """True when no layer is rejected at family-wise level ``alpha``."""
-        return not bool(self.rejected.any())
+        """True when at least one layer was tested and none is rejected at family-wise
+        level ``alpha``."""
+        return bool(self.tested.any()) and not bool(self.rejected.any())
 
     @property
     def rejected_layers(self) -> list[int]:
@@ -408,23 +414,34 @@ class Verification(_Report):
         return [int(l) for l in self.layers[np.isinf(self.tolerance)]]
 
     @property
-    def worst_layer(self) -> int:
-        """The layer with the smallest adjusted p-value."""
-        return int(self.layers[int(np.nanargmin(self.p_adjusted))])
+    def worst_layer(self) -> int | None:
+        """The tested layer with the smallest adjusted p-value (None if none was tested)."""
+        if not self.tested.any():
+            return None
+        return int(self.layers[int(np.nanargmin(np.where(self.tested, self.p_adjusted, np.nan)))])
 
     def summary(self) -> str:
-        verdict = "PASSED" if self.passed else "REJECTED"
+        if not self.tested.any():
+            verdict = "INCONCLUSIVE (no layer testable at this width)"
+        else:
+            verdict = "PASSED" if self.passed else "REJECTED"
         lines = [
             f"verify {self.quantity} of {self.chain}",
             (
                 f"claim: {self.claim_label}; method: {self.method}; alpha = {self.alpha} "
-                f"(Holm over {len(self.layers)} layers); trials = {self.trials}; "
+                f"(Holm over {int(np.isfinite(self.tolerance).sum())} tested layers); "
+                f"trials = {self.trials}; "
                 f"seed = {self.seed}"
             ),
             f"verdict: {verdict}"
             + (f" (rejected at layers {self.rejected_layers})" if not self.passed else "")
-            + f"; smallest adjusted p = {_fmt_p(float(np.nanmin(self.p_adjusted)))} "
-            f"at layer {self.worst_layer}",
+            + (
+                ""
+                if self.worst_layer is None
+                else f"; smallest adjusted p = "
+                f"{_fmt_p(float(np.nanmin(self.p_adjusted[self.tested])))} "
+                f"at layer {self.worst_layer}"
+            ),
         ]
         lines.extend(f"note: {n}" for n in self.notes)
         return "\n".join(lines)
@@ -575,6 +592,11 @@ def _row_selection(
     return sorted(keep)
 
 
+def _widths_text(chain: Chain) -> str:
+    lo, hi = min(chain.widths), max(chain.widths)
+    return str(lo) if lo == hi else f"{lo}..{hi}"
+
+
 def _finite_width_band(
     chain: Chain, quantity: str, finite_width: bool, notes: list[str]
 ) -> tuple[FloatArray, FloatArray]:
@@ -706,18 +728,18 @@ def verify(
     )
     stat = np.where(untestable, 0.0, test.statistic)
     p = np.where(untestable, 1.0, test.p_value)
-    p_adj = holm(p)
+    # Holm over the layers actually tested (an untestable layer is not a test)
+    p_adj = np.where(untestable, 1.0, holm(np.where(untestable, np.nan, p)))
     rejected = p_adj <= alpha
     if untestable.any():
         notes.append(
             f"layers {[int(l) for l in tested[untestable]]}: the first-order finite-width "
-            f"correction reaches S ≥ 1 (a factor e ≈ 2.7) at widths {min(chain.widths)}.."
-            f"{max(chain.widths)}: the infinite-width claim cannot be tested there "
-            "(increase the width)"
+            f"correction reaches S ≥ 1 (a factor e ≈ 2.7) at width {_widths_text(chain)}: "
+            "the infinite-width claim cannot be tested there (increase the width)"
         )
     with np.errstate(invalid="ignore"):
         spread = np.where(np.isneginf(logs[:, tested]), np.nan, logs[:, tested]).std(axis=0)
-    heavy = tested[spread > 1.2]
+    heavy = tested[(spread > 1.2) & ~untestable]
     if heavy.size:
         notes.append(
             f"layers {[int(l) for l in heavy]}: ln Y spreads by more than 1.2 over networks: the "
