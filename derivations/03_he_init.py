@@ -88,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 all(c == 1 for c in ex.chi[1:]) and all(v == ex.q[1] for v in ex.q[1:]),
                 f"χ = {set(ex.chi[1:])}, q^1..q^L = {set(ex.q[1:])}", source=SOURCE)
     xav = vg.Chain("relu", init="xavier", depth=depth, width=width)
-    ck.exact("relu + Xavier: E[(g^0)²]/E[(g^L)²] = 2^-L", vg.predict(xav).exact.grad_second_moment[0],
+    xav_exact = vg.predict(xav).exact
+    assert xav_exact is not None
+    ck.exact("relu + Xavier: E[(g^0)²]/E[(g^L)²] = 2^-L", xav_exact.grad_second_moment[0],
              sp.Rational(1, 2**depth), source="He et al. 2015, Sec. 2.2 (the ½ factor per layer)")
 
     ck.section(f"Monte Carlo: {trials} random networks per claim (vg.verify)")

@@ -58,7 +58,7 @@ def solve_closed_form(e: dict[str, sp.Expr]) -> tuple[sp.Expr, sp.Expr]:
     lam, alpha = sp.symbols("lambda alpha", positive=True)
     a = sp.solve(sp.Eq(e["E[r]"] + alpha * e["E[m]"], 0), alpha)[0]
     second = e["E[r²]"] + a**2 * e["E[m²]"]
-    lam_sol = [s for s in sp.solve(sp.Eq(lam**2 * second, 1), lam) if s.is_positive][0]
+    lam_sol = next(s for s in sp.solve(sp.Eq(lam**2 * second, 1), lam) if s.is_positive)
     return sp.simplify(lam_sol), sp.simplify(a)
 
 

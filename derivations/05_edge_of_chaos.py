@@ -139,7 +139,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         d = depth_scales(sw2, sb2)
         fp = vg.fixed_point("tanh", sw2, sb2)
         ck.step(f"σ_w² = {sw2}, σ_b² = {sb2}: q* = {d['q_star']:.10f}, χ₁ = {d['chi_1']:.10f}, "
-                f"c* = {d['c_star']:.10f}, ξ_q = {d['xi_q']:.8f}, ξ_c = {d['xi_c']:.8f} ({fp.phase})")
+                f"c* = {d['c_star']:.10f}, ξ_q = {d['xi_q']:.8f}, ξ_c = {d['xi_c']:.8f} "
+                f"({fp.phase})")
         for key, theirs in (("q_star", fp.q_star), ("chi_1", fp.chi_1), ("xi_q", fp.xi_q),
                             ("c_star", fp.c_star), ("xi_c", fp.xi_c)):
             # both sides rest on 1-d/2-d Gaussian integrals good to ~1e-12 and roots of

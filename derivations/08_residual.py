@@ -55,7 +55,7 @@ def pre_relu_growth() -> sp.Expr:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(__doc__.splitlines()[0], argv)
     ck = Checks("Residual networks: variance growth and surviving gradients", latex=args.latex)
-    alpha, s, m2, sw2 = sp.symbols("alpha s m_2 sigma_w2", real=True)
+    alpha, s, m2 = sp.symbols("alpha s m_2", real=True)
 
     ck.section("the gradient factor of one block")
     chi = block_factor()
@@ -80,8 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     assert ex is not None
     ck.exact(f"He init, α = 1: q^L = 2^L (vg.predict, exact, L = {L})", ex.q[-1], 2**L,
              source=SOURCE)
-    ck.exact("... and E[(g^0)²]/E[(g^L)²] = 2^L: χ_block = 1 + 2·(1/2) = 2", ex.grad_second_moment[0],
-             2**L, source=SOURCE)
+    ck.exact("... and E[(g^0)²]/E[(g^L)²] = 2^L: χ_block = 1 + 2·(1/2) = 2",
+             ex.grad_second_moment[0], 2**L, source=SOURCE)
     scaled = he.replace(residual=vg.Residual(alpha=1 / sp.sqrt(L), variant="pre"))
     pred = vg.predict(scaled)
     ck.close(f"α = 1/√L: q^L = (1 + 1/L)^L (vg.predict, L = {L})", pred.q[-1],

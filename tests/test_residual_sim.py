@@ -128,3 +128,15 @@ def test_seeded_residual_runs_reproduce_and_export():
     d = a.to_dict()
     assert d["chain"]["residual"]["alpha"] == "1/2" and "mean" in d["fields"]
     assert "random unit vector" in d["input"]
+
+
+def test_non_zero_mean_post_blocks_carry_a_warning() -> None:
+    # the post-block gradient recursion assumes gradient independence, which a branch with
+    # non-zero mean (ReLU) breaks; the prediction must say so, and only then
+    def warned(act: str, variant: str) -> bool:
+        chain = vg.Chain(act, "he", depth=6, width=32, residual=vg.Residual(variant=variant))
+        return any(n.startswith("warning:") for n in vg.predict(chain).notes)
+
+    assert warned("relu", "post")
+    assert not warned("tanh", "post")
+    assert not warned("relu", "pre")

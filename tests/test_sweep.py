@@ -633,3 +633,19 @@ def test_example_fails_when_results_differ(monkeypatch, capsys, small) -> None:
     monkeypatch.setattr(example, "run", lambda **kw: (small, tweaked))
     assert example.main([]) == 1
     assert "differs" in capsys.readouterr().out
+
+
+def test_dask_hashing_a_user_activation_leaves_mpmath_intact() -> None:
+    """Regression: Dask tokenises task arguments field by field; hashing a user expression's
+    lambdified kernels by value rebound mpmath's constants to a half-built context, and every
+    later mpmath quadrature in the process failed."""
+    dask_base = pytest.importorskip("dask.base")
+    from mpmath import mp
+
+    chain = vg.Chain("0.5*x + tanh(x)", "xavier", depth=2, width=3)
+    assert dask_base.tokenize(chain) == dask_base.tokenize(
+        vg.Chain("0.5*x + tanh(x)", "xavier", depth=2, width=3))
+    assert dask_base.tokenize(chain) != dask_base.tokenize(
+        vg.Chain("0.25*x + tanh(x)", "xavier", depth=2, width=3))
+    assert mp.eps.context is mp
+    assert mp.quad(lambda z: mp.exp(-z * z), [-mp.inf, mp.inf]) == pytest.approx(math.sqrt(math.pi))

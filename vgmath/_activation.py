@@ -513,6 +513,13 @@ class Activation:
     def __hash__(self) -> int:
         return hash((self.name, tuple(sorted((k, str(v)) for k, v in self.params.items()))))
 
+    def __dask_tokenize__(self) -> tuple[Any, ...]:
+        # Dask hashes task arguments field by field; the NumPy kernels of a user expression
+        # are lambdified functions whose globals hold mpmath's context, and hashing them by
+        # value corrupts that context in the calling process. The identity is the recipe.
+        return ("vgmath.Activation", self.name, self.source, sorted(
+            (k, sp.srepr(v)) for k, v in self.params.items()))
+
     def __reduce__(self) -> tuple[Any, ...]:
         # rebuild from the catalog name or the user's text: lambdified functions don't pickle.
         # The exact SymPy parameters pickle as they are (a str() round trip would change the
