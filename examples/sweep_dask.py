@@ -51,7 +51,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scheduler", default=None, help="address of a running scheduler")
     parser.add_argument("--trials", type=int, default=32, help="networks per configuration")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fast", action="store_true",
+                        help="a few seconds: 4 networks per configuration, threaded workers")
     args = parser.parse_args(argv)
+    if args.fast:
+        args.trials, args.threads = 4, True
 
     t0 = time.perf_counter()
     serial, distributed = run(trials=args.trials, seed=args.seed, workers=args.workers,

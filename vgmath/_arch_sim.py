@@ -69,7 +69,7 @@ from ._activation import Activation
 from ._errors import InvalidArgumentError, NumericalError
 from ._init import Init
 from ._network import Chain
-from ._sampler import LOG_KEYS, Kernel
+from ._sampler import LOG_KEYS, Kernel, check_method
 
 __all__ = [
     "ARG_QUANTILES",
@@ -235,15 +235,7 @@ class _ArchKernel(Kernel):
     extra_samples = ("log_param_grad_norm",)
 
     def __init__(self, chain: Chain, *, method: str, dtype: Any, inputs: int) -> None:
-        if method not in ("conditioned", "dense"):
-            raise InvalidArgumentError("method", method, "expected 'conditioned' or 'dense'")
-        if method == "conditioned" and not chain.rule.gaussian:
-            raise InvalidArgumentError(
-                "method",
-                method,
-                f"the conditioned sampler is exact only for i.i.d. Gaussian weights; "
-                f"{chain.rule} draws {chain.rule.distribution} weights (use 'dense' or 'auto')",
-            )
+        check_method(chain, method)
         self.chain = chain
         self.method = method
         self.dtype = np.dtype(dtype)

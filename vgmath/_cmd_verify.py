@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         payload = {"derivative_bound": phi.to_dict(), "gradient_bound": grad.to_dict()}
         if args.out:
             if Path(args.out).suffix.lower() == ".json":
-                from ._verify import _atomic_write
+                from ._io import atomic_write as _atomic_write
 
                 _atomic_write(args.out, json.dumps(payload, indent=2, allow_nan=False) + "\n")
             else:

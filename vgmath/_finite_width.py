@@ -91,10 +91,10 @@ from ._symbols import depth_symbol
 
 __all__ = [
     "LayerMoments",
+    "coupling_coefficient",
     "finite_width_formula",
     "finite_width_moment_ratio",
     "layer_moments",
-    "coupling_coefficient",
     "log_chi_correction",
     "mean_log_chi_profile",
     "width_symbol",

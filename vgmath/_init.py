@@ -39,7 +39,7 @@ from ._errors import InvalidArgumentError
 from ._symbols import fan_in as FAN_IN
 from ._symbols import fan_out as FAN_OUT
 
-__all__ = ["Init", "init_variance", "as_init", "TRUNCATION_VARIANCE_FACTOR", "INIT_SCHEMES"]
+__all__ = ["INIT_SCHEMES", "TRUNCATION_VARIANCE_FACTOR", "Init", "as_init", "init_variance"]
 
 MODES = ("fan_in", "fan_out", "fan_avg", "fan_max")
 DISTRIBUTIONS = ("normal", "uniform", "truncated_normal", "orthogonal")

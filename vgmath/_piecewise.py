@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ._symbols import x
-
-__all__ = ["normalize", "pieces", "breakpoints"]
+__all__ = ["breakpoints", "normalize", "pieces"]
 
 _KINKED = (sp.Abs, sp.Max, sp.Min, sp.Heaviside, sp.sign)
 
@@ -57,10 +55,7 @@ def pieces(expr: sp.Expr) -> list[tuple[sp.Interval, sp.Expr]]:
     remaining: sp.Set = sp.S.Reals
     out: list[tuple[sp.Interval, sp.Expr]] = []
     for e, c in expr.args:
-        if c is sp.true:
-            s = remaining
-        else:
-            s = sp.Intersection(c.as_set(), remaining)
+        s = remaining if c is sp.true else sp.Intersection(c.as_set(), remaining)
         s = sp.simplify(s) if not isinstance(s, (sp.Interval, sp.Union, sp.FiniteSet)) else s
         remaining = sp.Complement(remaining, s)
         for iv in _as_intervals(s):

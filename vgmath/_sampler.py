@@ -101,6 +101,7 @@ __all__ = [
     "METHODS",
     "ChainKernel",
     "Kernel",
+    "check_method",
     "dense_pass",
     "fill_parallel",
     "make_kernel",
@@ -161,6 +162,19 @@ def _log(values: FloatArray) -> FloatArray:
     return np.log(values)
 
 
+
+def check_method(chain: Chain, method: str) -> None:
+    """Refuse an unknown sampling method, or the conditioned sampler for non-Gaussian weights."""
+    if method not in ("conditioned", "dense"):
+        raise InvalidArgumentError("method", method, "expected 'conditioned' or 'dense'")
+    if method == "conditioned" and not chain.rule.gaussian:
+        raise InvalidArgumentError(
+            "method",
+            method,
+            f"the conditioned sampler is exact only for i.i.d. Gaussian weights; "
+            f"{chain.rule} draws {chain.rule.distribution} weights (use 'dense' or 'auto')",
+        )
+
 class Kernel(ABC):
     """One architecture's forward and backward pass over a block of independent networks.
 
@@ -208,15 +222,7 @@ class ChainKernel(Kernel):
                 "chain", str(chain),
                 f"norm={chain.norm!r} chains need a normalisation kernel, not a plain one",
             )
-        if method not in ("conditioned", "dense"):
-            raise InvalidArgumentError("method", method, "expected 'conditioned' or 'dense'")
-        if method == "conditioned" and not chain.rule.gaussian:
-            raise InvalidArgumentError(
-                "method",
-                method,
-                f"the conditioned sampler is exact only for i.i.d. Gaussian weights; "
-                f"{chain.rule} draws {chain.rule.distribution} weights (use 'dense' or 'auto')",
-            )
+        check_method(chain, method)
         self.chain = chain
         self.method = method
         self.dtype = np.dtype(dtype)

@@ -50,14 +50,12 @@ True
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import math
 import os
 import platform
-import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -69,6 +67,8 @@ from typing import Any
 import numpy as np
 
 from ._errors import InvalidArgumentError
+from ._io import atomic_write as _atomic_write
+from ._io import save_by_extension
 from ._network import Chain, Recurrent
 from ._progress import progress as _progress
 from ._sampler import LOG_KEYS, METHODS, Kernel, make_kernel
@@ -401,15 +401,7 @@ class Simulation:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write JSON (``.json``) or CSV (``.csv``) by extension, atomically."""
-        p = Path(path)
-        suffix = p.suffix.lower()
-        if suffix == ".json":
-            self.to_json(p)
-        elif suffix == ".csv":
-            self.to_csv(p)
-        else:
-            raise InvalidArgumentError("path", str(path), "expected a .json or .csv file name")
-        return p
+        return save_by_extension(path, self.to_json, self.to_csv)
 
     def __repr__(self) -> str:
         g0, se = self.fields["log10_grad_second_moment"][0], self.fields[
@@ -436,24 +428,6 @@ def _jsonable(arr: FloatArray) -> list[Any]:
 def _csv_num(value: float) -> str:
     v = float(value)
     return "" if math.isnan(v) else repr(v)
-
-
-def _atomic_write(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to a temporary file in the target directory, then rename it over."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-# --------------------------------------------------------------------------- driver
 
 
 def _block_rng(seed: int, block: int) -> np.random.Generator:

@@ -94,7 +94,6 @@ import os
 import pickle
 import platform
 import queue
-import tempfile
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -115,6 +114,8 @@ import numpy as np
 from ._activation import Activation, as_activation, to_sympy_number
 from ._errors import InvalidArgumentError, OptionalDependencyError, SweepError, _describe
 from ._init import Init, as_init
+from ._io import atomic_write as _atomic_write
+from ._io import save_by_extension
 from ._network import Chain, Residual
 from ._progress import progress as _progress
 
@@ -1013,15 +1014,7 @@ class SweepResult:
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write JSON (``.json``) or CSV (``.csv``) by extension, atomically."""
-        p = Path(path)
-        suffix = p.suffix.lower()
-        if suffix == ".json":
-            self.to_json(p)
-        elif suffix == ".csv":
-            self.to_csv(p)
-        else:
-            raise InvalidArgumentError("path", str(path), "expected a .json or .csv file name")
-        return p
+        return save_by_extension(path, self.to_json, self.to_csv)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> SweepResult:
@@ -1155,15 +1148,3 @@ def _csv_parse(column: str, text: str) -> Any:
     return float(text) if text else math.nan
 
 
-def _atomic_write(path: str | os.PathLike[str], text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise

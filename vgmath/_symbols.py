@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sympy as sp
 
-__all__ = ["x", "q", "depth_symbol", "layer_symbol", "fan_in", "fan_out", "gain"]
+__all__ = ["depth_symbol", "fan_in", "fan_out", "gain", "layer_symbol", "q", "x"]
 
 #: The activation's argument (a real number).
 x = sp.Symbol("x", real=True)

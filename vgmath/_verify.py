@@ -52,14 +52,12 @@ Statist. 6:65–70) for the statistics.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
 import math
 import os
 import platform
-import tempfile
 import tokenize
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +69,7 @@ import sympy as sp
 from numpy.typing import NDArray
 
 from ._errors import ExpressionError, InvalidArgumentError, NumericalError
+from ._io import save_by_extension
 from ._network import Chain
 from ._stats import METHODS, holm, log_mean_test
 from ._symbols import depth_symbol, layer_symbol
@@ -160,22 +159,6 @@ def _versions() -> dict[str, str]:
     }
 
 
-def _atomic_write(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``."""
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return target
-
-
 class _Report:
     """Shared export API: ``to_dict()`` (subclass), ``rows()``, JSON/CSV, ``save(path)``."""
 
@@ -204,13 +187,8 @@ class _Report:
         return buf.getvalue()
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write JSON (``.json``) or CSV (``.csv``) by extension, atomically (temp + rename)."""
-        suffix = Path(path).suffix.lower()
-        if suffix == ".json":
-            return _atomic_write(path, self.to_json())
-        if suffix == ".csv":
-            return _atomic_write(path, self.to_csv())
-        raise InvalidArgumentError("path", str(path), "expected a .json or .csv file name")
+        """Write JSON (``.json``) or CSV (``.csv``) by extension, atomically."""
+        return save_by_extension(path, self.to_json, self.to_csv)
 
     def _repr_latex_(self) -> str:
         return self.latex()  # type: ignore[attr-defined,no-any-return]

@@ -21,7 +21,7 @@ from typing import Any
 
 from ._errors import InvalidArgumentError, VgmathError
 
-__all__ = ["main", "COMMANDS", "parse_params"]
+__all__ = ["COMMANDS", "main", "parse_params"]
 
 #: subcommand name -> module (imported only when that command runs or help is built)
 COMMANDS: dict[str, str] = {
