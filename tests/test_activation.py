@@ -23,6 +23,7 @@ catastrophically, e.g. 1 + erf(−20/√2)). Measured worst case over the grid: 
 from __future__ import annotations
 
 import pickle
+import re
 import time
 from collections.abc import Mapping
 from fractions import Fraction
@@ -559,11 +560,22 @@ def test_user_expression_survives_overflow_of_its_float_formula() -> None:
     np.testing.assert_array_equal(act.grad(xs), [1.0, 1.0])
     # a genuinely undefined value stays NaN, and a large array outside the domain is not
     # sent point by point through mpmath (32 failed repairs stop the attempt)
-    root = vg.activation("sqrt(x)")
-    assert np.isnan(root(np.array([-1.0])))[0]
+    # (log(x + 1000) passes the construction check on [-50, 50] but is undefined below -1000)
+    shifted = vg.activation("log(x + 1000)")
+    assert np.isnan(shifted(np.array([-1001.0])))[0]
     start = time.perf_counter()
-    assert np.isnan(root(-np.linspace(1, 2, 200_000))).all()
+    assert np.isnan(shifted(-np.linspace(1001, 1002, 200_000))).all()
     assert time.perf_counter() - start < 2.0  # point-wise mpmath would take ~10 s
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [("sqrt(x)", "φ(x)"), ("log(x)", "φ(x)"), ("1/x", "φ(x)"), ("x**(1/3)", "φ(x)"),
+     ("abs(x)**(1/2)", "φ′(x)")],
+)
+def test_expressions_undefined_on_part_of_the_line_are_refused(text: str, where: str) -> None:
+    with pytest.raises(vg.InvalidArgumentError, match=re.escape(f"{where} is not a finite real")):
+        vg.activation(text)
 
 
 def test_user_kink_follows_the_expression() -> None:

@@ -638,9 +638,33 @@ def _from_expression(text: str, params: Mapping[str, Any]) -> Activation:
             out = np.broadcast_to(np.asarray(df_raw(u), dtype=u.dtype), u.shape).copy()
         return _repair_nonfinite(out, u, df_mp)
 
-    return Activation(
+    act = Activation(
         name=text, expr=expr, params=values, _f=f, _df=df, source=text, doc="user expression"
     )
+    _check_real_on_the_line(act, text)
+    return act
+
+
+#: where a user expression must be real and finite (with its derivative): a grid of step 1/20
+#: on [-50, 50] with 0 itself (a sanity check, not a proof: the certified bounds are the proof)
+_PROBE = np.union1d(np.linspace(-50.0, 50.0, 2001), [0.0])
+
+
+def _check_real_on_the_line(act: Activation, text: str) -> None:
+    """Refuse φ (or φ′) that is not a finite real number somewhere on the probe grid
+    (sqrt(x), log(x), 1/x, x**(1/3), abs(x)**(1/2) …): an activation acts on all of ℝ."""
+    with np.errstate(all="ignore"):
+        views = (("φ", act(_PROBE)), ("φ′", act.grad(_PROBE)))
+    for label, values in views:
+        bad = ~np.isfinite(values)
+        if bad.any():
+            x0 = float(_PROBE[bad][0])
+            raise InvalidArgumentError(
+                "activation",
+                text,
+                f"{label}(x) is not a finite real number at x = {x0:g}; an activation and its "
+                "derivative must be defined on the whole real line",
+            )
 
 
 def _repair_nonfinite(out: np.ndarray, u: np.ndarray, exact: Callable[[Any], Any]) -> np.ndarray:
