@@ -6,6 +6,8 @@ Shared by the bound certifier and the Gaussian integrator: both must treat kinks
 
 from __future__ import annotations
 
+import functools
+
 import sympy as sp
 
 __all__ = ["breakpoints", "normalize", "pieces"]
@@ -48,10 +50,16 @@ def pieces(expr: sp.Expr) -> list[tuple[sp.Interval, sp.Expr]]:
 
     The intervals are disjoint; their open/closed ends record which piece owns a kink
     (vgmath's convention: the piece whose condition holds at the point, as SymPy evaluates it).
+    Results are cached per expression (SymPy expressions are immutable).
     """
+    return list(_pieces(sp.sympify(expr)))
+
+
+@functools.lru_cache(maxsize=256)
+def _pieces(expr: sp.Expr) -> tuple[tuple[sp.Interval, sp.Expr], ...]:
     expr = normalize(expr)
     if not isinstance(expr, sp.Piecewise):
-        return [(sp.Interval(-sp.oo, sp.oo), expr)]
+        return ((sp.Interval(-sp.oo, sp.oo), expr),)
     remaining: sp.Set = sp.S.Reals
     out: list[tuple[sp.Interval, sp.Expr]] = []
     for e, c in expr.args:
@@ -66,7 +74,7 @@ def pieces(expr: sp.Expr) -> list[tuple[sp.Interval, sp.Expr]]:
         if remaining is sp.S.EmptySet:
             break
     out.sort(key=lambda p: float(p[0].start) if p[0].start.is_finite else -float("inf"))
-    return out
+    return tuple(out)
 
 
 def breakpoints(expr: sp.Expr) -> tuple[sp.Expr, ...]:
