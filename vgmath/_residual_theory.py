@@ -19,9 +19,11 @@ The cross term 2α E[x_{l-1,i} φ(h_i)] = 2α μ_{l-1} M(q̃_l) factorises becau
 x_{l-1} only through ‖x_{l-1}‖²; it vanishes for odd φ (tanh: Yang & Schoenholz's recursion
 p_l = p_{l-1} + α² Φ₂(q̃_l)) but not for ReLU, whose branch output has mean √(q̃/2π).
 Assumes an input with per-unit mean μ_0 = 0. When M ≠ 0 the block outputs share a growing
-common-mode component, the backward pass is no longer independent of the forward one, and the
-gradient recursion above is only approximate (ReLU: about 8% low after 10 blocks, measured);
-the prediction then carries a warning note.
+common-mode component; through the forward/backward coupling of each W, every block adds to
+the gradient a component along it, coherently across blocks, so the finite-width correction to
+the gradient grows with depth much faster than for plain chains (ReLU, α = 1/2, 10 blocks:
+simulated/predicted 1.72, 1.22, 1.05 at n = 32, 128, 512, converging to this recursion). The
+prediction then carries a warning note.
 
 post, two layers: F = φ(h₂), h₂ = W₂ φ(h₁) + b₂, h₁ = W₁ x + b₁; q₁ = σ_w² p_{l-1} + σ_b²,
 q₂ = σ_w² Φ₂(q₁) + σ_b²; μ, p as above with q̃ = q₂; the gradient factor is
@@ -147,11 +149,12 @@ def predict_residual(chain: Chain) -> Prediction:
         )
     if post and np.any(np.abs(mu[1:]) > 1e-9 * np.sqrt(np.abs(p[1:]))):
         notes.append(
-            "warning: the branch output has a non-zero mean, so the skip path carries a "
-            "common-mode component that correlates the backward pass with the forward one; "
-            "gradient independence then fails at O(1) (ReLU post blocks: simulated gradient "
-            "second moments exceed this prediction by about 8% after 10 blocks at widths "
-            "48-256); the forward moments are unaffected — check gradients with vg.verify"
+            "warning: the branch output has a non-zero mean, so every block adds to the "
+            "gradient a component along the shared mean direction, coherently from block to "
+            "block; the finite-width correction to the gradient moments therefore grows with "
+            "depth faster than for plain chains (ReLU, alpha = 1/2, 10 blocks: simulated / "
+            "predicted = 1.72, 1.22, 1.05 at widths 32, 128, 512 — the prediction is the "
+            "infinite-width limit); the forward moments are unaffected"
         )
     return Prediction(
         chain=chain,
