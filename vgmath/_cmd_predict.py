@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+
+from .cli import add_chain_arguments, chain_parts
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -20,21 +21,7 @@ HELP = "mean-field theory through depth: q, chi and the gradient second moments 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("activation", metavar="ACTIVATION",
-                        help="catalog name (tanh, relu, ...) or an expression in x")
-    parser.add_argument("--init", default="xavier",
-                        help="initialisation scheme: xavier, he, lecun, orthogonal, custom, ... "
-                        "(xavier)")
-    parser.add_argument("--init-param", action="append", metavar="NAME=VALUE",
-                        help="initialisation option, e.g. gain=2, sigma_w2=2, negative_slope=0.1 "
-                        "(repeatable)")
-    parser.add_argument("--depth", type=int, default=50, help="number of layers L (50)")
-    parser.add_argument("--width", default="256",
-                        help="width of every layer, or n_0,...,n_L separated by commas (256)")
-    parser.add_argument("--sigma-b2", default="0", help="bias variance σ_b² (0)")
-    parser.add_argument("--input-q", default="1", help="input second moment ‖x⁰‖²/n₀ (1)")
-    parser.add_argument("--param", action="append", metavar="NAME=VALUE",
-                        help="activation parameter, e.g. slope=0.1 (repeatable)")
+    add_chain_arguments(parser, depth=50, width=256)
     parser.add_argument("--residual", metavar="ALPHA", default=None,
                         help="residual blocks x_l = x_{l-1} + ALPHA·F(x_{l-1}) (plain chain if "
                         "omitted)")
@@ -50,18 +37,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ._activation import activation
-    from ._cmd_simulate import parse_widths
     from ._errors import InvalidArgumentError
     from ._network import Chain, Residual
     from ._theory import predict
-    from .cli import parse_params
 
     if args.rows < 2:
         raise InvalidArgumentError("--rows", args.rows, "must be at least 2")
-    act = activation(args.activation, **parse_params(args.param, "--param"))
-    init_options = parse_params(args.init_param, "--init-param")
-    init: Any = {"scheme": args.init, **init_options} if init_options else args.init
+    act, init, width = chain_parts(args)
     residual = None
     if args.residual is not None:
         residual = Residual(
@@ -71,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         activation=act,
         init=init,
         depth=args.depth,
-        width=parse_widths(args.width, args.depth),
+        width=width,
         sigma_b2=args.sigma_b2,
         input_q=args.input_q,
         residual=residual,

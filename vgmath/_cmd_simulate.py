@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import InvalidArgumentError
+from .cli import add_chain_arguments, chain_parts
 
-__all__ = ["HELP", "add_arguments", "parse_widths", "run"]
+__all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "simulate independent random networks layer by layer (Monte Carlo)"
 
@@ -25,25 +26,10 @@ _MAX_ROWS = 41  # layers shown in the table for deep chains (all are in --json /
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("activation", metavar="ACTIVATION",
-                        help="catalog name (tanh, relu, ...) or an expression in x")
-    parser.add_argument("--init", default="xavier",
-                        help="initialisation scheme: xavier, he, lecun, orthogonal, "
-                        "he_uniform, truncated_normal, custom, ... (xavier)")
-    parser.add_argument("--init-param", action="append", metavar="NAME=VALUE",
-                        help="initialisation option, e.g. gain=2, sigma_w2=2, negative_slope=0.1 "
-                        "(repeatable)")
-    parser.add_argument("--depth", type=int, default=50, help="number of layers L (50)")
-    parser.add_argument("--width", default="128",
-                        help="width of every layer, or the widths n_0,...,n_L separated by "
-                        "commas (128)")
+    add_chain_arguments(parser, depth=50, width=128)
     parser.add_argument("--trials", type=int, default=200,
                         help="independent random networks (200)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
-    parser.add_argument("--sigma-b2", default="0", help="bias variance σ_b² (0)")
-    parser.add_argument("--input-q", default="1", help="input second moment ‖x⁰‖²/n₀ (1)")
-    parser.add_argument("--param", action="append", metavar="NAME=VALUE",
-                        help="activation parameter, e.g. slope=0.1 (repeatable)")
     parser.add_argument("--method", choices=("auto", "conditioned", "dense"), default="auto",
                         help="sampler: conditioned (exact, Gaussian weights, O(n) per layer), "
                         "dense (explicit weights, any init) or auto (default)")
@@ -61,37 +47,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_arch_arguments(parser)
 
 
-def parse_widths(text: str, depth: int) -> int | list[int]:
-    """``"128"`` → 128; ``"16,32,32,8"`` → [16, 32, 32, 8] (n_0..n_L)."""
-    parts = [p.strip() for p in str(text).split(",")]
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise InvalidArgumentError(
-            "--width", text, "expected an integer or comma-separated integers n_0,...,n_L"
-        ) from None
-    if len(values) == 1:
-        return values[0]
-    if len(values) != depth + 1:
-        raise InvalidArgumentError(
-            "--width", text, f"a list of widths needs depth + 1 = {depth + 1} entries"
-        )
-    return values
-
-
 def run(args: argparse.Namespace) -> int:
-    from ._activation import activation
     from ._arch_cli import build_network, summary, to_json_dict
     from ._progress import stderr_is_tty
     from ._simulate import simulate
-    from .cli import parse_params
 
     if args.out and Path(args.out).suffix.lower() not in (".json", ".csv"):
         raise InvalidArgumentError("--out", args.out, "expected a .json or .csv file name")
-    act = activation(args.activation, **parse_params(args.param, "--param"))
-    init_options = parse_params(args.init_param, "--init-param")
-    init: Any = {"scheme": args.init, **init_options} if init_options else args.init
-    chain = build_network(args, act=act, init=init, width=parse_widths(args.width, args.depth))
+    act, init, width = chain_parts(args)
+    chain = build_network(args, act=act, init=init, width=width)
     show = stderr_is_tty() if args.progress is None else bool(args.progress)
     sim = simulate(
         chain,

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import InvalidArgumentError
+from .cli import add_chain_arguments, chain_parts
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -29,19 +30,7 @@ _MAX_ROWS = 41
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("activation", metavar="ACTIVATION",
-                        help="catalog name (tanh, relu, ...) or an expression in x")
-    parser.add_argument("--init", default="xavier",
-                        help="initialisation scheme: xavier, he, lecun, ... (xavier)")
-    parser.add_argument("--init-param", action="append", metavar="NAME=VALUE",
-                        help="initialisation option, e.g. gain=2 (repeatable)")
-    parser.add_argument("--param", action="append", metavar="NAME=VALUE",
-                        help="activation parameter, e.g. slope=0.1 (repeatable)")
-    parser.add_argument("--depth", type=int, default=20, help="number of layers L (20)")
-    parser.add_argument("--width", default="128",
-                        help="width of every layer, or n_0,...,n_L separated by commas (128)")
-    parser.add_argument("--sigma-b2", default="0", help="bias variance σ_b² (0)")
-    parser.add_argument("--input-q", default="1", help="input second moment ‖x⁰‖²/n₀ (1)")
+    add_chain_arguments(parser, depth=20, width=128)
     parser.add_argument("--trials", type=int, default=None,
                         help="independent random networks (1000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
@@ -67,19 +56,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _chain(args: argparse.Namespace) -> Any:
-    from ._activation import activation
-    from ._cmd_simulate import parse_widths
     from ._network import Chain
-    from .cli import parse_params
 
-    act = activation(args.activation, **parse_params(args.param, "--param"))
-    init_options = parse_params(args.init_param, "--init-param")
-    init: Any = {"scheme": args.init, **init_options} if init_options else args.init
+    act, init, width = chain_parts(args)
     return Chain(
         activation=act,
         init=init,
         depth=args.depth,
-        width=parse_widths(args.width, args.depth),
+        width=width,
         sigma_b2=args.sigma_b2,
         input_q=args.input_q,
     )

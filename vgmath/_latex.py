@@ -150,8 +150,8 @@ def escape_text(text: Any, *, breakable: bool = False) -> str:
 
     ASCII specials are escaped; common Greek letters and symbols are rendered; other non-ASCII
     characters are decomposed to ASCII where possible (``é`` → ``e``) and otherwise shown as
-    ``[U+XXXX]`` — pdflatex cannot typeset arbitrary Unicode, and an unknown character must not
-    break the document. Control characters become spaces.
+    ``[U+hhhh]`` (its hexadecimal code point) — pdflatex cannot typeset arbitrary Unicode,
+    and an unknown character must not break the document. Control characters become spaces.
 
     ``breakable=True`` allows a line break after every punctuation character and inside long
     runs of letters and digits (``\\allowbreak``), so that a long user-supplied name can wrap
