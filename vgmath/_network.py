@@ -82,8 +82,23 @@ def _widths(width: Any, depth: int) -> tuple[int, ...]:
     return ws
 
 
+class _TypedViews:
+    """Typed views of a network's coerced fields (``__post_init__`` guarantees the types)."""
+
+    activation: Any
+    init: Any
+
+    @property
+    def act(self) -> Activation:
+        return self.activation  # type: ignore[no-any-return]
+
+    @property
+    def rule(self) -> Init:
+        return self.init  # type: ignore[no-any-return]
+
+
 @dataclass(frozen=True)
-class Chain:
+class Chain(_TypedViews):
     """A plain (or residual) fully connected chain; *the* description of a network.
 
     >>> import vgmath as vg
@@ -161,14 +176,6 @@ class Chain:
                 "norm", self.norm, "batch-normalised residual chains are not supported"
             )
 
-    # typed views (the coercion above guarantees these types)
-    @property
-    def act(self) -> Activation:
-        return self.activation  # type: ignore[no-any-return]
-
-    @property
-    def rule(self) -> Init:
-        return self.init  # type: ignore[no-any-return]
 
     @property
     def weight_variances(self) -> tuple[sp.Expr, ...]:
@@ -240,7 +247,7 @@ def _positive_int(name: str, value: Any, *, minimum: int) -> int:
 
 
 @dataclass(frozen=True)
-class Recurrent:
+class Recurrent(_TypedViews):
     """A recurrent network unrolled over ``steps`` = T time steps with *shared* weights.
 
     Cells follow PyTorch's conventions (``torch.nn.RNN``, ``LSTM``, ``GRU``; σ the logistic
@@ -321,14 +328,7 @@ class Recurrent:
                 "jacobian", self.jacobian, f"expected one of {', '.join(_JACOBIAN_MODES)}"
             )
 
-    # ---- views shared with Chain (so that Simulation can report either)
-    @property
-    def act(self) -> Activation:
-        return self.activation  # type: ignore[no-any-return]
-
-    @property
-    def rule(self) -> Init:
-        return self.init  # type: ignore[no-any-return]
+    # ---- views shared with Chain (act, rule: _TypedViews), so Simulation can report either
 
     @property
     def input_rule(self) -> Init:
