@@ -1012,8 +1012,8 @@ def _quadrature(f: sp.Expr, q: float, rtol: float) -> GaussianResult:
     try:
         # independent estimate, and the magnitude E|f| that sets the rounding floor
         rule_value, abs_scale = _rule_estimate(fw, kinks, s)
-    except NumericalError as err:
-        raise NumericalError(f"E[f(√q z)] for f = {f} at q = {q}: {err}") from None
+    except NumericalError as exc:
+        raise NumericalError(f"E[f(√q z)] for f = {f} at q = {q}: {exc}") from None
     floor = 1e-15 * abs_scale
     grid = [0.0, *[sg * 2.0**k for k in range(-4, 10) for sg in (-1.0, 1.0)]]
     log_density = math.log(_INV_SQRT_2PI)

@@ -664,7 +664,8 @@ def sweep(
     n = len(chains)
     if chunk_size is None:
         # about four chunks per worker balances the load; one per chunk when the size is unknown
-        size = 1 if (parallelism or 1) == 1 else max(1, math.ceil(n / (4 * parallelism)))
+        workers_known = parallelism or 1
+        size = 1 if workers_known == 1 else max(1, math.ceil(n / (4 * workers_known)))
     else:
         size = _positive_int("chunk_size", chunk_size)
     seeds = [configuration_seed(seed_value, i) for i in range(n)]
