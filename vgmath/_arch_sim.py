@@ -262,6 +262,15 @@ class _ArchKernel(Kernel):
         out["log_param_grad_norm"] = np.zeros(size)
         return out
 
+    def _dense(
+        self, rng: np.random.Generator, S: int, n: int, u: np.ndarray, dt: Any
+    ) -> tuple[LinearSampler, np.ndarray]:
+        """One dense layer of a branch: its sampler and W u + b (weights drawn before bias)."""
+        lin = LinearSampler(rng, self.chain.rule, n, n, method=self.method, dtype=dt)
+        h = lin.forward(u)
+        b = self._bias(rng, S, n)
+        return lin, (h if b is None else h + b)
+
     def _bias(self, rng: np.random.Generator, size: int, n: int) -> FloatArray | None:
         if not self.sigma_b:
             return None
@@ -337,11 +346,7 @@ class ResidualKernel(_ArchKernel):
             if self.post:
                 u = x
                 for _ in range(bd):
-                    lin = LinearSampler(rng, self.chain.rule, n, n, method=self.method, dtype=dt)
-                    h = lin.forward(u)
-                    b = self._bias(rng, S, n)
-                    if b is not None:
-                        h = h + b
+                    lin, h = self._dense(rng, S, n, u, dt)
                     lins.append(lin)
                     ins.append(u)
                     args.append(h)
@@ -352,11 +357,7 @@ class ResidualKernel(_ArchKernel):
                 for _ in range(bd):
                     args.append(h)
                     u = np.asarray(act(h), dtype=dt)
-                    lin = LinearSampler(rng, self.chain.rule, n, n, method=self.method, dtype=dt)
-                    h = lin.forward(u)
-                    b = self._bias(rng, S, n)
-                    if b is not None:
-                        h = h + b
+                    lin, h = self._dense(rng, S, n, u, dt)
                     lins.append(lin)
                     ins.append(u)
                 branch = h
