@@ -65,11 +65,10 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ._activation import Activation
 from ._errors import InvalidArgumentError, NumericalError
 from ._init import Init
 from ._network import Chain
-from ._sampler import LOG_KEYS, Kernel, check_method
+from ._sampler import LOG_KEYS, Kernel
 
 __all__ = [
     "ARG_QUANTILES",
@@ -235,16 +234,8 @@ class _ArchKernel(Kernel):
     extra_samples = ("log_param_grad_norm",)
 
     def __init__(self, chain: Chain, *, method: str, dtype: Any, inputs: int) -> None:
-        check_method(chain, method)
-        self.chain = chain
-        self.method = method
-        self.dtype = np.dtype(dtype)
-        self.depth = chain.depth
-        self.widths = chain.widths
+        self._bind_chain(chain, method, dtype)
         self.inputs = inputs
-        self.act: Activation = chain.act
-        self.sigma_b = math.sqrt(float(chain.sigma_b2))
-        self.input_q = float(chain.input_q)
 
     def setup(self) -> dict[str, Any]:
         K = self.inputs
@@ -392,15 +383,24 @@ class ResidualKernel(_ArchKernel):
             if not self.post:
                 gin = np.asarray(act.grad(args[0]), dtype=dt) * gin
             param_logs.append(2 * gamma + _ln(psq))
-            gp = g + gin
-            r2 = _sumsq(gp) / n
-            logs["grad"][:, l - 1] = 2 * gamma + _ln(r2)
-            r = np.sqrt(r2)
-            g = gp / np.where(r > 0, r, 1.0).astype(dt)[:, None, None]
-            gamma = gamma + _ln(r)
+            g, gamma, logs["grad"][:, l - 1] = _renormalised(g + gin, n, gamma, dt)
         logs["log_param_grad_norm"][:] = 0.5 * _logsumexp(np.stack(param_logs, axis=1))
         self._check(logs)
         return logs
+
+
+def _renormalised(
+    gp: FloatArray, units: int, gamma: FloatArray, dt: Any
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Rescale each network's backward vector to unit per-unit second moment.
+
+    Returns (the rescaled vector, the updated log scale γ, and ln of the per-unit second moment
+    of the vector before rescaling, 2γ + ln r², in the original units).
+    """
+    r2 = _sumsq(gp) / units
+    log_moment = 2 * gamma + _ln(r2)
+    r = np.sqrt(r2)
+    return gp / np.where(r > 0, r, 1.0).astype(dt)[:, None, None], gamma + _ln(r), log_moment
 
 
 def _logsumexp(a: FloatArray) -> FloatArray:
@@ -524,12 +524,7 @@ class BatchKernel(_ArchKernel):
             bsq = _sumsq(d.sum(axis=1))
             logs["weight"][:, l] = 2 * gamma + _ln(wsq / (n * m))
             param_logs.append(2 * gamma + _ln(wsq + bsq))
-            gp = lin.backward(d)
-            r2 = _sumsq(gp) / (m * K)
-            logs["grad"][:, l - 1] = 2 * gamma + _ln(r2)
-            r = np.sqrt(r2)
-            g = gp / np.where(r > 0, r, 1.0).astype(dt)[:, None, None]
-            gamma = gamma + _ln(r)
+            g, gamma, logs["grad"][:, l - 1] = _renormalised(lin.backward(d), m * K, gamma, dt)
         logs["log_param_grad_norm"][:] = 0.5 * _logsumexp(np.stack(param_logs, axis=1))
         self._check(logs)
         return logs

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ._errors import InvalidArgumentError
 
-__all__ = ["atomic_write", "save_by_extension"]
+__all__ = ["atomic_write", "save_by_extension", "text_or_file"]
 
 
 def atomic_write(path: str | os.PathLike[str], text: str) -> Path:
@@ -40,3 +40,11 @@ def save_by_extension(
     if suffix == ".csv":
         return atomic_write(path, to_csv())
     raise InvalidArgumentError("path", str(path), "expected a .json or .csv file name")
+
+
+def text_or_file(text: str, path: str | os.PathLike[str] | None) -> str:
+    """Return ``text``, also writing it atomically to ``path`` when one is given (the
+    ``to_json(path=None)`` / ``to_csv(path=None)`` convention of vgmath's results)."""
+    if path is not None:
+        atomic_write(path, text)
+    return text

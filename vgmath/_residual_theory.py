@@ -56,7 +56,14 @@ import sympy as sp
 from ._meanfield import Moments, homogeneous, moment_provider
 from ._network import Chain
 from ._symbols import depth_symbol, layer_symbol
-from ._theory import ExactProfile, Prediction, _readonly, _to_sympy, layer_scales
+from ._theory import (
+    ExactProfile,
+    Prediction,
+    _readonly,
+    _to_sympy,
+    distribution_notes,
+    layer_scales,
+)
 
 __all__ = ["predict_residual"]
 
@@ -142,11 +149,7 @@ def predict_residual(chain: Chain) -> Prediction:
         "grad_preact/grad_weight refer to the last dense layer of each block's branch",
         "mean_log_chi is not derived for residual blocks (NaN)",
     ]
-    if chain.rule.distribution != "normal":
-        notes.append(
-            f"{chain.rule.distribution} weights: mean-field theory sees only Var(W), so the "
-            "prediction equals that of Gaussian weights"
-        )
+    notes.extend(distribution_notes(chain))
     if post and np.any(np.abs(mu[1:]) > 1e-9 * np.sqrt(np.abs(p[1:]))):
         notes.append(
             "warning: the branch output has a non-zero mean, so every block adds to the "

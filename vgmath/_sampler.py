@@ -192,6 +192,18 @@ class Kernel(ABC):
     #: architecture-specific per-network scalars (size,) that ``run`` also returns
     extra_samples: tuple[str, ...] = ()
 
+    def _bind_chain(self, chain: Chain, method: str, dtype: Any) -> None:
+        """Validate ``method`` for ``chain`` and set the fields every chain kernel shares."""
+        check_method(chain, method)
+        self.chain = chain
+        self.method = method
+        self.dtype = np.dtype(dtype)
+        self.depth = chain.depth
+        self.widths = chain.widths
+        self.act = chain.act
+        self.sigma_b = math.sqrt(float(chain.sigma_b2))
+        self.input_q = float(chain.input_q)
+
     def setup(self) -> dict[str, Any]:
         """Metadata describing the simulated inputs and gradients, if not the defaults."""
         return {}
@@ -222,16 +234,8 @@ class ChainKernel(Kernel):
                 "chain", str(chain),
                 f"norm={chain.norm!r} chains need a normalisation kernel, not a plain one",
             )
-        check_method(chain, method)
-        self.chain = chain
-        self.method = method
-        self.dtype = np.dtype(dtype)
-        self.depth = chain.depth
-        self.widths = chain.widths
+        self._bind_chain(chain, method, dtype)
         self.variances = _layer_variances(chain)
-        self.sigma_b = math.sqrt(float(chain.sigma_b2))
-        self.input_q = float(chain.input_q)
-        self.act = chain.act
         self.threads = max(1, int(threads))  # dense weight draws; results do not depend on it
         # exact rescaling of the forward pass (see the module docstring)
         self.rescale_forward = self.sigma_b == 0.0 and positively_homogeneous(chain.act)
@@ -432,6 +436,7 @@ class ChainKernel(Kernel):
         return logs
 
 
+@np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore")
 def dense_pass(
     weights: list[FloatArray],
     biases: list[FloatArray] | None,
@@ -450,19 +455,6 @@ def dense_pass(
     homogeneous φ and no biases). ``logs`` needs the :data:`LOG_KEYS` arrays with column 0 of
     ``q`` and ``act`` already set.
     """
-    with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
-        _dense_pass(weights, biases, x0, g_out, act, logs, rescale_forward)
-
-
-def _dense_pass(
-    weights: list[FloatArray],
-    biases: list[FloatArray] | None,
-    x0: FloatArray,
-    g_out: FloatArray,
-    act: Activation,
-    logs: dict[str, FloatArray],
-    rescale_forward: bool,
-) -> None:
     L = len(weights)
     B = x0.shape[0]
     lq, lx, lg, ld, lw = (logs[k] for k in LOG_KEYS)

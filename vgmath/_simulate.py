@@ -67,8 +67,7 @@ from typing import Any
 import numpy as np
 
 from ._errors import InvalidArgumentError
-from ._io import atomic_write as _atomic_write
-from ._io import save_by_extension
+from ._io import save_by_extension, text_or_file
 from ._network import Chain, Recurrent
 from ._progress import progress as _progress
 from ._sampler import LOG_KEYS, METHODS, Kernel, make_kernel
@@ -373,9 +372,7 @@ class Simulation:
     def to_json(self, path: str | os.PathLike[str] | None = None, *, samples: bool = False) -> str:
         """JSON text (written atomically to ``path`` if given)."""
         text = json.dumps(self.to_dict(samples=samples), indent=2, allow_nan=False) + "\n"
-        if path is not None:
-            _atomic_write(path, text)
-        return text
+        return text_or_file(text, path)
 
     def to_csv(self, path: str | os.PathLike[str] | None = None) -> str:
         """CSV, one row per layer; metadata on leading ``#`` lines (``comment="#"``)."""
@@ -395,9 +392,7 @@ class Simulation:
         for l in range(self.depth + 1):
             writer.writerow([l, *(_csv_num(self.fields[n][l]) for n in names)])
         text = buf.getvalue()
-        if path is not None:
-            _atomic_write(path, text)
-        return text
+        return text_or_file(text, path)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write JSON (``.json``) or CSV (``.csv``) by extension, atomically."""

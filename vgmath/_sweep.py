@@ -114,8 +114,7 @@ import numpy as np
 from ._activation import Activation, as_activation, to_sympy_number
 from ._errors import InvalidArgumentError, OptionalDependencyError, SweepError, _describe
 from ._init import Init, as_init
-from ._io import atomic_write as _atomic_write
-from ._io import save_by_extension
+from ._io import save_by_extension, text_or_file
 from ._network import Chain, Residual
 from ._progress import progress as _progress
 
@@ -993,9 +992,7 @@ class SweepResult:
     def to_json(self, path: str | os.PathLike[str] | None = None) -> str:
         """JSON text (written atomically to ``path`` if given)."""
         text = json.dumps(self.to_dict(), allow_nan=False) + "\n"
-        if path is not None:
-            _atomic_write(path, text)
-        return text
+        return text_or_file(text, path)
 
     def to_csv(self, path: str | os.PathLike[str] | None = None) -> str:
         """The tidy per-layer table as CSV, metadata on leading ``#`` lines (JSON values);
@@ -1009,9 +1006,7 @@ class SweepResult:
         for row in self.rows():
             writer.writerow([_csv_cell(row[c]) for c in cols])
         text = buf.getvalue()
-        if path is not None:
-            _atomic_write(path, text)
-        return text
+        return text_or_file(text, path)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write JSON (``.json``) or CSV (``.csv``) by extension, atomically."""

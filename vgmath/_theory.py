@@ -423,6 +423,17 @@ def _q_profile(
     return q, converged_at, linear_from
 
 
+def distribution_notes(chain: Chain) -> list[str]:
+    """The note every prediction for non-Gaussian weights carries."""
+    if chain.rule.distribution == "normal":
+        return []
+    note = (
+        f"{chain.rule.distribution} weights: mean-field theory sees only Var(W) = the rule's "
+        "variance, so the prediction equals that of Gaussian weights"
+    )
+    return [note]
+
+
 def _predict_plain(chain: Chain) -> Prediction:
     act = chain.act
     mom = moment_provider(act)
@@ -501,11 +512,7 @@ def _finish_plain(
 
     formula, formulas, exact_chi = _plain_formulas(chain, sc)
     method = "mean-field recursion; moments: " + mom.method
-    if chain.rule.distribution != "normal":
-        notes.append(
-            f"{chain.rule.distribution} weights: mean-field theory sees only Var(W) = the "
-            "rule's variance, so the prediction equals that of Gaussian weights"
-        )
+    notes.extend(distribution_notes(chain))
     return Prediction(
         chain=chain,
         q=_readonly(q),
