@@ -29,6 +29,7 @@ from typing import Any
 import sympy as sp
 
 from ._errors import InvalidArgumentError, NumericalError, VgmathError
+from ._latex import finite_float
 
 __all__ = ["HELP", "add_arguments", "derive", "run", "to_ascii", "to_json", "to_latex", "to_text"]
 
@@ -157,14 +158,6 @@ def to_ascii(text: str) -> str:
     return text.encode("ascii", errors="replace").decode("ascii")
 
 
-def _float_or_none(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
 def _json_safe(obj: Any) -> Any:
     """Recursively make ``obj`` valid JSON: non-finite floats become null, SymPy/mpmath
     objects their exact strings."""
@@ -180,7 +173,7 @@ def _json_safe(obj: Any) -> Any:
 
 
 def _number(v: sp.Expr) -> dict[str, Any]:
-    return {"value": str(v), "float": _float_or_none(v)}
+    return {"value": str(v), "float": finite_float(v)}
 
 
 def to_json(result: dict[str, Any]) -> dict[str, Any]:
@@ -279,7 +272,7 @@ def _where(where: Any, attained: bool, uni: bool) -> str:
 
 
 def _approx(v: sp.Expr, uni: bool) -> str:
-    f = _float_or_none(v)
+    f = finite_float(v)
     if f is None or v.is_Rational:
         return str(v)
     return f"{v} {'≈' if uni else '~'} {f:.6g}"

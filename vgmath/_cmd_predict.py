@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cli import add_chain_arguments, chain_parts
+from .cli import add_chain_arguments, chain_from_args
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -38,26 +38,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ._errors import InvalidArgumentError
-    from ._network import Chain, Residual
+    from ._network import Residual
     from ._theory import predict
 
     if args.rows < 2:
         raise InvalidArgumentError("--rows", args.rows, "must be at least 2")
-    act, init, width = chain_parts(args)
     residual = None
     if args.residual is not None:
         residual = Residual(
             alpha=args.residual, branch_depth=args.branch_depth, variant=args.variant
         )
-    chain = Chain(
-        activation=act,
-        init=init,
-        depth=args.depth,
-        width=width,
-        sigma_b2=args.sigma_b2,
-        input_q=args.input_q,
-        residual=residual,
-    )
+    chain = chain_from_args(args, residual=residual)
     pred = predict(chain)
     if args.json:
         sys.stdout.write(pred.to_json(include_exact=args.exact) + "\n")

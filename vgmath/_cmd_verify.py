@@ -17,10 +17,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
 from ._errors import InvalidArgumentError
-from .cli import add_chain_arguments, chain_parts
+from .cli import add_chain_arguments, chain_from_args
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -55,20 +54,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "--bound, JSON holds both checks and CSV the per-layer gradient check")
 
 
-def _chain(args: argparse.Namespace) -> Any:
-    from ._network import Chain
-
-    act, init, width = chain_parts(args)
-    return Chain(
-        activation=act,
-        init=init,
-        depth=args.depth,
-        width=width,
-        sigma_b2=args.sigma_b2,
-        input_q=args.input_q,
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     from ._verify import DEFAULT_TRIALS, verify, verify_bound, verify_gradient_bound
 
@@ -77,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.claim is not None and args.bound is not None:
         raise InvalidArgumentError("--bound", args.bound, "give either --claim or --bound")
     trials = DEFAULT_TRIALS if args.trials is None else args.trials
-    chain = _chain(args)
+    chain = chain_from_args(args)
 
     if args.bound is not None:
         phi = verify_bound(chain.act, args.bound, seed=args.seed)

@@ -40,6 +40,7 @@ __all__ = [
     "compile_latex",
     "escape_text",
     "find_engine",
+    "finite_float",
     "fit_display",
     "fmt_ci",
     "fmt_exact",
@@ -254,7 +255,8 @@ def pdf_string(text: Any) -> str:
 # --------------------------------------------------------------------------- numbers
 
 
-def _finite(value: Any) -> float | None:
+def finite_float(value: Any) -> float | None:
+    """``float(value)`` when that is a finite number, else None (SymPy, NumPy or text)."""
     try:
         v = float(value)
     except (TypeError, ValueError):
@@ -308,7 +310,7 @@ def fmt_exact(value: Any, *, digits: int = 6, max_len: int = 48) -> str:
             tex = None
         if tex is not None and len(tex) <= max_len:
             return tex
-        v = _finite(value.evalf(digits + 5)) if value.is_number else None
+        v = finite_float(value.evalf(digits + 5)) if value.is_number else None
         if v is not None:
             return r"\approx " + fmt_float(v, digits)
         return sp.latex(value) if tex is None else tex
@@ -341,7 +343,7 @@ def fmt_exact_set(s: Any, *, max_len: int = 24, digits: int = 5) -> str:
 def fmt_ci(mean: Any, low: Any, high: Any, digits: int = 3) -> str:
     """A mean with its confidence interval, sharing one power of ten:
     ``(6.10\\;[3.60, 10.3])\\times 10^{-3}`` (math LaTeX)."""
-    m, lo, hi = _finite(mean), _finite(low), _finite(high)
+    m, lo, hi = finite_float(mean), finite_float(low), finite_float(high)
     if m is None:
         return fmt_float(mean, digits)
     if lo is None or hi is None:

@@ -241,8 +241,8 @@ class ActivationsSection(Section):
             with ctx.timed("figures"):
                 fig = F.activation_figure(
                     label=label, xs=xs, phi=phi_v, dphi=dphi_v, saturation=sat,
-                    eps=float(eps), sup=_float_or_none(bound.sup),
-                    inf=_float_or_none(bound.inf), kinks=kinks,
+                    eps=float(eps), sup=_num(bound.sup),
+                    inf=_num(bound.inf), kinks=kinks,
                 )
                 sec.append(ctx.figure(
                     fig, stem,
@@ -383,23 +383,11 @@ def _chain_latex(c: Any) -> str:
     return out
 
 
+_num = L.finite_float  # a finite float or None
+
+
 def _is_finite(v: Any) -> bool:
-    try:
-        return math.isfinite(float(v))
-    except (TypeError, ValueError):
-        return False
-
-
-def _float_or_none(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
-
-
-def _num(v: Any) -> float | None:
-    return _float_or_none(v)
+    return _num(v) is not None
 
 
 def _where_short(where: Any, attained: bool) -> str:

@@ -653,7 +653,9 @@ def sweep(
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise InvalidArgumentError("seed", seed, "expected a non-negative integer")
         seed_value = int(seed)
-    dt = _dtype_name(dtype)
+    from ._simulate import _resolve_dtype
+
+    dt = _resolve_dtype(dtype).name
     options = _Options(n_trials, bool(predict), bool(simulate), method, dt)
     params = [chain_parameters(c) for c in chains]
     if simulate:
@@ -746,16 +748,6 @@ def sweep(
             simulation_info=payload["simulation_info"],
         ))
     return SweepResult(metadata=metadata, entries=tuple(entries))
-
-
-def _dtype_name(dtype: Any) -> str:
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        dt = None
-    if dt is None or dt not in (np.dtype(np.float32), np.dtype(np.float64)):
-        raise InvalidArgumentError("dtype", dtype, "expected float32 or float64")
-    return dt.name
 
 
 def _check_simulable(

@@ -24,6 +24,7 @@ from ._errors import InvalidArgumentError, VgmathError
 __all__ = [
     "COMMANDS",
     "add_chain_arguments",
+    "chain_from_args",
     "chain_parts",
     "main",
     "parse_params",
@@ -109,6 +110,16 @@ def chain_parts(args: argparse.Namespace) -> tuple[Any, Any, int | list[int]]:
     init_options = parse_params(args.init_param, "--init-param")
     init: Any = {"scheme": args.init, **init_options} if init_options else args.init
     return act, init, parse_widths(args.width, args.depth)
+
+
+def chain_from_args(args: argparse.Namespace, **extra: Any) -> Any:
+    """A :class:`vgmath.Chain` from the options of :func:`add_chain_arguments` (``extra``:
+    further Chain fields, e.g. ``residual``)."""
+    from ._network import Chain
+
+    act, init, width = chain_parts(args)
+    return Chain(activation=act, init=init, depth=args.depth, width=width,
+                 sigma_b2=args.sigma_b2, input_q=args.input_q, **extra)
 
 
 def _available() -> dict[str, Any]:
