@@ -1,4 +1,4 @@
-"""Speed of the fast Gaussian evaluator (vgmath._gaussian.GaussianMoments).
+"""Speed of the fast Gaussian evaluator (vgmath.theory.gaussian.GaussianMoments).
 
 Prints, for every catalog activation: the construction time (rule check + first tables), the
 cost of one call of ``phi2`` / ``dphi2`` on a scalar q, the per-element cost on an array of
@@ -17,7 +17,7 @@ import timeit
 import numpy as np
 
 import vgmath as vg
-from vgmath._gaussian import moments
+from vgmath.theory.gaussian import moments
 
 
 def per_call_us(fn, *args, number: int = 2000) -> float:

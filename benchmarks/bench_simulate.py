@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 import vgmath as vg
-from vgmath._sampler import make_kernel
-from vgmath._simulate import default_block_size
+from vgmath.montecarlo.kernels import make_kernel
+from vgmath.montecarlo.simulate import default_block_size
 
 
 def best_of(fn: Callable[[], Any], repeat: int, *, cpu: bool = False) -> float:

@@ -25,8 +25,8 @@ import numpy as np
 from scipy import stats
 
 import vgmath as vg
-from vgmath._simulate import simulate
-from vgmath._verify import verify
+from vgmath.montecarlo.simulate import simulate
+from vgmath.verification.verify import verify
 
 POWER_CHAINS = (("tanh", "xavier"), ("relu", "he"), ("sigmoid", "xavier"), ("selu", "lecun"))
 

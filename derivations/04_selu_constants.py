@@ -119,15 +119,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rel=1e-16 if args.fast else PUBLISHED_REL)
     catalog = vg.activation("selu").params
     ck.close("λ equals vgmath's catalog constant", lam, catalog["scale"], rel=1e-45,
-             source="vgmath._activation (Klambauer's closed form)")
+             source="vgmath.symbolic.activation (Klambauer's closed form)")
     ck.close("α equals vgmath's catalog constant", alpha, catalog["alpha"], rel=1e-45,
-             source="vgmath._activation (Klambauer's closed form)")
+             source="vgmath.symbolic.activation (Klambauer's closed form)")
 
     ck.section("the fixed point under mean-field theory and simulation")
     fp = vg.fixed_point("selu", 1, 0, q0=1.0)
     ck.step(f"vg.fixed_point('selu', σ_w² = 1): q* = {fp.q_star:.15g}, slope χ_q = "
             f"{fp.slope:.6g}, stable = {fp.stable}")
-    # the moments are accurate to ~1e-12 relative (vgmath._gaussian), so q* = 1 to ~1e-11
+    # the moments are accurate to ~1e-12 relative (vgmath.theory.gaussian), so q* = 1 to ~1e-11
     ck.within("q* = 1 (ν = 1 is the fixed point)", fp.q_star, 1.0, tol=1e-10,
               why="10× the 1e-12 accuracy of the Gaussian moments", source=SOURCE)
     ck.true("the fixed point attracts (χ_q < 1)", fp.stable and fp.slope < 1,

@@ -74,7 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         chain = vg.Chain("identity", init="lecun", depth=depth, width=n)
         ck.exact(f"L = {depth}: (a + 2b)/n² = vg.finite_width_moment_ratio",
                  (a + 2 * b) / n**2, vg.finite_width_moment_ratio(chain),
-                 source="Hanin 2018 / vgmath._finite_width (independent derivation)")
+                 source="Hanin 2018 / vgmath.theory.finite_width (independent derivation)")
     m = sp.Symbol("n", positive=True)
     for depth in (1, 2, 3):
         a, b = exact_moments(m, depth)  # type: ignore[arg-type]

@@ -28,112 +28,97 @@ Submodules are imported on first use, so ``import vgmath`` stays cheap.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from .core.lazy import lazy_exports
+from .core.version import __version__
 
 # public name -> private module that defines it
 _EXPORTS: dict[str, str] = {
     # errors
-    "VgmathError": "_errors",
-    "InvalidArgumentError": "_errors",
-    "UnknownActivationError": "_errors",
-    "ExpressionError": "_errors",
-    "NoFixedPointError": "_errors",
-    "NumericalError": "_errors",
+    "VgmathError": "core.errors",
+    "InvalidArgumentError": "core.errors",
+    "UnknownActivationError": "core.errors",
+    "ExpressionError": "core.errors",
+    "NoFixedPointError": "core.errors",
+    "NumericalError": "core.errors",
     # symbols
-    "x": "_symbols",
-    "q": "_symbols",
-    "depth_symbol": "_symbols",
-    "layer_symbol": "_symbols",
-    "fan_in": "_symbols",
-    "fan_out": "_symbols",
+    "x": "symbolic.symbols",
+    "q": "symbolic.symbols",
+    "depth_symbol": "symbolic.symbols",
+    "layer_symbol": "symbolic.symbols",
+    "fan_in": "symbolic.symbols",
+    "fan_out": "symbolic.symbols",
     # activations
-    "Activation": "_activation",
-    "activation": "_activation",
-    "activations": "_activation",
+    "Activation": "symbolic.activation",
+    "activation": "symbolic.activation",
+    "activations": "symbolic.activation",
     # bounds
-    "DerivativeBound": "_bounds",
-    "SaturationRegion": "_bounds",
-    "ChainBound": "_bounds",
+    "DerivativeBound": "symbolic.bounds",
+    "SaturationRegion": "symbolic.bounds",
+    "ChainBound": "symbolic.bounds",
     # initialisation
-    "Init": "_init",
-    "init_variance": "_init",
+    "Init": "network.init",
+    "init_variance": "network.init",
     # networks
-    "Chain": "_network",
-    "Residual": "_network",
-    "Recurrent": "_network",
+    "Chain": "network.description",
+    "Residual": "network.description",
+    "Recurrent": "network.description",
     # Gaussian expectations
-    "gaussian_expectation": "_gaussian",
-    "GaussianResult": "_gaussian",
-    "gaussian_series": "_gaussian",
+    "gaussian_expectation": "theory.gaussian",
+    "GaussianResult": "theory.gaussian",
+    "gaussian_series": "theory.gaussian",
     # theory
-    "predict": "_theory",
-    "Prediction": "_theory",
-    "critical_point": "_theory",
-    "CriticalPoint": "_theory",
-    "ExactProfile": "_theory",
-    "fixed_point": "_criticality",
-    "FixedPoint": "_criticality",
-    "critical_line": "_criticality",
-    "gain_table": "_criticality",
-    "GainRow": "_criticality",
-    "finite_width_moment_ratio": "_finite_width",
-    "finite_width_formula": "_finite_width",
+    "predict": "theory.predict",
+    "Prediction": "theory.profile",
+    "critical_point": "theory.criticality",
+    "CriticalPoint": "theory.criticality",
+    "ExactProfile": "theory.profile",
+    "fixed_point": "theory.criticality",
+    "FixedPoint": "theory.criticality",
+    "critical_line": "theory.criticality",
+    "gain_table": "theory.criticality",
+    "GainRow": "theory.criticality",
+    "finite_width_moment_ratio": "theory.finite_width",
+    "finite_width_formula": "theory.finite_width",
     # Monte Carlo
-    "simulate": "_simulate",
-    "Simulation": "_simulate",
+    "simulate": "montecarlo.simulate",
+    "Simulation": "montecarlo.simulate",
     # architectures: batch norm, recurrent networks, gradient clipping
-    "preactivation_profile": "_batchnorm",
-    "PreactivationProfile": "_batchnorm",
-    "bn_relu_gradient_rate": "_batchnorm",
-    "clip_grad_norm": "_clipping",
-    "clip_report": "_clipping",
-    "ClipReport": "_clipping",
+    "preactivation_profile": "montecarlo.batchnorm",
+    "PreactivationProfile": "montecarlo.batchnorm",
+    "bn_relu_gradient_rate": "montecarlo.batchnorm",
+    "clip_grad_norm": "montecarlo.clipping",
+    "clip_report": "montecarlo.clipping",
+    "ClipReport": "montecarlo.clipping",
     # sweeps
-    "sweep": "_sweep",
-    "SweepResult": "_sweep",
-    "SweepEntry": "_sweep",
-    "SweepError": "_errors",
-    "SerialExecutor": "_sweep",
-    "dask_executor": "_sweep",
-    "OptionalDependencyError": "_errors",
+    "sweep": "montecarlo.sweep",
+    "SweepResult": "montecarlo.sweep",
+    "SweepEntry": "montecarlo.sweep",
+    "SweepError": "core.errors",
+    "SerialExecutor": "montecarlo.sweep",
+    "dask_executor": "montecarlo.sweep",
+    "OptionalDependencyError": "core.errors",
     # verification
-    "verify": "_verify",
-    "Verification": "_verify",
-    "verify_bound": "_verify",
-    "BoundVerification": "_verify",
-    "verify_gradient_bound": "_verify",
-    "GradientBoundVerification": "_verify",
+    "verify": "verification.verify",
+    "Verification": "verification.verify",
+    "verify_bound": "verification.verify",
+    "BoundVerification": "verification.verify",
+    "verify_gradient_bound": "verification.verify",
+    "GradientBoundVerification": "verification.verify",
     # reports
-    "report": "_report",
-    "Report": "_report",
+    "report": "reporting.report",
+    "Report": "reporting.report",
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'vgmath' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
-    from ._activation import Activation, activation, activations
-    from ._batchnorm import PreactivationProfile, bn_relu_gradient_rate, preactivation_profile
-    from ._bounds import ChainBound, DerivativeBound, SaturationRegion
-    from ._clipping import ClipReport, clip_grad_norm, clip_report
-    from ._criticality import FixedPoint, GainRow, critical_line, fixed_point, gain_table
-    from ._errors import (
+    from .core.errors import (
         ExpressionError,
         InvalidArgumentError,
         NoFixedPointError,
@@ -143,22 +128,40 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
         UnknownActivationError,
         VgmathError,
     )
-    from ._finite_width import finite_width_formula, finite_width_moment_ratio
-    from ._gaussian import GaussianResult, gaussian_expectation, gaussian_series
-    from ._init import Init, init_variance
-    from ._network import Chain, Recurrent, Residual
-    from ._report import Report, report
-    from ._simulate import Simulation, simulate
-    from ._sweep import (
+    from .montecarlo.batchnorm import (
+        PreactivationProfile,
+        bn_relu_gradient_rate,
+        preactivation_profile,
+    )
+    from .montecarlo.clipping import ClipReport, clip_grad_norm, clip_report
+    from .montecarlo.simulate import Simulation, simulate
+    from .montecarlo.sweep import (
         SerialExecutor,
         SweepEntry,
         SweepResult,
         dask_executor,
         sweep,
     )
-    from ._symbols import depth_symbol, fan_in, fan_out, layer_symbol, q, x
-    from ._theory import CriticalPoint, ExactProfile, Prediction, critical_point, predict
-    from ._verify import (
+    from .network.description import Chain, Recurrent, Residual
+    from .network.init import Init, init_variance
+    from .reporting.report import Report, report
+    from .symbolic.activation import Activation, activation, activations
+    from .symbolic.bounds import ChainBound, DerivativeBound, SaturationRegion
+    from .symbolic.symbols import depth_symbol, fan_in, fan_out, layer_symbol, q, x
+    from .theory.criticality import (
+        CriticalPoint,
+        FixedPoint,
+        GainRow,
+        critical_line,
+        critical_point,
+        fixed_point,
+        gain_table,
+    )
+    from .theory.finite_width import finite_width_formula, finite_width_moment_ratio
+    from .theory.gaussian import GaussianResult, gaussian_expectation, gaussian_series
+    from .theory.predict import predict
+    from .theory.profile import ExactProfile, Prediction
+    from .verification.verify import (
         BoundVerification,
         GradientBoundVerification,
         Verification,

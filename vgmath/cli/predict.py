@@ -1,0 +1,67 @@
+"""``vgmath predict``: the mean-field depth profile of a chain (theory, no sampling).
+
+::
+
+    vgmath predict relu --init he --depth 50 --width 256
+    vgmath predict tanh --init xavier --depth 100 --sigma-b2 0.05 --json
+    vgmath predict relu --init he --depth 20 --residual 0.5 --variant pre
+    vgmath predict leaky_relu --param slope=0.1 --init he --init-param negative_slope=0.1
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .options import add_chain_arguments, chain_from_args
+
+__all__ = ["HELP", "add_arguments", "run"]
+
+HELP = "mean-field theory through depth: q, chi and the gradient second moments per layer"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_chain_arguments(parser, depth=50, width=256)
+    parser.add_argument("--residual", metavar="ALPHA", default=None,
+                        help="residual blocks x_l = x_{l-1} + ALPHA·F(x_{l-1}) (plain chain if "
+                        "omitted)")
+    parser.add_argument("--branch-depth", type=int, choices=(1, 2), default=1,
+                        help="dense+activation layers per residual branch (1)")
+    parser.add_argument("--variant", choices=("post", "pre"), default="post",
+                        help="residual branch ordering: post φ(Wx+b) or pre Wφ(x)+b (post)")
+    parser.add_argument("--rows", type=int, default=21,
+                        help="layers shown in the text table (21; --json has all)")
+    parser.add_argument("--exact", action="store_true",
+                        help="include the exact SymPy profiles (as strings) in --json output")
+    parser.add_argument("--json", action="store_true", help="print the prediction as JSON")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.errors import InvalidArgumentError
+    from ..network.description import Residual
+    from ..theory.predict import predict
+
+    if args.rows < 2:
+        raise InvalidArgumentError("--rows", args.rows, "must be at least 2")
+    residual = None
+    if args.residual is not None:
+        residual = Residual(
+            alpha=args.residual, branch_depth=args.branch_depth, variant=args.variant
+        )
+    chain = chain_from_args(args, residual=residual)
+    pred = predict(chain)
+    if args.json:
+        sys.stdout.write(pred.to_json(include_exact=args.exact) + "\n")
+        return 0
+    out = [pred.summary(), ""]
+    if pred.formulas:
+        out.append("closed forms (L = depth, l = layer):")
+        out.extend(f"  {name} = {expr}" for name, expr in pred.formulas.items())
+        out.append("")
+    out.append(pred.table(rows=args.rows))
+    ex = pred.exact
+    if ex is not None and ex.grad_second_moment is not None:
+        out.append("")
+        out.append(f"exact: E[(g^0)^2]/E[(g^L)^2] = {ex.grad_second_moment[0]}")
+    sys.stdout.write("\n".join(out) + "\n")
+    return 0

@@ -1,0 +1,472 @@
+"""The machinery of vgmath's reports: options, the shared build context, and sections.
+
+The document is a list of independent :class:`Section` objects (:data:`SECTIONS`, filled by
+:mod:`vgmath.reporting.sections`). Each declares the engines it needs (``requires``) and builds
+its LaTeX, figures and data files from a shared :class:`ReportContext`, which caches expensive
+results (predictions, simulations) that several sections read. :func:`vgmath.report` (in
+:mod:`vgmath.reporting.report`) drives the build.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import io
+import json
+import math
+import sys
+import time
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import sympy as sp
+
+from ..core.errors import InvalidArgumentError, VgmathError
+from ..network.description import Chain
+from ..network.init import Init, as_init
+from ..symbolic.activation import Activation, as_activation
+from . import figures as F
+
+__all__ = [
+    "DEFAULT_ACTIVATIONS",
+    "DEFAULT_INITS",
+    "GENERATOR",
+    "MANIFEST",
+    "REFERENCES",
+    "SECTIONS",
+    "Progress",
+    "ReportContext",
+    "ReportOptions",
+    "Section",
+    "coerce_activations",
+    "coerce_inits",
+    "dumps_json",
+    "note",
+    "positive_int",
+    "register",
+]
+
+#: The activations of the default report (the README's first command).
+DEFAULT_ACTIVATIONS: tuple[str, ...] = (
+    "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "gelu", "silu", "softplus",
+)
+#: The initialisation schemes of the default report.
+DEFAULT_INITS: tuple[str, ...] = ("xavier", "he", "lecun")
+
+MANIFEST = "manifest.json"
+GENERATOR = "vgmath report"
+
+# --------------------------------------------------------------------------- references
+
+#: Bibliography: key -> LaTeX bibitem text (thebibliography; no bibtex run needed).
+REFERENCES: dict[str, str] = {
+    "glorot2010": (
+        r"X.~Glorot and Y.~Bengio. Understanding the difficulty of training deep feedforward "
+        r"neural networks. In \emph{Proc.\ AISTATS}, PMLR 9:249--256, 2010."
+    ),
+    "he2015": (
+        r"K.~He, X.~Zhang, S.~Ren and J.~Sun. Delving deep into rectifiers: surpassing "
+        r"human-level performance on ImageNet classification. In \emph{Proc.\ ICCV}, 2015. "
+        r"arXiv:1502.01852."
+    ),
+    "saxe2014": (
+        r"A.~M.~Saxe, J.~L.~McClelland and S.~Ganguli. Exact solutions to the nonlinear "
+        r"dynamics of learning in deep linear neural networks. In \emph{Proc.\ ICLR}, 2014. "
+        r"arXiv:1312.6120."
+    ),
+    "poole2016": (
+        r"B.~Poole, S.~Lahiri, M.~Raghu, J.~Sohl-Dickstein and S.~Ganguli. Exponential "
+        r"expressivity in deep neural networks through transient chaos. In \emph{NeurIPS}, "
+        r"2016. arXiv:1606.05340."
+    ),
+    "schoenholz2017": (
+        r"S.~S.~Schoenholz, J.~Gilmer, S.~Ganguli and J.~Sohl-Dickstein. Deep information "
+        r"propagation. In \emph{Proc.\ ICLR}, 2017. arXiv:1611.01232."
+    ),
+    "pennington2017": (
+        r"J.~Pennington, S.~S.~Schoenholz and S.~Ganguli. Resurrecting the sigmoid in deep "
+        r"learning through dynamical isometry: theory and practice. In \emph{NeurIPS}, 2017. "
+        r"arXiv:1711.04735."
+    ),
+    "hanin2018": (
+        r"B.~Hanin. Which neural net architectures give rise to exploding and vanishing "
+        r"gradients? In \emph{NeurIPS}, 2018. arXiv:1801.03744."
+    ),
+    "pascanu2013": (
+        r"R.~Pascanu, T.~Mikolov and Y.~Bengio. On the difficulty of training recurrent "
+        r"neural networks. In \emph{Proc.\ ICML}, PMLR 28(3):1310--1318, 2013. "
+        r"arXiv:1211.5063."
+    ),
+    "lecun1998": (
+        r"Y.~LeCun, L.~Bottou, G.~B.~Orr and K.-R.~M\"uller. Efficient BackProp. In"
+        r" \emph{Neural Networks: Tricks of the Trade}, LNCS 1524, pages 9--50. Springer, 1998."
+    ),
+    "klambauer2017": (
+        r"G.~Klambauer, T.~Unterthiner, A.~Mayr and S.~Hochreiter. Self-normalizing neural "
+        r"networks. In \emph{NeurIPS}, 2017. arXiv:1706.02515."
+    ),
+}
+
+# activation references (from the catalog) that have a bibliography entry
+_ACTIVATION_CITES = {"selu": "klambauer2017"}
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """Everything that determines a report's content (and so its bytes)."""
+
+    activations: tuple[tuple[str, Activation], ...]
+    inits: tuple[tuple[str, Init], ...]
+    sigma_b2: sp.Expr
+    eps: sp.Expr
+    depth: int = 30
+    width: int = 128
+    trials: int = 300
+    seed: int = 0
+    simulate: bool = True
+    alpha: float = 0.01
+
+    def chain(self, act: Activation, init: Init) -> Chain:
+        return Chain(
+            activation=act, init=init, depth=self.depth, width=self.width,
+            sigma_b2=self.sigma_b2,
+        )
+
+    def chain_seed(self, act_label: str, init_label: str) -> int:
+        """A per-chain seed from the report seed and the chain's labels (stable under adding
+        or reordering activations): SeedSequence(seed, spawn_key=(crc32 labels))."""
+        key = (zlib.crc32(act_label.encode()), zlib.crc32(init_label.encode()))
+        ss = np.random.SeedSequence(self.seed, spawn_key=key)
+        return int(ss.generate_state(1, dtype=np.uint32)[0])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "activations": [
+                {"label": lab, "activation": _activation_source(a),
+                 "params": {k: str(v) for k, v in a.params.items()}}
+                for lab, a in self.activations
+            ],
+            "inits": [
+                {"label": lab, "name": i.name, "scale": str(i.scale), "mode": i.mode,
+                 "distribution": i.distribution}
+                for lab, i in self.inits
+            ],
+            "depth": self.depth,
+            "width": self.width,
+            "trials": self.trials,
+            "seed": self.seed,
+            "simulate": self.simulate,
+            "sigma_b2": str(self.sigma_b2),
+            "eps": str(self.eps),
+            "alpha": self.alpha,
+        }
+
+
+def _activation_source(act: Activation) -> str:
+    return act.source if act.source else act.name
+
+
+def _default_label(act: Activation) -> str:
+    if act.source:
+        return act.source
+    try:
+        from ..symbolic.activation import activation as _make
+
+        if dict(_make(act.name).params) == dict(act.params):
+            return act.name
+    except VgmathError:  # pragma: no cover - catalog names always rebuild
+        pass
+    return act.label
+
+
+def coerce_activations(value: Any) -> tuple[tuple[str, Activation], ...]:
+    items: list[tuple[str, Any]] = []
+    if isinstance(value, (str, Activation)):
+        value = [value]
+    if isinstance(value, Mapping):
+        items = [(str(k), v) for k, v in value.items()]
+    elif isinstance(value, Iterable):
+        for item in value:
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+                items.append((item[0], item[1]))
+            else:
+                items.append(("", item))
+    else:
+        raise InvalidArgumentError("activations", value, "expected a list of names/expressions")
+    if not items:
+        raise InvalidArgumentError("activations", value, "needs at least one activation")
+    out: list[tuple[str, Activation]] = []
+    for label, v in items:
+        act = as_activation(v, "activations")
+        lab = label.strip() if label.strip() else _default_label(act)
+        out.append((lab, act))
+    labels = [lab for lab, _ in out]
+    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dup:
+        raise InvalidArgumentError("activations", dup[0], "appears more than once")
+    return tuple(out)
+
+
+def coerce_inits(value: Any) -> tuple[tuple[str, Init], ...]:
+    if isinstance(value, (str, Init)):
+        value = [value]
+    if not isinstance(value, Iterable) or isinstance(value, Mapping):
+        raise InvalidArgumentError("inits", value, "expected a list of initialisation names")
+    out: list[tuple[str, Init]] = []
+    for v in value:
+        init = as_init(v, "inits")
+        lab = v.strip().lower() if isinstance(v, str) else str(init)
+        out.append((lab, init))
+    if not out:
+        raise InvalidArgumentError("inits", value, "needs at least one initialisation")
+    labels = [lab for lab, _ in out]
+    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dup:
+        raise InvalidArgumentError("inits", dup[0], "appears more than once")
+    return tuple(out)
+
+
+def positive_int(name: str, value: Any, *, maximum: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise InvalidArgumentError(name, value, "must be a positive integer")
+    if maximum is not None and value > maximum:
+        raise InvalidArgumentError(name, value, f"must be at most {maximum}")
+    return int(value)
+
+
+# --------------------------------------------------------------------------- context
+
+
+class Progress:
+    """Progress lines on stderr (one line per stage; the Monte Carlo stages add a bar of
+    :mod:`vgmath.core.progress`). Silent unless ``enabled``."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = bool(enabled)
+
+    def __call__(self, message: str) -> None:
+        if self.enabled:
+            sys.stderr.write(message + "\n")
+            sys.stderr.flush()
+
+
+def note(message: str) -> None:
+    """A one-line note on stderr (always shown: it explains what a report leaves out)."""
+    sys.stderr.write(f"vgmath report: {message}\n")
+    sys.stderr.flush()
+
+
+@dataclass
+class ReportContext:
+    """Shared state of one report build: options, output folders, caches, citations."""
+
+    options: ReportOptions
+    root: Path
+    progress: Progress
+    version: str
+    cited: set[str] = field(default_factory=set)
+    files: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    _cache: dict[Any, Any] = field(default_factory=dict)
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.root / "figures"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    # ---- timing
+    def timed(self, stage: str) -> _Timer:
+        return _Timer(self.timings, stage)
+
+    # ---- citations
+    def cite(self, *keys: str) -> str:
+        for k in keys:
+            if k not in REFERENCES:
+                raise KeyError(f"unknown reference {k!r}")
+            self.cited.add(k)
+        return r"~\cite{" + ",".join(keys) + "}"
+
+    # ---- engines
+    @staticmethod
+    def engine(module: str, attribute: str) -> Any:
+        """``getattr(import vgmath.<module>, attribute)`` (the caller checked availability)."""
+        return getattr(importlib.import_module(f"vgmath.{module}"), attribute)
+
+    @staticmethod
+    def has(module: str, attribute: str) -> bool:
+        return _missing([(module, attribute)]) is None
+
+    # ---- cached results shared by sections
+    def cached(self, key: Any, make: Callable[[], Any]) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    # ---- files
+    def _record(self, path: Path) -> None:
+        rel = path.relative_to(self.root).as_posix()
+        if rel not in self.files:
+            self.files.append(rel)
+
+    def write_json(self, name: str, obj: Any) -> Path:
+        path = self.data_dir / f"{name}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(dumps_json(obj), encoding="utf-8")
+        self._record(path)
+        return path
+
+    def write_table(self, name: str, rows: Sequence[Mapping[str, Any]], *,
+                    meta: Mapping[str, Any] | None = None) -> None:
+        """``data/name.csv`` and ``data/name.json`` (same rows; JSON adds ``meta``)."""
+        if not rows:
+            raise ValueError(f"data table {name} has no rows")
+        columns = list(rows[0])
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(columns)
+        for r in rows:
+            w.writerow([_csv_cell(r.get(c)) for c in columns])
+        path = self.data_dir / f"{name}.csv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(buf.getvalue(), encoding="utf-8")
+        self._record(path)
+        self.write_json(name, {"meta": dict(meta or {}), "columns": columns,
+                               "rows": [dict(r) for r in rows]})
+
+    def figure(
+        self, fig: Any, stem: str, *, caption: str, label: str, width: str = r"\textwidth",
+        data: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Save a figure (PDF + PNG, and its data as JSON) and return its LaTeX."""
+        pdf, png = F.save(fig, self.figures_dir, stem, version=self.version)
+        self._record(pdf)
+        self._record(png)
+        if data is not None:
+            self.write_json(f"figure-{stem}", data)
+        return "\n".join([
+            r"\begin{figure}[H]",
+            r"\centering",
+            r"\includegraphics[width=" + width + "]{figures/" + stem + ".pdf}",
+            r"\caption{" + caption + "}",
+            r"\label{" + label + "}",
+            r"\end{figure}",
+            "",
+        ])
+
+
+class _Timer:
+    def __init__(self, sink: dict[str, float], stage: str) -> None:
+        self.sink, self.stage = sink, stage
+
+    def __enter__(self) -> _Timer:
+        self.t0 = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sink[self.stage] = self.sink.get(self.stage, 0.0) + time.perf_counter() - self.t0
+
+
+def _csv_cell(v: Any) -> Any:
+    v = _plain(v)
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return repr(v)
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, sort_keys=True)
+    return v
+
+
+def _plain(v: Any) -> Any:
+    """JSON-ready plain data: SymPy numbers → exact string or float, NumPy → Python, NaN → None."""
+    if isinstance(v, (bool, str)) or v is None:
+        return v
+    if isinstance(v, (int, np.integer)) and not isinstance(v, bool):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return f if math.isfinite(f) else None
+    if isinstance(v, sp.Basic):
+        if v.is_Integer:
+            return int(v)
+        if isinstance(v, sp.Float) or not v.is_number:
+            try:
+                return _plain(float(v))
+            except TypeError:
+                return str(v)
+        return str(v)
+    if isinstance(v, np.ndarray):
+        return [_plain(x) for x in v.tolist()]
+    if isinstance(v, Mapping):
+        return {str(k): _plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    return str(v)
+
+
+def dumps_json(obj: Any) -> str:
+    """Deterministic JSON (insertion order kept, NaN → null, SymPy numbers as strings)."""
+    return json.dumps(_plain(obj), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _missing(requires: Sequence[tuple[str, str]]) -> str | None:
+    """None when every (module, attribute) is importable, else the reason."""
+    for module, attribute in requires:
+        try:
+            mod = importlib.import_module(f"vgmath.{module}")
+        except ModuleNotFoundError as err:
+            if err.name == f"vgmath.{module}":
+                return f"its engine vgmath.{module} is not available"
+            return f"its engine vgmath.{module} cannot be imported ({err})"
+        except Exception as err:  # a broken engine must not take the other sections down
+            return f"its engine vgmath.{module} cannot be imported ({type(err).__name__}: {err})"
+        if not hasattr(mod, attribute):
+            return f"vgmath.{module} has no {attribute}"
+    return None
+
+
+class Section:
+    """One independent part of the report.
+
+    Subclasses set ``key`` (stable id), ``title`` (LaTeX), ``name`` (plain text) and ``requires``
+    (``(module, attribute)`` pairs under ``vgmath``), and implement :meth:`build`, returning
+    the section body (LaTeX, without the ``\\section`` line). :meth:`highlights` may return
+    one-sentence findings for the summary. ``available`` is checked before ``build``.
+    """
+
+    key: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    name: ClassVar[str] = ""  # plain-text title for messages (the LaTeX title may hold math)
+    requires: ClassVar[tuple[tuple[str, str], ...]] = ()
+
+    def available(self, ctx: ReportContext) -> str | None:
+        return _missing(self.requires)
+
+    def build(self, ctx: ReportContext) -> str:
+        raise TypeError(f"{type(self).__name__} does not build anything")
+
+    def highlights(self, ctx: ReportContext) -> list[str]:
+        return []
+
+
+#: The sections of a report, in document order (see the module docstring).
+SECTIONS: list[type[Section]] = []
+
+
+def register(cls: type[Section]) -> type[Section]:
+    """Class decorator appending a section to :data:`SECTIONS`."""
+    SECTIONS.append(cls)
+    return cls

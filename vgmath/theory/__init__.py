@@ -1,0 +1,57 @@
+"""The theory engine: what a network description predicts, exactly where possible.
+
+Owns: Gaussian expectations E[f(√q z)] (closed forms, split quadrature, series), the
+mean-field maps (variance map, χ, the correlation map) and their moment tables, depth
+profiles (:func:`predict` → :class:`Prediction`; residual chains in ``residual``), fixed
+points, the edge of chaos and gain tables (``criticality``), finite-width moments and the
+first-order finite-width bias used by verification (``finite_width``, ``width_bias``).
+
+May import: :mod:`vgmath.core`, :mod:`vgmath.symbolic`, :mod:`vgmath.network`. It never
+simulates: Monte Carlo reads theory (for sweeps), not the other way round.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
+
+#: public name -> the module of this package that defines it (imported on first use)
+_EXPORTS: dict[str, str] = {
+    "GaussianResult": "gaussian",
+    "gaussian_expectation": "gaussian",
+    "gaussian_series": "gaussian",
+    "predict": "predict",
+    "ExactProfile": "profile",
+    "Prediction": "profile",
+    "CriticalPoint": "criticality",
+    "FixedPoint": "criticality",
+    "GainRow": "criticality",
+    "critical_line": "criticality",
+    "critical_point": "criticality",
+    "fixed_point": "criticality",
+    "gain_table": "criticality",
+    "finite_width_formula": "finite_width",
+    "finite_width_moment_ratio": "finite_width",
+    "WidthBias": "width_bias",
+    "width_bias": "width_bias",
+}
+
+__all__ = sorted(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
+
+if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
+    from .criticality import (
+        CriticalPoint,
+        FixedPoint,
+        GainRow,
+        critical_line,
+        critical_point,
+        fixed_point,
+        gain_table,
+    )
+    from .finite_width import finite_width_formula, finite_width_moment_ratio
+    from .gaussian import GaussianResult, gaussian_expectation, gaussian_series
+    from .predict import predict
+    from .profile import ExactProfile, Prediction
+    from .width_bias import WidthBias, width_bias

@@ -1,0 +1,290 @@
+"""The result of a mean-field prediction (:class:`Prediction`, :class:`ExactProfile`) and the
+per-layer scales every depth profile shares (plain and residual chains alike).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import sympy as sp
+from numpy.typing import NDArray
+
+from ..core.errors import InvalidArgumentError
+from ..network.description import Chain
+
+__all__ = ["FIELDS", "ExactProfile", "Prediction", "distribution_notes", "layer_scales"]
+
+FloatArray = NDArray[np.float64]
+
+
+#: The shared per-layer fields (also produced by ``vg.simulate``).
+FIELDS = (
+    "q",
+    "chi",
+    "grad_second_moment",
+    "grad_preact_second_moment",
+    "grad_weight_second_moment",
+)
+
+
+@dataclass(frozen=True)
+class ExactProfile:
+    """Exact SymPy depth profiles (tuples of length L + 1, ``sympy.nan`` where a quantity does
+    not exist); a field is None when it has no exact value (e.g. ``q`` of a post-activation
+    ReLU residual chain, whose mean involves √q)."""
+
+    q: tuple[sp.Expr, ...] | None
+    chi: tuple[sp.Expr, ...] | None
+    grad_second_moment: tuple[sp.Expr, ...] | None
+    grad_preact_second_moment: tuple[sp.Expr, ...] | None
+    grad_weight_second_moment: tuple[sp.Expr, ...] | None
+    sigma_w2: tuple[sp.Expr, ...]
+
+    def to_dict(self) -> dict[str, list[str] | None]:
+        out: dict[str, list[str] | None] = {}
+        for name in (*FIELDS, "sigma_w2"):
+            vals = getattr(self, name)
+            out[name] = None if vals is None else [str(v) for v in vals]
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class Prediction:
+    """Mean-field depth profile of a chain; see the module docstring for the maths.
+
+    Arrays are read-only float64 of length L + 1 indexed by layer l = 0..L (blocks for a
+    residual chain). ``log_grad_second_moment`` is ln(grad_second_moment), computed as a sum
+    of logs so that it stays finite where the product underflows.
+    ``converged_at``: the layer from which q sits at its fixed point to machine precision
+    (the rest of the profile is then constant), or None. ``exact`` (computed on first use)
+    holds exact profiles when χ is exact; ``formula`` the closed form of grad_second_moment.
+    """
+
+    chain: Chain
+    q: FloatArray
+    chi: FloatArray
+    grad_second_moment: FloatArray
+    grad_preact_second_moment: FloatArray
+    grad_weight_second_moment: FloatArray
+    sigma_w2: FloatArray
+    mean_log_chi: FloatArray
+    log_grad_second_moment: FloatArray
+    formula: sp.Expr | None
+    formulas: Mapping[str, sp.Expr]
+    method: str
+    notes: tuple[str, ...]
+    converged_at: int | None
+    extras: Mapping[str, FloatArray] = field(default_factory=dict)
+    _exact_builder: Callable[[], ExactProfile | None] | None = field(default=None, repr=False)
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    # ---- views
+    @property
+    def depth(self) -> int:
+        return self.chain.depth
+
+    @property
+    def layers(self) -> NDArray[np.int64]:
+        return np.arange(self.chain.depth + 1)
+
+    @property
+    def exact(self) -> ExactProfile | None:
+        """Exact SymPy profiles (None when χ is not an exact constant of q, or a parameter is
+        not rational). Built on first access."""
+        if "exact" not in self._cache:
+            self._cache["exact"] = None if self._exact_builder is None else self._exact_builder()
+        return self._cache["exact"]  # type: ignore[no-any-return]
+
+    @property
+    def gradient_ratio(self) -> float:
+        """E[(g^0)²]/E[(g^L)²]: the whole-network gradient gain (grad_second_moment[0])."""
+        return float(self.grad_second_moment[0])
+
+    def profile(self, name: str) -> FloatArray:
+        """A per-layer field by name (one of :data:`FIELDS`, ``sigma_w2``, ``mean_log_chi``,
+        ``log_grad_second_moment`` or an ``extras`` key)."""
+        if name in (*FIELDS, "sigma_w2", "mean_log_chi", "log_grad_second_moment"):
+            return getattr(self, name)  # type: ignore[no-any-return]
+        if name in self.extras:
+            return self.extras[name]
+        raise InvalidArgumentError("name", name, "not a field of this prediction")
+
+    # ---- output
+    def to_dict(self, *, include_exact: bool = False) -> dict[str, Any]:
+        """Plain data (JSON-ready): the chain description, every field (NaN → None), the
+        formula as text and LaTeX, and (on request) the exact profiles as strings."""
+        fields = {
+            name: _floats(getattr(self, name))
+            for name in (*FIELDS, "sigma_w2", "mean_log_chi", "log_grad_second_moment")
+        }
+        out: dict[str, Any] = {
+            "kind": "prediction",
+            "chain": self.chain.to_dict(),
+            "depth": self.chain.depth,
+            "method": self.method,
+            "notes": list(self.notes),
+            "converged_at": self.converged_at,
+            "fields": fields,
+            "extras": {k: _floats(v) for k, v in self.extras.items()},
+            "formula": None if self.formula is None else str(self.formula),
+            "formula_latex": None if self.formula is None else sp.latex(self.formula),
+            "formulas": {k: str(v) for k, v in self.formulas.items()},
+        }
+        if include_exact:
+            ex = self.exact
+            out["exact"] = None if ex is None else ex.to_dict()
+        return out
+
+    def to_json(self, *, include_exact: bool = False, indent: int | None = 2) -> str:
+        return json.dumps(
+            self.to_dict(include_exact=include_exact), indent=indent, ensure_ascii=False
+        )
+
+    def latex(self) -> str:
+        """The closed form when there is one, else the recursion and the numeric result."""
+        lhs = r"\frac{\mathbb{E}[(g^{l}_i)^2]}{\mathbb{E}[(g^{L}_i)^2]}"
+        if self.formula is not None:
+            return lhs + " = " + sp.latex(self.formula)
+        if self.chain.residual is not None:
+            rec = r"\text{residual mean-field recursion (block by block)}"
+        else:
+            rec = (
+                r"q^{l} = \sigma_w^2\,\mathbb{E}\big[\varphi(\sqrt{q^{l-1}}\,z)^2\big]"
+                r" + \sigma_b^2,\quad \chi^{l} = \sigma_w^2 \frac{n_l}{n_{l-1}}"
+                r"\,\mathbb{E}\big[\varphi'(\sqrt{q^{l}}\,z)^2\big]"
+            )
+        val = _latex_float(self.gradient_ratio)
+        return rec + r",\qquad " + lhs.replace("{l}", "{0}") + r" \approx " + val
+
+    def _repr_latex_(self) -> str:
+        return "$" + self.latex() + "$"
+
+    def table(self, *, rows: int = 21) -> str:
+        """A text table of the profile (about ``rows`` evenly spaced layers, ends included)."""
+        L = self.chain.depth
+        idx = sorted({round(i) for i in np.linspace(0, L, min(rows, L + 1))})
+        names = ("q", "chi", "grad", "grad_preact", "grad_weight", "mean_log_chi")
+        arrays = (
+            self.q,
+            self.chi,
+            self.grad_second_moment,
+            self.grad_preact_second_moment,
+            self.grad_weight_second_moment,
+            self.mean_log_chi,
+        )
+        head = f"{'l':>5} " + " ".join(f"{n:>13}" for n in names)
+        lines = [head, "-" * len(head)]
+        for i in idx:
+            cells = " ".join(f"{_fmt(a[i]):>13}" for a in arrays)
+            lines.append(f"{i:>5} {cells}")
+        return "\n".join(lines)
+
+    def summary(self) -> str:
+        """A few lines: the chain, the method, the closed form or the overall ratio, notes."""
+        lines = [str(self.chain), f"method: {self.method}"]
+        if self.formula is not None:
+            lines.append(f"E[(g^l)^2]/E[(g^L)^2] = {self.formula}   (L = depth, l = layer)")
+        lines.append(f"E[(g^0)^2]/E[(g^L)^2] = {self.gradient_ratio:.6g}")
+        if self.converged_at is not None:
+            lines.append(f"q reaches its fixed point {self.q[-1]:.6g} at layer {self.converged_at}")
+        lines.extend(f"note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def __repr__(self) -> str:
+        return f"Prediction({self.chain}, gradient_ratio={self.gradient_ratio:.6g})"
+
+
+def _floats(a: FloatArray) -> list[float | None]:
+    return [None if not math.isfinite(v) else float(v) for v in a.tolist()]
+
+
+def _fmt(v: float) -> str:
+    if math.isnan(v):
+        return "-"
+    return f"{v:.6g}"
+
+
+def _latex_float(v: float) -> str:
+    if not math.isfinite(v) or v == 0:
+        return str(v)
+    e = math.floor(math.log10(abs(v)))
+    if -3 <= e <= 3:
+        return f"{v:.6g}"
+    return rf"{v / 10**e:.4f}\times 10^{{{e}}}"
+
+
+def _readonly(a: FloatArray) -> FloatArray:
+    a.setflags(write=False)
+    return a
+
+
+@dataclass(frozen=True)
+class _LayerScales:
+    """Exact and float per-layer weight scales, computed once per distinct (n_in, n_out)."""
+
+    unique: tuple[tuple[sp.Expr, sp.Expr, sp.Expr], ...]  # (v, n_in·v, n_out·v) per pair
+    index: NDArray[np.int64]  # layer l = 1..L → its entry in ``unique``
+    sw2: FloatArray  # σ_w²⁽ˡ⁾ = n_{l-1} v_l, l = 1..L
+    vn: FloatArray  # n_l v_l (the χ prefactor)
+
+    @property
+    def v(self) -> tuple[sp.Expr, ...]:
+        return tuple(self.unique[i][0] for i in self.index.tolist())
+
+    @property
+    def sigma_w2(self) -> tuple[sp.Expr, ...]:
+        return tuple(self.unique[i][1] for i in self.index.tolist())
+
+    @property
+    def gain_out(self) -> tuple[sp.Expr, ...]:
+        return tuple(self.unique[i][2] for i in self.index.tolist())
+
+
+def layer_scales(chain: Chain) -> _LayerScales:
+    """Per-layer v_l, σ_w²⁽ˡ⁾ = n_{l-1}v_l and n_l v_l, exact and float, computed once per
+    distinct (n_{l-1}, n_l) pair (a square chain has one)."""
+    ws = chain.widths
+    where: dict[tuple[int, int], int] = {}
+    unique: list[tuple[sp.Expr, sp.Expr, sp.Expr]] = []
+    index = np.empty(chain.depth, dtype=np.int64)
+    for i in range(chain.depth):
+        pair = (ws[i], ws[i + 1])
+        k = where.get(pair)
+        if k is None:
+            v = sp.sympify(chain.rule.variance(*pair))
+            k = where[pair] = len(unique)
+            unique.append((v, pair[0] * v, pair[1] * v))
+        index[i] = k
+    sw_u = np.array([float(u[1]) for u in unique])
+    vn_u = np.array([float(u[2]) for u in unique])
+    return _LayerScales(unique=tuple(unique), index=index, sw2=sw_u[index], vn=vn_u[index])
+
+
+def distribution_notes(chain: Chain) -> list[str]:
+    """The note every prediction for non-Gaussian weights carries."""
+    if chain.rule.distribution == "normal":
+        return []
+    note = (
+        f"{chain.rule.distribution} weights: mean-field theory sees only Var(W) = the rule's "
+        "variance, so the prediction equals that of Gaussian weights"
+    )
+    return [note]
+
+
+def _as_fraction(e: sp.Expr) -> Fraction | None:
+    if isinstance(e, sp.Rational):
+        return Fraction(int(e.p), int(e.q))
+    return None
+
+
+def _to_sympy(values: list[Fraction | None]) -> tuple[sp.Expr, ...]:
+    return tuple(sp.nan if v is None else sp.Rational(v.numerator, v.denominator) for v in values)
