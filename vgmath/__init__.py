@@ -93,11 +93,11 @@ _EXPORTS: dict[str, str] = {
     "ClipReport": "montecarlo.clipping",
     # sweeps
     "sweep": "montecarlo.sweep",
-    "SweepResult": "montecarlo.sweep",
-    "SweepEntry": "montecarlo.sweep",
+    "SweepResult": "montecarlo.sweep_results",
+    "SweepEntry": "montecarlo.sweep_results",
     "SweepError": "core.errors",
-    "SerialExecutor": "montecarlo.sweep",
-    "dask_executor": "montecarlo.sweep",
+    "SerialExecutor": "montecarlo.executors",
+    "dask_executor": "montecarlo.executors",
     "OptionalDependencyError": "core.errors",
     # verification
     "verify": "verification.verify",
@@ -134,14 +134,10 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
         preactivation_profile,
     )
     from .montecarlo.clipping import ClipReport, clip_grad_norm, clip_report
+    from .montecarlo.executors import SerialExecutor, dask_executor
     from .montecarlo.simulate import Simulation, simulate
-    from .montecarlo.sweep import (
-        SerialExecutor,
-        SweepEntry,
-        SweepResult,
-        dask_executor,
-        sweep,
-    )
+    from .montecarlo.sweep import sweep
+    from .montecarlo.sweep_results import SweepEntry, SweepResult
     from .network.description import Chain, Recurrent, Residual
     from .network.init import Init, init_variance
     from .reporting.report import Report, report

@@ -29,7 +29,7 @@ import pytest
 import vgmath as vg
 from vgmath import InvalidArgumentError
 from vgmath.cli import main
-from vgmath.montecarlo.sweep import GRID_KEYS, configuration_seed
+from vgmath.montecarlo.grid import GRID_KEYS, configuration_seed
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -330,7 +330,7 @@ def test_hundred_configurations_identical_on_serial_process_pool_and_dask(
 def test_default_executor_is_a_spawn_process_pool_of_cpu_count_workers(small, monkeypatch):
     """The default pool's construction and shutdown (its workers are exercised above with a
     pool passed in); recorded by standing a thread pool in for the process pool."""
-    import vgmath.montecarlo.sweep as sweep_module
+    import vgmath.montecarlo.executors as executors_module
 
     made: list[dict[str, Any]] = []
 
@@ -343,8 +343,8 @@ def test_default_executor_is_a_spawn_process_pool_of_cpu_count_workers(small, mo
             made[-1]["shutdown"] = (wait, cancel_futures)
             super().shutdown(wait=wait, cancel_futures=cancel_futures)
 
-    monkeypatch.setattr(sweep_module, "ProcessPoolExecutor", Recorder)
-    monkeypatch.setattr(sweep_module.os, "cpu_count", lambda: 3)
+    monkeypatch.setattr(executors_module, "ProcessPoolExecutor", Recorder)
+    monkeypatch.setattr(executors_module.os, "cpu_count", lambda: 3)
     res = vg.sweep(SMALL, trials=TRIALS, seed=7)
     assert made == [{"max_workers": 3, "start": "spawn", "shutdown": (True, True)}]
     assert res.metadata["executor"] == "processes(3)"

@@ -28,10 +28,10 @@ _EXPORTS: dict[str, str] = {
     "ClipReport": "clipping",
     "clip_grad_norm": "clipping",
     "clip_report": "clipping",
-    "SerialExecutor": "sweep",
-    "SweepEntry": "sweep",
-    "SweepResult": "sweep",
-    "dask_executor": "sweep",
+    "SerialExecutor": "executors",
+    "SweepEntry": "sweep_results",
+    "SweepResult": "sweep_results",
+    "dask_executor": "executors",
     "sweep": "sweep",
 }
 
@@ -41,5 +41,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .batchnorm import PreactivationProfile, bn_relu_gradient_rate, preactivation_profile
     from .clipping import ClipReport, clip_grad_norm, clip_report
+    from .executors import SerialExecutor, dask_executor
     from .simulate import Simulation, simulate
-    from .sweep import SerialExecutor, SweepEntry, SweepResult, dask_executor, sweep
+    from .sweep import sweep
+    from .sweep_results import SweepEntry, SweepResult

@@ -1,0 +1,336 @@
+"""Gradients through depth: theory against Monte Carlo, with the verification verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import sympy as sp
+
+from .. import figures as F
+from .. import latex as L
+from ..core import ReportContext, Section, register
+from .common import _m, _t, prediction, slug
+
+# --------------------------------------------------------------------------- depth
+
+
+def monte_carlo(ctx: ReportContext, a: int, i: int) -> dict[str, Any]:
+    """The Monte Carlo record of chain (activation a, init i), cached:
+    ``{"simulation", "verification" (None without the verification engine), "seed",
+    "mean", "ci_low", "ci_high", "level"}`` (per layer; the CI of the simulated mean)."""
+    o = ctx.options
+    (alab, _), (ilab, _) = o.activations[a], o.inits[i]
+    return ctx.cached(("monte_carlo", alab, ilab), lambda: _run_monte_carlo(ctx, a, i))  # type: ignore[no-any-return]
+
+
+def _run_monte_carlo(ctx: ReportContext, a: int, i: int) -> dict[str, Any]:
+    o = ctx.options
+    (alab, act), (ilab, init) = o.activations[a], o.inits[i]
+    chain = o.chain(act, init)
+    seed = o.chain_seed(alab, ilab)
+    simulate = ctx.engine("montecarlo.simulate", "simulate")
+    with ctx.timed("monte_carlo"):
+        sim = simulate(chain, trials=o.trials, seed=seed)
+    mean = np.asarray(sim.grad_second_moment, dtype=float)
+    ver = None
+    if ctx.has("verification.verify", "verify"):
+        verify = ctx.engine("verification.verify", "verify")
+        with ctx.timed("verification"):
+            ver = verify(chain, simulation=sim, alpha=o.alpha)
+        lo = np.full_like(mean, np.nan)
+        hi = np.full_like(mean, np.nan)
+        idx = np.asarray(ver.layers, dtype=int)
+        lo[idx] = np.exp(np.asarray(ver.log_ci_low, dtype=float))
+        hi[idx] = np.exp(np.asarray(ver.log_ci_high, dtype=float))
+    else:
+        # (1 - alpha) interval on the log scale by the delta method: log m ± z·se/m
+        from scipy.stats import norm
+
+        z = float(norm.ppf(1 - o.alpha / 2))
+        se = np.asarray(sim.grad_second_moment_se, dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rel = se / mean
+        lo, hi = mean * np.exp(-z * rel), mean * np.exp(z * rel)
+    return {"simulation": sim, "verification": ver, "seed": seed, "mean": mean,
+            "ci_low": lo, "ci_high": hi, "level": 1 - o.alpha}
+
+
+def _level(ctx: ReportContext) -> str:
+    return L.fmt_float(100 * (1 - ctx.options.alpha), 3) + r"\%"
+
+
+def _verdict_cell(ver: Any) -> str:
+    if ver is None:
+        return "---"
+    n = len(ver.layers)
+    u = len(ver.untestable_layers)
+    untested = f" ({u} of {n} layers untestable)" if u else ""
+    if ver.passed:
+        return r"pass" + untested
+    k = len(ver.rejected_layers)
+    return r"\textbf{reject} (" + str(k) + " of " + str(n) + " layers)"
+
+
+@register
+class DepthSection(Section):
+    def __init__(self) -> None:
+        self._highlights: list[str] = []
+
+    def highlights(self, ctx: ReportContext) -> list[str]:
+        return list(self._highlights)
+
+    key = "depth"
+    name = "gradients through depth"
+    title = "Gradients through depth: theory against simulation"
+    requires = (("theory.predict", "predict"),)
+    PANELS = 9  # activations per figure (3 x 3 small multiples)
+
+    def build(self, ctx: ReportContext) -> str:
+        from ..symbolic.symbols import layer_symbol
+        from .core import note
+
+        o = ctx.options
+        mc = o.simulate and ctx.has("montecarlo.simulate", "simulate")
+        if o.simulate and not mc:
+            note("Monte Carlo left out of the depth section: "
+                 "its engine vgmath.montecarlo.simulate is not available")
+        ver_on = mc and ctx.has("verification.verify", "verify")
+        if mc and not ver_on:
+            note("verification verdicts left out of the depth section: "
+                 "its engine vgmath.verification.verify is not available")
+        n_act, n_init = len(o.activations), len(o.inits)
+        if mc:
+            from ..core.progress import progress
+
+            show = ctx.progress.enabled
+            with progress(n_act * n_init * o.trials, enabled=show, desc="Monte Carlo",
+                          unit="networks") as bar:
+                for a in range(n_act):
+                    for i in range(n_init):
+                        monte_carlo(ctx, a, i)
+                        bar.update(o.trials)
+        level = _level(ctx)
+        out = [
+            r"For a chain of depth $L$ whose output gradient $g^L$ has i.i.d.\ standard normal"
+            r" entries, mean-field theory predicts the gradient second moment at every layer"
+            r" $l$ relative to the output,"
+            r" $\E[(g^l_i)^2]/\E[(g^L_i)^2] = \prod_{k=l+1}^{L}\chi^k$"
+            + ctx.cite("poole2016", "schoenholz2017") + r"."
+            + ((r" Each prediction is compared with the mean over " + str(o.trials)
+                + r" independent random networks (fresh weights for each) of width $n = "
+                + str(o.width) + r"$; error bars are " + level + r" confidence intervals of"
+                r" the mean.")
+               if mc else r" This is a theory-only report: no simulation was run.")
+            + (r" Each profile is then \emph{verified}: a test per layer of the hypothesis"
+               r" that the simulated mean equals the prediction (on the log scale, with"
+               r" Hall's skewness-corrected studentised mean), allowing for the estimated"
+               r" $O(1/n)$ finite-width bias" + ctx.cite("hanin2018") + r", with Holm's"
+               r" correction across layers at family-wise level $\alpha = "
+               + L.fmt_float(o.alpha, 3) + r"$; a profile is rejected when any layer is."
+               if ver_on else ""),
+            "",
+        ]
+        # per-chain data, figures
+        panels: list[tuple[str, list[F.DepthSeries]]] = []
+        rows_tex: list[list[str]] = []
+        rows_data: list[dict[str, Any]] = []
+        closed: list[list[str]] = []
+        closed_data: list[dict[str, Any]] = []
+        appendix: list[str] = []
+        layers = np.arange(o.depth + 1)
+        for a, (alab, _) in enumerate(o.activations):
+            series: list[F.DepthSeries] = []
+            for i, (ilab, _) in enumerate(o.inits):
+                pred = prediction(ctx, a, i)
+                theory = np.asarray(pred.grad_second_moment, dtype=float)
+                per_layer: dict[str, Any] = {
+                    "layer": layers,
+                    "q_theory": np.asarray(pred.q, dtype=float),
+                    "chi_theory": np.asarray(pred.chi, dtype=float),
+                    "grad_second_moment_theory": theory,
+                }
+                rec = monte_carlo(ctx, a, i) if mc else None
+                ver = None if rec is None else rec["verification"]
+                if rec is not None:
+                    sim = rec["simulation"]
+                    per_layer.update({
+                        "q_simulated": np.asarray(sim.q, dtype=float),
+                        "grad_second_moment_simulated": rec["mean"],
+                        "grad_second_moment_se": np.asarray(sim.grad_second_moment_se,
+                                                            dtype=float),
+                        "ci_low": rec["ci_low"], "ci_high": rec["ci_high"],
+                    })
+                    if ver is not None:
+                        p_adj = np.full(o.depth + 1, np.nan)
+                        bias = np.full(o.depth + 1, np.nan)
+                        ok = np.full(o.depth + 1, np.nan)
+                        idx = np.asarray(ver.layers, dtype=int)
+                        p_adj[idx] = ver.p_adjusted
+                        bias[idx] = ver.bias
+                        ok[idx] = ~np.asarray(ver.rejected, dtype=bool)
+                        per_layer.update({"finite_width_bias": bias, "p_adjusted": p_adj,
+                                          "passed": ok})
+                series.append(F.DepthSeries(
+                    ilab, layers, theory,
+                    None if rec is None else rec["mean"],
+                    None if rec is None else rec["ci_low"],
+                    None if rec is None else rec["ci_high"],
+                ))
+                stem = f"depth-{slug(a, alab)}-{slug(i, ilab)}"
+                ctx.write_table(stem, [
+                    {k: v[j] for k, v in per_layer.items()} for j in range(o.depth + 1)
+                ], meta={"chain": pred.chain.to_dict(), "trials": o.trials if mc else 0,
+                         "seed": None if rec is None else rec["seed"],
+                         "ci_level": None if rec is None else rec["level"]})
+                if ver is not None:
+                    ctx.write_json(f"verify-{slug(a, alab)}-{slug(i, ilab)}", ver.to_dict())
+                # summary row: the input layer l = 0
+                ex = pred.exact
+                exact0 = None
+                if ex is not None and ex.grad_second_moment is not None:
+                    exact0 = ex.grad_second_moment[0]
+                formula0 = (None if pred.formula is None
+                            else sp.simplify(pred.formula.subs(layer_symbol, 0)))
+                row = [
+                    _t(alab), _t(ilab),
+                    _m(sp.latex(formula0)) if formula0 is not None else "---",
+                    _m(L.fmt_float(theory[0], 4)) + (r"$^{*}$" if exact0 is not None else ""),
+                ]
+                drow: dict[str, Any] = {
+                    "activation": alab, "init": ilab,
+                    "closed_form": "" if formula0 is None else str(formula0),
+                    "predicted": float(theory[0]),
+                    "predicted_exact": "" if exact0 is None else str(exact0),
+                }
+                if rec is not None:
+                    row.append(_m(L.fmt_ci(rec["mean"][0], rec["ci_low"][0],
+                                           rec["ci_high"][0])))
+                    drow.update({"simulated": float(rec["mean"][0]),
+                                 "ci_low": float(rec["ci_low"][0]),
+                                 "ci_high": float(rec["ci_high"][0])})
+                if ver is not None:
+                    row.append(_verdict_cell(ver))
+                    drow.update({"passed": bool(ver.passed),
+                                 "untestable_layers": " ".join(str(v) for v in
+                                                               ver.untestable_layers),
+                                 "rejected_layers": " ".join(str(v) for v in
+                                                             ver.rejected_layers),
+                                 "min_p_adjusted": float(np.nanmin(ver.p_adjusted))})
+                    if not ver.passed:
+                        appendix.append(self._verification_table(ctx, alab, ilab, ver))
+                rows_tex.append(row)
+                rows_data.append(drow)
+                if pred.formula is not None:
+                    closed.append([_t(alab), _t(ilab), r"$\displaystyle " + pred.latex() + "$"])
+                    closed_data.append({"activation": alab, "init": ilab,
+                                        "formula": str(pred.formula),
+                                        "latex": pred.latex()})
+            panels.append((alab, series))
+        # figures: up to PANELS activations each
+        for f0 in range(0, len(panels), self.PANELS):
+            chunk = panels[f0:f0 + self.PANELS]
+            k = f0 // self.PANELS
+            with ctx.timed("figures"):
+                fig = F.depth_figure(
+                    panels=chunk, ci_label=f"{100 * (1 - o.alpha):g}% CI",
+                    ylabel=r"$E[(g^l)^2]\,/\,E[(g^L)^2]$",
+                )
+                names = ", ".join(_t(lab) for lab, _ in chunk)
+                out.append(ctx.figure(
+                    fig, f"depth-{k:02d}",
+                    caption=r"Gradient second moment $\E[(g^l_i)^2]/\E[(g^L_i)^2]$ against the"
+                    r" layer $l$ (depth $L = " + str(o.depth) + r"$, width $n = " + str(o.width)
+                    + r"$), one panel per activation (" + names + r"), one colour per"
+                    r" initialisation: mean-field theory (lines)"
+                    + ((r" and Monte Carlo means with " + level + r" confidence intervals"
+                        r" (points)") if mc else "") + ".",
+                    label=f"fig:depth-{k}",
+                    data={"layers": layers, "panels": [
+                        {"activation": lab, "series": [
+                            {"init": s.label, "theory": s.theory, "simulated": s.simulated,
+                             "ci_low": s.lo, "ci_high": s.hi} for s in ser]}
+                        for lab, ser in chunk]},
+                ))
+        cols = [L.Column("activation", r">{\raggedright\arraybackslash}p{2.2cm}"),
+                L.Column("init", "l"), L.Column("closed form", "l"),
+                L.Column("predicted", "l")]
+        if mc:
+            cols.append(L.Column(r"Monte Carlo [" + level + r" CI]", "l"))
+        if ver_on:
+            cols.append(L.Column("verdict", r">{\raggedright\arraybackslash}p{2.9cm}"))
+        worst = min(rows_data, key=lambda r: r["predicted"])
+        self._highlights.append(
+            r"Strongest vanishing: " + _t(worst["activation"]) + " with " + _t(worst["init"])
+            + r", predicted $\E[(g^0_i)^2]/\E[(g^L_i)^2] = " + L.fmt_float(worst["predicted"], 3)
+            + r"$ at depth " + str(o.depth) + r" (Table~\ref{tab:depth})."
+        )
+        if ver_on:
+            passed = [r for r in rows_data if r.get("passed")]
+            failed = [r for r in rows_data if r.get("passed") is False]
+            partial = [r for r in passed if r.get("untestable_layers")]
+            text = (f"Verification: {len(passed)} of {len(rows_data)} predicted profiles agree"
+                    r" with the simulation at family-wise level $\alpha = "
+                    + L.fmt_float(o.alpha, 3) + "$")
+            if partial:
+                text += (" (for " + ", ".join(_t(r["activation"]) + " with " + _t(r["init"])
+                                              for r in partial)
+                         + r" only at the layers whose finite-width bias allows a test at"
+                         r" width $n = " + str(o.width) + "$)")
+            if failed:
+                text += ("; rejected: " + ", ".join(
+                    _t(r["activation"]) + " with " + _t(r["init"]) for r in failed)
+                    + r" (Section~\ref{sec:depth-rejected})")
+            self._highlights.append(text + ".")
+        ctx.write_table("depth", rows_data, meta={
+            "depth": o.depth, "width": o.width, "trials": o.trials if mc else 0,
+            "alpha": o.alpha})
+        out.append(L.longtable(
+            cols, rows_tex, name="depth", label="tab:depth",
+            caption=r"Gradient second moment at the input, $\E[(g^0_i)^2]/\E[(g^L_i)^2]$"
+            r" ($L = " + str(o.depth) + r"$): the closed form in $L$ where one exists, the"
+            r" mean-field prediction" + (r", the Monte Carlo mean" if mc else "")
+            + (r" and the verdict of the test over all layers" if ver_on else "") + ".",
+            size=r"\footnotesize",
+            notes=r"$^{*}$The prediction is exact; the decimal shown is its rounding."
+            + (r" Per-layer values, $p$-values and finite-width biases are in"
+               r" \nolinkurl{data/depth-*.csv} and \nolinkurl{data/verify-*.json}."
+               if ver_on else ""),
+        ))
+        if closed:
+            out.append(r"\paragraph{Closed forms.} When $\E[\varphi'(\sqrt q z)^2]$ does not"
+                       r" depend on $q$ (positively homogeneous $\varphi$), $\chi$ is the same"
+                       r" at every layer and the profile has a closed form in the depth $L$"
+                       r" and the layer $l$ (Table~\ref{tab:closed-forms}).")
+            ctx.write_table("closed-forms", closed_data)
+            out.append(L.longtable(
+                [L.Column("activation", "l"), L.Column("init", "l"),
+                 L.Column("gradient second moment", "l")],
+                closed, name="closed-forms", label="tab:closed-forms",
+                caption=r"Exact gradient profiles derived symbolically.",
+                row_sep=r"[5pt]",
+            ))
+        if appendix:
+            out.append(r"\subsection{Rejected profiles}\label{sec:depth-rejected}")
+            out.append(r"The per-layer verdict tables of the profiles that the test rejects"
+                       r" (claim: the mean-field prediction; $B_l$: the estimated finite-width"
+                       r" bias and tol.: its allowance, in natural-log units; CI at level"
+                       r" $1-\alpha$, unadjusted; $p_\mathrm{Holm}$: adjusted across layers).")
+            out.extend(appendix)
+        return "\n".join(out) + "\n"
+
+    @staticmethod
+    def _verification_table(ctx: ReportContext, alab: str, ilab: str, ver: Any) -> str:
+        body = "\n".join(line for line in ver.latex().splitlines()
+                         if not line.lstrip().startswith("%"))
+        return "\n".join([
+            r"\begin{table}[H]",
+            r"\centering\scriptsize",
+            r"\caption{Verification of " + _t(alab) + " with " + _t(ilab) + r": rejected at"
+            r" layers $" + ", ".join(str(v) for v in ver.rejected_layers) + r"$.}",
+            r"\vgfittext{" + body + "}",
+            r"\end{table}",
+            "",
+        ])
+
+
