@@ -17,7 +17,7 @@ import timeit
 import numpy as np
 
 import vgmath as vg
-from vgmath.theory.gaussian import moments
+from vgmath.theory.moments import moments
 
 
 def per_call_us(fn, *args, number: int = 2000) -> float:

@@ -27,6 +27,7 @@ import sympy as sp
 import vgmath as vg
 from vgmath.symbolic.piecewise import pieces
 from vgmath.theory import gaussian as G
+from vgmath.theory import moments as GM
 
 x, Q = vg.x, vg.q
 CATALOG = vg.activations()
@@ -105,7 +106,7 @@ def test_catalog_against_mpmath(act_name: str, name: str) -> None:
     closed form, substituted and simplified)."""
     act = vg.activation(act_name)
     f = moment_expr(act, name)
-    fast = G.moments(act)
+    fast = GM.moments(act)
     exact = exact_at(f)
     for q in QS:
         ref = mp_expectation(f, q)
@@ -124,7 +125,7 @@ def test_fast_moments_at_the_ends_of_the_q_range(act_name: str) -> None:
     """q = 1e-8 (linear regime) and q = 1e4 (sigmoid(√q z) is a near step of width 0.01).
     The oracle runs at 20 digits here (plenty for a 1e-10 check, and twice as fast)."""
     act = vg.activation(act_name)
-    fast = G.moments(act)
+    fast = GM.moments(act)
     for q in (1e-8, 1e4):
         for name in ("phi2", "dphi2"):
             ref = mp_expectation(moment_expr(act, name), q, dps=20)
@@ -136,7 +137,7 @@ def test_fast_moments_against_exact_closed_forms_over_the_q_range(act_name: str)
     """The rule + log-q interpolant against the exact closed forms (evaluated with mpmath at
     30 digits), q = 1e-8 … 1e4, 13 points."""
     act = vg.activation(act_name)
-    fast = G.moments(act)
+    fast = GM.moments(act)
     qs = np.logspace(-8, 4, 13)
     phi2 = exact_at(act.expr**2)
     assert phi2 is not None
@@ -255,7 +256,7 @@ def test_a_wrong_closed_form_hook_is_caught(monkeypatch: pytest.MonkeyPatch) -> 
         G._exact.cache_clear()
 
 
-def fast_disagreement(exact: G.GaussianMoments, rule: G.GaussianMoments) -> float:
+def fast_disagreement(exact: GM.GaussianMoments, rule: GM.GaussianMoments) -> float:
     """Largest disagreement of two evaluators over q ∈ [1e-6, 1e3], relative to each
     moment's scale (√E[g²] for the means)."""
     qs = np.logspace(-6, 3, 10)
@@ -274,25 +275,25 @@ def fast_disagreement(exact: G.GaussianMoments, rule: G.GaussianMoments) -> floa
 @pytest.mark.quality
 def test_fast_closed_forms_agree_with_the_rule_and_a_wrong_one_is_caught() -> None:
     for name in ("relu", "leaky_relu", "erf", "identity"):
-        exact, rule = G.GaussianMoments(name), G.GaussianMoments(name, closed_forms=False)
+        exact, rule = GM.GaussianMoments(name), GM.GaussianMoments(name, closed_forms=False)
         assert fast_disagreement(exact, rule) <= RTOL, name
-    wrong = G.GaussianMoments("erf")
+    wrong = GM.GaussianMoments("erf")
     assert wrong._closed is not None
     # Williams' form with asin's argument off by the factor 2: a plausible typo
     wrong._closed.fns["phi2"] = lambda q: (2 / np.pi) * np.arcsin(q / (1 + 2 * q))
-    assert fast_disagreement(wrong, G.GaussianMoments("erf", closed_forms=False)) > 0.1
+    assert fast_disagreement(wrong, GM.GaussianMoments("erf", closed_forms=False)) > 0.1
 
 
 @pytest.mark.quality
 def test_the_rule_checks_itself() -> None:
     """A too-coarse rule (4 nodes per interval) is refused on construction, and an
     interpolant of a function with a jump in log q is refused by the table's own check."""
-    m = G.GaussianMoments("tanh", check=False)
-    m._rule = G._Rule(m._rule.kinks, n=4)
+    m = GM.GaussianMoments("tanh", check=False)
+    m._rule = GM._Rule(m._rule.kinks, n=4)
     with pytest.raises(vg.NumericalError, match="relative accuracy"):
         m._self_check()
     with pytest.raises(vg.NumericalError, match="interpolant"):
-        G._Table(lambda q: np.where(q < 0.37, 1.0, 2.0), lambda q: np.ones_like(q), label="jump")
+        GM._Table(lambda q: np.where(q < 0.37, 1.0, 2.0), lambda q: np.ones_like(q), label="jump")
 
 
 # --------------------------------------------------------------------------- numeric results
@@ -330,7 +331,7 @@ def test_kinks_are_split_not_smeared() -> None:
     paths split there. A user activation with kinks at ±1/2 (no closed form: tanh) against
     mpmath."""
     act = vg.activation("max(min(x, 1/2), -1/2)**3 + tanh(x)/10")
-    fast = G.moments(act)
+    fast = GM.moments(act)
     for q in (0.05, 30.0):
         ref = mp_expectation(act.derivative**2, q)
         num = vg.gaussian_expectation(act.derivative**2, q)
@@ -357,7 +358,7 @@ def test_numeric_path_follows_mass_that_moves_out() -> None:
         want = mp.exp(2 * q)
         assert abs(r.value - float(want)) <= r.error <= 1e-12 * r.value
     with pytest.raises(vg.NumericalError):
-        G.GaussianMoments(vg.activation("exp(x)"))  # the fixed rule refuses, with a reason
+        GM.GaussianMoments(vg.activation("exp(x)"))  # the fixed rule refuses, with a reason
 
 
 def test_symbol_of_unknown_sign_is_treated_as_positive() -> None:
@@ -370,8 +371,8 @@ def test_symbol_of_unknown_sign_is_treated_as_positive() -> None:
 
 
 def test_fast_moments_shapes_and_scalars() -> None:
-    m = G.moments("tanh")
-    assert G.moments(vg.activation("tanh")) is m  # cached per activation
+    m = GM.moments("tanh")
+    assert GM.moments(vg.activation("tanh")) is m  # cached per activation
     qs = np.array([[0.1, 1.0], [2.0, 30.0]])
     out = m.phi2(qs)
     assert out.shape == (2, 2)
@@ -385,7 +386,7 @@ def test_d_phi2_dq_against_finite_differences(act_name: str) -> None:
     """Five-point stencil on phi2 (itself checked against mpmath above). With h = 2e-3·q the
     truncation (h⁴/30)·f⁽⁵⁾ is ~1e-11 relative (measured: 1e-8 at h = 1e-2·q, scaling as h⁴)
     and the rounding, ~1e-14·phi2/h from phi2's own accuracy, ~1e-11: 1e-9 leaves headroom."""
-    m = G.moments(act_name)
+    m = GM.moments(act_name)
     for q in (0.05, 0.7, 4.0):
         h = 2e-3 * q
         f = [m.phi2(q + k * h) for k in (-2, -1, 1, 2)]
@@ -399,7 +400,7 @@ def test_d_phi2_dq_by_stein_for_a_smooth_activation() -> None:
     tanh = vg.activation("tanh")
     g = tanh.derivative**2 + tanh.expr * tanh.second_derivative
     for q in (0.3, 2.5):
-        assert G.moments(tanh).d_phi2_dq(q) == pytest.approx(float(mp_expectation(g, q)),
+        assert GM.moments(tanh).d_phi2_dq(q) == pytest.approx(float(mp_expectation(g, q)),
                                                              rel=RTOL)
 
 
@@ -461,7 +462,7 @@ def mp_cross_mehler(expr: sp.Expr, q: float, c: float) -> mp.mpf:
 def test_cross_against_mpmath_2d() -> None:
     """hard_tanh (kinks at ±1 in both variables), q = 2, c = −0.3 (about 1 s)."""
     act = vg.activation("hard_tanh")
-    m = G.moments(act)
+    m = GM.moments(act)
     ref = mp_cross_2d(act, 2.0, -0.3, derivative=True)
     assert abs(m.dcross(2.0, -0.3) - float(ref)) <= RTOL * m.dphi2(2.0)
 
@@ -470,7 +471,7 @@ def test_cross_against_mpmath_2d() -> None:
 def test_cross_against_mehler_expansion(q: float, c: float) -> None:
     """tanh: |E[g g]| ≤ E[g²] (Cauchy–Schwarz) sets the scale of the error."""
     tanh = vg.activation("tanh")
-    m = G.moments(tanh)
+    m = GM.moments(tanh)
     ref = mp_cross_mehler(tanh.expr, q, c)
     assert abs(m.cross(q, c) - float(ref)) <= RTOL * m.phi2(q)
     ref = mp_cross_mehler(tanh.derivative, q, c)
@@ -482,8 +483,8 @@ def test_cross_rule_against_arccos_and_williams_kernels(act_name: str) -> None:
     """The generic 2-D rule (closed forms off) against Cho & Saul 2009's arc-cosine kernels
     (relu, leaky_relu) and Williams 1997 (erf), including c → ±1 where the inner integral
     becomes a near-step in z₁ for kinked φ."""
-    exact = G.GaussianMoments(act_name)
-    rule = G.GaussianMoments(act_name, closed_forms=False)
+    exact = GM.GaussianMoments(act_name)
+    rule = GM.GaussianMoments(act_name, closed_forms=False)
     for q in (1e-4, 0.5, 3.0, 100.0):
         for c in (-1.0, -0.99, -0.2, 0.0, 0.5, 0.999999, 1.0):
             for name, norm in (("cross", exact.phi2(q)), ("dcross", exact.dphi2(q))):
@@ -493,7 +494,7 @@ def test_cross_rule_against_arccos_and_williams_kernels(act_name: str) -> None:
 
 @pytest.mark.parametrize("act_name", CATALOG)
 def test_cross_limits(act_name: str) -> None:
-    m = G.moments(act_name)
+    m = GM.moments(act_name)
     q = 0.8
     assert m.cross(q, 1.0) == pytest.approx(m.phi2(q), rel=1e-12)
     assert m.dcross(q, 1.0) == pytest.approx(m.dphi2(q), rel=1e-12)
@@ -568,7 +569,7 @@ def test_bad_q_is_named(bad_q: object) -> None:
 
 @pytest.mark.parametrize("bad_q", [0.0, -1.0, np.array([1.0, -1.0]), np.array([np.nan])])
 def test_bad_q_fast_is_named(bad_q: object) -> None:
-    m = G.moments("tanh")
+    m = GM.moments("tanh")
     with pytest.raises(vg.InvalidArgumentError) as info:
         m.phi2(bad_q)
     assert info.value.argument == "q"
@@ -614,7 +615,7 @@ def test_exports() -> None:
 def test_z2dphi2_against_mpmath(act_name: str) -> None:
     # E[z² φ′(√q z)²] = E[u² φ′(u)²]/q with u = √q z; the same 30-digit oracle, 1e-10 relative
     act = vg.activation(act_name)
-    m = G.moments(act)
+    m = GM.moments(act)
     for q in (0.3, 2.0):
         ref = mp_expectation(x**2 * act.derivative**2, q) / q
         assert m.z2dphi2(q) == pytest.approx(float(ref), rel=1e-10), (act_name, q)

@@ -230,7 +230,7 @@ def test_claim_of_zero_is_rejected(relu_he) -> None:
 
 def test_width_bias_moments_match_gaussian_module() -> None:
     """Two independent quadratures of E[φ²] and E[φ′²] agree (kinked and smooth φ)."""
-    from vgmath.theory.gaussian import GaussianMoments
+    from vgmath.theory.moments import GaussianMoments
 
     for name in ("tanh", "relu", "hard_tanh", "selu", "gelu", "softplus"):
         act = vg.activation(name)

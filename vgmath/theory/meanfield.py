@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 from ..symbolic.activation import Activation
 from ..symbolic.piecewise import pieces
 from ..symbolic.symbols import x
-from .gaussian import GaussianMoments, moments
+from .moments import GaussianMoments, moments
 
 __all__ = [
     "Q_MAX",
