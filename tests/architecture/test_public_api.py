@@ -12,7 +12,21 @@ import pytest
 import vgmath as vg
 
 #: the names of vgmath 0.1.0's ``__all__`` (the contract scripts rely on)
-NAMES_0_1 = ["__version__", "VgmathError", "InvalidArgumentError", "UnknownActivationError", "ExpressionError", "NoFixedPointError", "NumericalError", "x", "q", "depth_symbol", "layer_symbol", "fan_in", "fan_out", "Activation", "activation", "activations", "DerivativeBound", "SaturationRegion", "ChainBound", "Init", "init_variance", "Chain", "Residual", "Recurrent", "gaussian_expectation", "GaussianResult", "gaussian_series", "predict", "Prediction", "critical_point", "CriticalPoint", "ExactProfile", "fixed_point", "FixedPoint", "critical_line", "gain_table", "GainRow", "finite_width_moment_ratio", "finite_width_formula", "simulate", "Simulation", "preactivation_profile", "PreactivationProfile", "bn_relu_gradient_rate", "clip_grad_norm", "clip_report", "ClipReport", "sweep", "SweepResult", "SweepEntry", "SweepError", "SerialExecutor", "dask_executor", "OptionalDependencyError", "verify", "Verification", "verify_bound", "BoundVerification", "verify_gradient_bound", "GradientBoundVerification", "report", "Report"]
+NAMES_0_1 = [
+    "__version__", "VgmathError", "InvalidArgumentError", "UnknownActivationError",
+    "ExpressionError", "NoFixedPointError", "NumericalError", "x", "q", "depth_symbol",
+    "layer_symbol", "fan_in", "fan_out", "Activation", "activation", "activations",
+    "DerivativeBound", "SaturationRegion", "ChainBound", "Init", "init_variance", "Chain",
+    "Residual", "Recurrent", "gaussian_expectation", "GaussianResult", "gaussian_series",
+    "predict", "Prediction", "critical_point", "CriticalPoint", "ExactProfile",
+    "fixed_point", "FixedPoint", "critical_line", "gain_table", "GainRow",
+    "finite_width_moment_ratio", "finite_width_formula", "simulate", "Simulation",
+    "preactivation_profile", "PreactivationProfile", "bn_relu_gradient_rate",
+    "clip_grad_norm", "clip_report", "ClipReport", "sweep", "SweepResult", "SweepEntry",
+    "SweepError", "SerialExecutor", "dask_executor", "OptionalDependencyError", "verify",
+    "Verification", "verify_bound", "BoundVerification", "verify_gradient_bound",
+    "GradientBoundVerification", "report", "Report",
+]
 
 SUBPACKAGES = ("core", "symbolic", "network", "theory", "montecarlo", "verification",
                "reporting", "cli")
