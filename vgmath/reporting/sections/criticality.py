@@ -30,7 +30,7 @@ class EdgeOfChaosSection(Section):
     requires = (("theory.gains", "gain_table"), ("theory.criticality", "critical_point"))
 
     def build(self, ctx: ReportContext) -> str:
-        from ..core.errors import NoFixedPointError
+        from ...core.errors import NoFixedPointError
 
         o = ctx.options
         gain_table = ctx.engine("theory.gains", "gain_table")
