@@ -106,6 +106,9 @@ _EXPORTS: dict[str, str] = {
     "BoundVerification": "verification.verify",
     "verify_gradient_bound": "verification.verify",
     "GradientBoundVerification": "verification.verify",
+    # training studies
+    "train_study": "training.study",
+    "TrainingStudy": "training.study",
     # reports
     "report": "reporting.report",
     "Report": "reporting.report",
@@ -156,6 +159,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .theory.gaussian import GaussianResult, gaussian_expectation, gaussian_series
     from .theory.predict import predict
     from .theory.profile import ExactProfile, Prediction
+    from .training.study import TrainingStudy, train_study
     from .verification.verify import (
         BoundVerification,
         GradientBoundVerification,

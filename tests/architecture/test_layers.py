@@ -24,6 +24,7 @@ LAYERS = (
     "theory",
     "montecarlo",
     "verification",
+    "training",
     "reporting",
     "torch",
     "cli",

@@ -223,6 +223,34 @@ class Chain(_TypedViews):
             }
         return out
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Chain:
+        """The chain of :meth:`to_dict`'s plain data (a round trip: equal fields)."""
+        from ..symbolic.activation import activation, activations
+
+        try:
+            label = str(data["activation"])
+            params = dict(data.get("activation_params") or {})
+            name = label.split("(", 1)[0]
+            act = activation(name if name in activations() else label, **params)
+            init = data["init"]
+            rule = Init(str(init["name"]), to_sympy_number("scale", init["scale"]),
+                        str(init["mode"]), str(init["distribution"]))
+            res = data.get("residual")
+            widths = [int(w) for w in data["widths"]]
+            return cls(
+                act, init=rule, depth=int(data["depth"]),
+                width=widths[0] if len(set(widths)) == 1 else widths,
+                sigma_b2=data["sigma_b2"], input_q=data.get("input_q", 1),
+                residual=None if res is None else Residual(
+                    alpha=res["alpha"], branch_depth=int(res["branch_depth"]),
+                    variant=str(res["variant"])),
+                norm=data.get("norm"), batch=data.get("batch"),
+                norm_eps=data.get("norm_eps") or "1/100000",
+            )
+        except (KeyError, TypeError, ValueError) as err:
+            raise InvalidArgumentError("data", data, f"not a chain description ({err})") from None
+
     def __str__(self) -> str:
         w = self.widths[0] if len(set(self.widths)) == 1 else list(self.widths)
         extra = "" if self.residual is None else f", residual(alpha={self.residual.alpha})"
