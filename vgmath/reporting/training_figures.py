@@ -15,10 +15,22 @@ import numpy as np
 from ..core.version import __version__
 from . import figures as F
 
-__all__ = ["mitigations_figure", "trainability_figure"]
+__all__ = ["draw_mitigations", "draw_trainability", "mitigations_figure",
+           "trainability_figure"]
 
 
 def trainability_figure(tr: Any, directory: Path, stem: str = "trainability") -> tuple[Path, Path]:
+    """:func:`draw_trainability` saved as ``directory/stem.pdf`` and ``.png``."""
+    return F.save(draw_trainability(tr), Path(directory), stem, version=__version__)
+
+
+def mitigations_figure(m: Any, directory: Path, stem: str = "mitigations",
+                       depth: int | None = None) -> tuple[Path, Path]:
+    """:func:`draw_mitigations` saved as ``directory/stem.pdf`` and ``.png``."""
+    return F.save(draw_mitigations(m, depth), Path(directory), stem, version=__version__)
+
+
+def draw_trainability(tr: Any) -> Any:
     """Final test accuracy over (σ_w², L) with the curve L = factor·ξ_c(σ_w²) on top."""
     with F.figure_context():
         fig = F.new_figure(5.0, 3.6)
@@ -50,15 +62,15 @@ def trainability_figure(tr: Any, directory: Path, stem: str = "trainability") ->
         ax.set_ylim(edges(ds)[0], edges(ds)[-1])
         ax.set_xlabel(r"$\sigma_w^2$")
         ax.set_ylabel("depth $L$")
-        ax.set_title(F.mpl_text(f"{tr.activation}, σ_b² = {tr.sigma_b2:g}: "
-                                f"agreement {100 * tr.agreement:.0f}%"), fontsize=9)
+        ax.set_title(F.mpl_text(tr.activation) + f", $\\sigma_b^2 = {tr.sigma_b2:g}$: "
+                     f"trainable $\\Leftrightarrow L < {tr.factor:g}\\,\\xi_c$ on "
+                     f"{100 * tr.agreement:.0f}% of the cells", fontsize=9)
         ax.legend(loc="upper right", fontsize=8, framealpha=0.6)
         fig.subplots_adjust(left=0.13, right=0.97, top=0.9, bottom=0.14)
-        return F.save(fig, Path(directory), stem, version=__version__)
+        return fig
 
 
-def mitigations_figure(m: Any, directory: Path, stem: str = "mitigations",
-                       depth: int | None = None) -> tuple[Path, Path]:
+def draw_mitigations(m: Any, depth: int | None = None) -> Any:
     """Left: test accuracy against SGD steps at ``depth`` (the deepest by default), one
     curve per mitigation. Right: the relative weight change ‖ΔW^l‖/‖W^l_0‖ per layer at the
     end of training (early layers of the sigmoid chain barely move)."""
@@ -86,4 +98,4 @@ def mitigations_figure(m: Any, directory: Path, stem: str = "mitigations",
         right.set_ylabel(r"$\|\Delta W^l\| / \|W^l_0\|$")
         right.set_title("what each layer learnt", fontsize=9)
         fig.subplots_adjust(left=0.08, right=0.98, top=0.9, bottom=0.16, wspace=0.3)
-        return F.save(fig, Path(directory), stem, version=__version__)
+        return fig

@@ -11,7 +11,7 @@ from __future__ import annotations
 # Importing a module registers its sections: the order of these imports is the order of the
 # sections in the report.
 # isort: off
-from . import activations, initialisations, depth, recurrent, criticality
+from . import activations, initialisations, depth, recurrent, criticality, training
 # isort: on
 from .activations import ActivationsSection
 from .common import slug
