@@ -60,6 +60,16 @@ def test_same_seed_same_numbers_serial_or_processes() -> None:
     assert not np.array_equal(a.runs[0].metrics["test_loss"], c.runs[0].metrics["test_loss"])
 
 
+@pytest.mark.slow
+def test_same_numbers_on_a_dask_cluster() -> None:
+    distributed = pytest.importorskip("distributed")
+    serial = train_study(GRID, executor="serial", seed=5, **BUDGET)
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        _same(serial, train_study(GRID, executor=client, seed=5, **BUDGET))
+
+
 def test_a_run_does_not_depend_on_its_place_in_the_grid() -> None:
     a = train_study(GRID, executor="serial", seed=0, **BUDGET)
     only_relu = train_study({**GRID, "activation": ["relu"]}, executor="serial", seed=0,
