@@ -106,6 +106,11 @@ _EXPORTS: dict[str, str] = {
     "BoundVerification": "verification.verify",
     "verify_gradient_bound": "verification.verify",
     "GradientBoundVerification": "verification.verify",
+    "Verdict": "verification.verify",
+    "Coverage": "verification.verify",
+    "verify_rate": "verification.verify",
+    "verify_band": "verification.verify",
+    "ShapeVerification": "verification.verify",
     # reports
     "report": "reporting.report",
     "Report": "reporting.report",
@@ -163,9 +168,14 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .theory.profile import ExactProfile, Prediction
     from .verification.verify import (
         BoundVerification,
+        Coverage,
         GradientBoundVerification,
+        ShapeVerification,
+        Verdict,
         Verification,
         verify,
+        verify_band,
         verify_bound,
         verify_gradient_bound,
+        verify_rate,
     )
