@@ -18,9 +18,9 @@ estimates it to first order in 1/n (:mod:`vgmath.theory.width_bias`) as B_l, wit
 
 .. math::
 
-    H_0^{(l)}:\\ \big|\\ln \\mathbb{E}[Y_l] - (\\ln m_l + B_l)\big| \\le r_l + \tau,
+    H_0^{(l)}:\\ \\big|\\ln \\mathbb{E}[Y_l] - (\\ln m_l + B_l)\\big| \\le r_l + \\tau,
 
-the claim shifted by the estimated bias, with the tolerance r_l = κ₁S_l + κ₂S_l² calibrated
+the claim shifted by the estimated bias, with the tolerance r_l = S_l(κ₀ + κ₁/n) calibrated
 against simulation (:mod:`vgmath.verification.tolerance`; r = ∞ where S ≥ 1). ``tau`` is an
 optional extra tolerance of the user's (natural-log units). The p-value is taken at the
 nearer edge of the band (:func:`vgmath.verification.stats.log_mean_test`).
@@ -397,7 +397,7 @@ def finite_width_band(
 
     bias, scale = width_bias(chain).for_quantity(quantity)
     b = np.nan_to_num(bias, nan=0.0)
-    r = bias_tolerance(scale)
+    r = bias_tolerance(scale, min(chain.widths))
     if not chain.rule.gaussian:
         notes.append(
             f"the finite-width bias is derived for Gaussian weights; {chain.rule} weights may "
