@@ -11,8 +11,10 @@ contains the replicate), together with the median tail diagnostics per layer (kÌ
 values, pareto_k, and vg.verify's diagnostic, tail_shape) and the coverage of Hall's
 interval over the replicates where vg.verify trusts the layer.
 
-    python benchmarks/calibrate_width_bias.py \
-        --out tests/verification/data/width_bias_calibration.json
+    python benchmarks/calibrate_width_bias.py --out width_bias_calibration.json   # ~7 min
+    python benchmarks/calibrate_width_bias.py --summary width_bias_calibration.json
+
+(the committed copy is tests/verification/data/width_bias_calibration.json).
 
 The JSON written is what tests/verification/test_tolerance_calibration.py checks the
 tolerance rule of vg.verify against (B recomputed by the code under test).
@@ -34,8 +36,39 @@ from vgmath.verification.stats import log_mean_test, pareto_k
 from vgmath.verification.tolerance import TAIL_K_MAX, tail_shape
 
 
+def summarize(path: str) -> None:
+    """Per-config coverage of the 95% intervals over the layers vg.verify trusts."""
+    with open(path) as fh:
+        payload = json.load(fh)
+    print(f"coverage of 95% intervals (per config, mean over trusted layers l < L; "
+          f"{payload['replicates']} replicates of {payload['trials']} networks)")
+    print(f"  {'config':30s} {'trusted':>8} {'Hall':>6} {'normal':>7}  untrusted layers: Hall")
+    worst_h = worst_n = (1.0, "")
+    allh, alln = [], []
+    for rec in payload["records"]:
+        L = rec["depth"]
+        name = f"{rec['activation']} + {rec['init']} {L}x{rec['width']}"
+        ok = [l for l in range(L) if rec["trusted_fraction"][l] >= 0.5]
+        bad = [l for l in range(L) if rec["trusted_fraction"][l] < 0.5]
+        if ok:
+            h = float(np.mean([rec["cover_hall_trusted"][l] for l in ok]))
+            n = float(np.mean([rec["cover_normal"][l] for l in ok]))
+            allh.append(h)
+            alln.append(n)
+            worst_h = min(worst_h, (h, name))
+            worst_n = min(worst_n, (n, name))
+        else:
+            h = n = math.nan
+        hb = float(np.mean([rec["cover_hall"][l] for l in bad])) if bad else math.nan
+        print(f"  {name:30s} {len(ok):4d}/{L:<3d} {h:6.3f} {n:7.3f}  {len(bad):3d}: {hb:.3f}")
+    print(f"  mean over configs: Hall {np.mean(allh):.3f}, normal {np.mean(alln):.3f}; worst "
+          f"Hall {worst_h[0]:.3f} ({worst_h[1]}), worst normal {worst_n[0]:.3f} "
+          f"({worst_n[1]})")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--summary", metavar="JSON", help="only summarise a written JSON file")
     ap.add_argument("--geometries", nargs="+", default=["20x128", "50x32"])
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--replicates", type=int, default=40)
@@ -43,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--activations", nargs="+", default=None)
     ap.add_argument("--out", default=None)
     args = ap.parse_args(argv)
+    if args.summary:
+        summarize(args.summary)
+        return 0
     t0 = time.perf_counter()
     acts = args.activations or vg.activations()
     records = []
@@ -120,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         with open(args.out, "w") as fh:
             json.dump(payload, fh)
+        summarize(args.out)
     print(f"{time.perf_counter() - t0:.0f} s")
     return 0
 

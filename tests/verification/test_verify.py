@@ -194,7 +194,9 @@ def test_underflowing_profiles_are_handled() -> None:
     assert p.log_grad_second_moment[0] / math.log(10) < -308
     sim = vg.simulate(chain, trials=100, seed=1)
     v = vg.verify(chain, simulation=sim)
-    assert v.passed
+    # 100 networks cannot resolve 250 layers at the Bonferroni level (INCONCLUSIVE), but
+    # nothing is rejected and layer 0 is tested
+    assert v.verdict is not vg.Verdict.FAIL and v.tested[0]
     assert np.isfinite(v.log_estimate[0]) and v.log_estimate[0] / math.log(10) < -308
     assert "e-31" in v.table()
     wrong = p.log_grad_second_moment.copy()
