@@ -190,7 +190,7 @@ class ShapeVerification(Report):
             "claimed_log": num(self.claimed),
             "resolution": num(self.resolution),
             "parameters": {"alpha": self.alpha, "trials": self.trials, "seed": self.seed,
-                           "max_tolerance": self.max_tolerance, "tail_k_max": TAIL_K_MAX},
+                           "max_tolerance": num(self.max_tolerance), "tail_k_max": TAIL_K_MAX},
             "simulation": dict(self.simulation),
             "versions": versions(),
             "notes": list(self.notes),
