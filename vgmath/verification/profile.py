@@ -75,7 +75,16 @@ from .stats import METHODS, holm, log_mean_test
 from .tolerance import MAX_TOLERANCE, TAIL_K_MAX, bias_tolerance, tail_shape
 from .verdict import Coverage, RowStatus, Verdict, decide
 
-__all__ = ["DEFAULT_TRIALS", "QUANTITIES", "Verification", "normalisation_layers", "verify"]
+__all__ = [
+    "DEFAULT_TRIALS",
+    "QUANTITIES",
+    "Verification",
+    "check_common",
+    "finite_width_band",
+    "normalisation_layers",
+    "simulation_for",
+    "verify",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -406,8 +415,9 @@ def finite_width_band(
     return b, r
 
 
-def _simulation_for(chain: Chain, simulation: Any, trials: int, seed: int | None,
-                    workers: int) -> Any:
+def simulation_for(chain: Chain, simulation: Any, trials: int, seed: int | None,
+                   workers: int) -> Any:
+    """The user's :class:`vgmath.Simulation` of ``chain`` (checked), or a fresh one."""
     from ..montecarlo.simulate import Simulation, simulate
 
     if simulation is None:
@@ -421,7 +431,8 @@ def _simulation_for(chain: Chain, simulation: Any, trials: int, seed: int | None
     return simulation
 
 
-def _check_common(chain: Any, alpha: Any, max_tolerance: Any, *, allow_inf: bool = False) -> float:
+def check_common(chain: Any, alpha: Any, max_tolerance: Any, *, allow_inf: bool = False) -> float:
+    """Validate the arguments every profile-level verification shares; returns the cap."""
     if not isinstance(chain, Chain):
         raise InvalidArgumentError("chain", chain, "expected a vgmath.Chain")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
@@ -491,7 +502,7 @@ def verify(
     >>> vg.verify(chain, "2**(-(L - l))", seed=0).verdict.value
     'FAIL'
     """
-    mt = _check_common(chain, alpha, max_tolerance)
+    mt = check_common(chain, alpha, max_tolerance)
     if quantity not in QUANTITIES:
         raise InvalidArgumentError("quantity", quantity, f"expected one of {', '.join(QUANTITIES)}")
     if method not in METHODS:
@@ -507,7 +518,7 @@ def verify(
 
     prediction = predict(chain) if claim is None else None
     log_claim, label = claim_logs(claim, chain, quantity, prediction)
-    sim = _simulation_for(chain, simulation, trials, seed, workers)
+    sim = simulation_for(chain, simulation, trials, seed, workers)
     if sim.trials < 3:
         raise InvalidArgumentError("trials", sim.trials, "need at least 3 networks")
 

@@ -10,7 +10,7 @@ Rate: "the gradient decays like c^(L−l)"
     from the simulation's seed. The error of the bias estimate moves the slope by at most
     Σ |w_l| r_l (r_l the calibrated tolerance of :mod:`vgmath.verification.tolerance`),
     which is the tolerance of the test H0: |β − ln c| ≤ Σ|w_l| r_l + τ (a z-test at the
-    nearer edge, :func:`vgmath.verification.stats._edge_p`). FAIL when rejected at
+    nearer edge, :func:`vgmath.verification.stats.edge_p`). FAIL when rejected at
     ``alpha``; PASS when, in addition, the fit used every layer 0..L and the resolution —
     (tolerance + z_{1−α/2}·se) × L, the largest undetected error accumulated over the
     depth — is at most ``max_tolerance``; INCONCLUSIVE otherwise. Only the rate is tested,
@@ -44,12 +44,12 @@ from .formatting import LN10, Report, fmt_p, num, sci, versions
 from .profile import (
     DEFAULT_TRIALS,
     QUANTITIES,
-    _check_common,
-    _simulation_for,
+    check_common,
     finite_width_band,
     normalisation_layers,
+    simulation_for,
 )
-from .stats import _edge_p, holm, log_mean_test
+from .stats import edge_p, holm, log_mean_test
 from .tolerance import MAX_TOLERANCE, TAIL_K_MAX, tail_shape
 from .verdict import Coverage, RowStatus, Verdict, decide
 
@@ -250,14 +250,14 @@ def verify_rate(
     >>> vg.verify_rate(chain, "0.6", seed=0).verdict.value
     'FAIL'
     """
-    mt = _check_common(chain, alpha, max_tolerance)
+    mt = check_common(chain, alpha, max_tolerance)
     if quantity not in QUANTITIES:
         raise InvalidArgumentError("quantity", quantity, f"expected one of {', '.join(QUANTITIES)}")
     tau = float(tolerance)
     if not (tau >= 0 and math.isfinite(tau)):
         raise InvalidArgumentError("tolerance", tolerance, "expected a finite number >= 0")
     log_c, c_text = _positive_log("rate", rate)
-    sim = _simulation_for(chain, simulation, trials, seed, workers)
+    sim = simulation_for(chain, simulation, trials, seed, workers)
     notes: list[str] = []
     bias, r = finite_width_band(chain, quantity, finite_width, notes)
     ls, layers = _per_layer(sim, quantity)
@@ -293,7 +293,7 @@ def verify_rate(
         near = (abs(d) - band) / se if se > 0 else (math.inf if abs(d) > band else 0.0)
         far = (abs(d) + band) / se if se > 0 else math.inf
         near_arr = np.array([max(near, 0.0)])
-        p = float(_edge_p(near_arr, np.array([far]), T)[0])
+        p = float(edge_p(near_arr, np.array([far]), T)[0])
         z = float(sps.norm.ppf(1 - alpha / 2))
         resolution = (band + z * se) * float(np.ptp(x))
     else:
@@ -338,14 +338,14 @@ def verify_band(
     >>> vg.verify_band(tanh, 2, seed=0).verdict.value  # E‖g⁰‖² ≈ 0.036 of the output's
     'FAIL'
     """
-    mt = _check_common(chain, alpha, max_tolerance, allow_inf=True)
+    mt = check_common(chain, alpha, max_tolerance, allow_inf=True)
     if quantity != "grad_second_moment":
         raise InvalidArgumentError("quantity", quantity, "band claims are about "
                                    "grad_second_moment (relative to the output layer)")
     log_f, f_text = _positive_log("factor", factor)
     if log_f < 0:
         raise InvalidArgumentError("factor", factor, "must be >= 1")
-    sim = _simulation_for(chain, simulation, trials, seed, workers)
+    sim = simulation_for(chain, simulation, trials, seed, workers)
     ls, layers = _per_layer(sim, quantity)
     keep = ~np.isin(layers, normalisation_layers(chain, quantity))
     ls, layers = ls[:, keep], layers[keep]

@@ -67,6 +67,7 @@ __all__ = [
     "METHODS",
     "MeanTest",
     "binomial_upper_limit",
+    "edge_p",
     "holm",
     "log_mean_test",
     "pareto_k",
@@ -87,7 +88,7 @@ class MeanTest:
     ``se`` the delta-method standard error of log Ȳ; ``statistic`` the signed test statistic
     (Student-t scale; 0 when the estimate is inside the tolerance band); ``p_value`` the
     p-value of the interval null at its nearer edge (one-sided when the band is wide compared
-    with the standard error, two-sided for a point null: :func:`_edge_p`). Columns with no
+    with the standard error, two-sided for a point null: :func:`edge_p`). Columns with no
     finite null value are NaN.
     """
 
@@ -202,7 +203,7 @@ def log_mean_test(
     stat = np.where(inside, 0.0, t1_at(target))
     stat = _degenerate(stat, step, rbar, shift, target)
     far_stat = _degenerate(t1_at(far), step, rbar, shift, far)
-    p = _edge_p(stat, far_stat, n)
+    p = edge_p(stat, far_stat, n)
     stat = np.where(np.isnan(null), np.nan, stat)
     p = np.where(np.isnan(null), np.nan, p)
     return MeanTest(est, ci_lo, ci_hi, se, gamma, stat, p, n, method)
@@ -235,7 +236,7 @@ def _interval_z(
         stat = (est - target) / se
         far_stat = (est - far) / se
     stat = np.where(est == target, 0.0, stat)
-    p = _edge_p(stat, far_stat, n)
+    p = edge_p(stat, far_stat, n)
     return np.where(np.isnan(null), np.nan, stat), np.where(np.isnan(null), np.nan, p)
 
 
@@ -253,7 +254,7 @@ def _degenerate(
     return np.where(zero, np.where(same, 0.0, signed), stat)
 
 
-def _edge_p(stat: FloatArray, far_stat: FloatArray, n: int) -> FloatArray:
+def edge_p(stat: FloatArray, far_stat: FloatArray, n: int) -> FloatArray:
     """p-value of H0: θ ∈ [lo, hi] for a statistic measured from the nearer edge (``stat``)
     and from the far edge (``far_stat``): sf(|stat|) + sf(|far_stat|), the probability, with
     θ at the nearer edge (the least favourable null), of a deviation at least as large on
