@@ -320,7 +320,13 @@ class Simulation:
         to trust its error: the tail shape k̂ of ‖v‖² (its delta-method standard error needs
         E[‖v‖⁸] < ∞, i.e. k < 1/4, and more than that at moderate T), a seeded percentile-
         bootstrap 95% interval, and ``reliable`` = k̂ ≤ 0.2 (a margin below 1/4 for the
-        ±0.1-scale noise of k̂ at T = 1000). Unreliable: report the ratio as indicative."""
+        ±0.1-scale noise of k̂ at T = 1000). Unreliable: report the ratio as indicative.
+
+        Measured (benchmarks/moment_ratio_coverage.py, 40 × 1000 networks, depth 20, width
+        128): the check flags the catastrophic case (SiLU + He, whose intervals cover the
+        pooled ratio in 1 of 40 runs) every time, but it is a necessary condition, not a
+        sufficient one — for moderate tails (ReLU, tanh, GELU) both intervals cover 85–93%
+        and ``reliable`` does not pick out the runs that cover."""
         from .tails import bootstrap_moment_ratio, pareto_k
 
         if which not in ("gradient", "forward"):
