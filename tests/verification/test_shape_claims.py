@@ -95,3 +95,13 @@ def test_rate_power_against_a_two_percent_error() -> None:
     v = vg.verify_rate(chain, "1.02", simulation=sim)
     assert v.verdict is vg.Verdict.FAIL
     assert np.isfinite(v.se) and v.se < 0.005
+
+
+def test_rate_without_a_fit_is_inconclusive_and_exports() -> None:
+    """GELU + He at width 8: no layer has a usable mean; the rate is not estimated, the
+    verdict is INCONCLUSIVE and the JSON export says so (no NaN in the JSON)."""
+    chain = _chain("gelu", "he", depth=10, width=8)
+    v = vg.verify_rate(chain, "0.5", seed=0, trials=300)
+    assert v.verdict is vg.Verdict.INCONCLUSIVE
+    d = json.loads(v.to_json())
+    assert d["verdict"] == "INCONCLUSIVE" and d["passed"] is False

@@ -198,7 +198,7 @@ class ShapeVerification(Report):
         }
         if self.kind == "rate":
             lo, hi = self.rate_interval
-            out.update({"rate": math.exp(self.estimate), "rate_ci": [lo, hi],
+            out.update({"rate": num(math.exp(self.estimate)), "rate_ci": [num(lo), num(hi)],
                         "log_rate_se": num(self.se), "tolerance": num(self.tolerance),
                         "p_value": num(self.p_value)})
         return out
