@@ -31,7 +31,7 @@ edge = vg.critical_point(act, sigma_b2="1/20")
 print(f"edge of chaos at σ_b² = 1/20: σ_w² = {edge.sigma_w2_float:.6f}")
 chain = vg.Chain(act, init={"scheme": "custom", "sigma_w2": edge.sigma_w2_float}, depth=10,
                  width=64 if args.fast else 256, sigma_b2="1/20")
-result = vg.verify(chain, trials=100 if args.fast else 500, seed=0, alpha=1e-4)
+result = vg.verify(chain, trials=400 if args.fast else 1000, seed=0, alpha=1e-4)
 print(result.summary())
 ok = bound.sup == 1 + a and bound.inf == a and result.passed
 sys.exit(0 if ok else 1)

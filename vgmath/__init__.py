@@ -109,6 +109,11 @@ _EXPORTS: dict[str, str] = {
     # training studies
     "train_study": "training.study",
     "TrainingStudy": "training.study",
+    "Verdict": "verification.verify",
+    "Coverage": "verification.verify",
+    "verify_rate": "verification.verify",
+    "verify_band": "verification.verify",
+    "ShapeVerification": "verification.verify",
     # reports
     "report": "reporting.report",
     "Report": "reporting.report",
@@ -162,9 +167,14 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .training.study import TrainingStudy, train_study
     from .verification.verify import (
         BoundVerification,
+        Coverage,
         GradientBoundVerification,
+        ShapeVerification,
+        Verdict,
         Verification,
         verify,
+        verify_band,
         verify_bound,
         verify_gradient_bound,
+        verify_rate,
     )

@@ -61,13 +61,15 @@ def test_hall_is_calibrated_at_the_default_number_of_networks() -> None:
 
 
 def test_interval_null_size_at_the_band_edge() -> None:
-    """The truth at the edge of the tolerance band is the least favourable null: the
-    rejection rate there is at most alpha (about alpha/2: only one side can reject)."""
+    """The truth at the edge of the tolerance band is the least favourable null: the test is
+    one-sided there (p at the nearer edge), so the rejection rate is alpha — not alpha/2, the
+    needless conservatism of a two-sided p-value — and within the binomial limits."""
     reps, sigma, band = 20_000, 0.3, 0.05
     logs = _lognormal_logs(sigma, 200, reps, seed=9)
     truth = sigma**2 / 2
     p = log_mean_test(logs, truth - band, band=band, alpha=ALPHA).p_value
-    assert int(np.sum(p <= ALPHA)) <= binomial_upper_limit(reps, ALPHA / 2)
+    k = int(np.sum(p <= ALPHA))
+    assert stats.binom.ppf(0.001, reps, ALPHA) <= k <= binomial_upper_limit(reps, ALPHA), k
     # and inside the band the claim is never rejected more often
     p_in = log_mean_test(logs, truth - band / 2, band=band, alpha=ALPHA).p_value
     assert np.sum(p_in <= ALPHA) <= np.sum(p <= ALPHA)
@@ -98,16 +100,20 @@ def _catalog_chains(depth: int, width: int) -> list[tuple[str, str, vg.Chain]]:
 
 
 @pytest.mark.slow
-def test_every_catalog_activation_passes_at_default_settings() -> None:
-    """vgmath's own theory is supported by simulation for every catalog activation ×
-    {xavier, he, lecun} at verify's default settings (1000 networks, alpha = 0.01, Hall's
-    test, the finite-width tolerance), depth 20, width 128, seeded."""
-    failed = []
+def test_every_catalog_activation_is_never_rejected_at_default_settings() -> None:
+    """vgmath's own theory is never rejected for a catalog activation × {xavier, he, lecun}
+    at verify's default settings (1000 networks, alpha = 0.01), depth 20, width 128, seeded;
+    it passes outright wherever the finite-width expansion holds at every layer (the
+    well-behaved majority), and is INCONCLUSIVE — never PASS — where it does not."""
+    failed, passed = [], 0
     for i, (name, init, chain) in enumerate(_catalog_chains(20, 128)):
         v = vg.verify(chain, seed=1000 + i)
-        if not v.passed:
+        if v.verdict is vg.Verdict.FAIL:
             failed.append((name, init, v.rejected_layers))
+        passed += v.passed
+        assert v.passed == v.coverage.complete
     assert not failed, failed
+    assert passed >= 36, passed
 
 
 @pytest.mark.slow
@@ -121,6 +127,6 @@ def test_false_alarm_rate_across_the_catalog() -> None:
         for rep in range(5):
             v = vg.verify(chain, trials=400, seed=10_000 + 100 * i + rep)
             runs += 1
-            alarms += not v.passed
+            alarms += v.verdict is vg.Verdict.FAIL
     assert runs == 16 * 3 * 5
     assert alarms <= binomial_upper_limit(runs, ALPHA), (alarms, runs)

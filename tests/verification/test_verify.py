@@ -22,6 +22,7 @@ import vgmath as vg
 from vgmath.cli import main
 from vgmath.theory.width_bias import gaussian_moments, width_bias
 from vgmath.verification.stats import holm, log_mean_test
+from vgmath.verification.tolerance import bias_tolerance
 from vgmath.verification.verify import parse_claim
 
 L_SYM, DEPTH_SYM = vg.layer_symbol, vg.depth_symbol
@@ -54,11 +55,16 @@ def test_exact_theory_passes_and_result_api(relu_he, tmp_path: Path) -> None:
     assert np.all(v.log_ci_low <= v.log_estimate) and np.all(v.log_estimate <= v.log_ci_high)
     assert np.all(v.p_adjusted >= v.p_value - 1e-15)
     text = v.table()
-    for column in ("claim", "fw bias", "tol", "simulated", "stat", "p adj", "pass", "PASSED"):
+    for column in ("claim", "fw bias", "tol", "simulated", "stat", "p adj", "status", "PASS"):
         assert column in text
+    assert v.verdict is vg.Verdict.PASS and v.verdict == "PASS"
+    cov = v.coverage
+    assert (cov.tested, cov.claimed, cov.layer0_tested) == (10, 10, True)  # layer 10 = L excluded
+    assert v.status[-1] == "untestable" and v.reason[-1] == "normalisation layer"
     assert r"\begin{tabular}" in v.latex() and v._repr_latex_().startswith("$$\\begin{array}")
     d = v.to_dict()
-    assert d["passed"] is True and d["parameters"]["seed"] == 11
+    assert d["passed"] is True and d["verdict"] == "PASS" and d["parameters"]["seed"] == 11
+    assert d["coverage"] == {"tested": 10, "claimed": 10, "fraction": 1.0, "layer0_tested": True}
     assert d["parameters"]["alpha"] == 0.01 and d["parameters"]["method"] == "hall"
     assert set(d["versions"]) >= {"vgmath", "numpy", "scipy", "sympy"}
     assert d["chain"]["widths"] == [64] * 11 and len(d["rows"]) == 11
@@ -69,7 +75,7 @@ def test_exact_theory_passes_and_result_api(relu_he, tmp_path: Path) -> None:
     lines = pc.read_text().splitlines()
     assert any(line.startswith("# versions:") for line in lines)
     rows = list(csv.DictReader(line for line in lines if not line.startswith("#")))
-    assert len(rows) == 11 and rows[3]["passed"] == "True"
+    assert len(rows) == 11 and rows[3]["status"] == "pass" and rows[10]["status"] == "untestable"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["v.csv", "v.json"]
     with pytest.raises(vg.InvalidArgumentError, match=r"json or \.csv"):
         v.save(tmp_path / "v.txt")
@@ -138,13 +144,15 @@ def test_finite_width_band_is_needed_and_stated() -> None:
 
 def test_large_finite_width_bias_makes_layers_untestable() -> None:
     """softplus + He: B ≈ 1.39 at l = 0 (a factor e^{1.39} ≈ 4 from the mean-field limit,
-    confirmed by simulation in test_width_bias_predicts_simulated_deviation): the deep
-    layers are reported untestable at this width, the shallow ones are still tested."""
+    confirmed by simulation in test_width_bias_predicts_simulated_deviation): the layers near
+    the input are untestable at this width, the ones near the output are still tested — and
+    the verdict is INCONCLUSIVE, never PASS."""
     chain = _chain("softplus", "he")
     v = vg.verify(chain, seed=5)
-    assert v.passed and v.bias[0] > 1.0
+    assert v.verdict is vg.Verdict.INCONCLUSIVE and not v.passed and v.bias[0] > 1.0
     assert 0 in v.untestable_layers and 15 not in v.untestable_layers
     assert np.all(np.isfinite(v.tolerance[10:]))
+    assert not v.coverage.layer0_tested and 0 < v.coverage.tested < v.coverage.claimed
 
 
 def test_tolerance_is_not_vacuous_for_well_behaved_chains() -> None:
@@ -157,11 +165,12 @@ def test_tolerance_is_not_vacuous_for_well_behaved_chains() -> None:
 def test_untestable_layers_are_reported() -> None:
     chain = _chain("gelu", "he")
     v = vg.verify(chain, seed=0, trials=300)
-    assert 0 in v.untestable_layers
+    assert 0 in v.untestable_layers and v.verdict == "INCONCLUSIVE"
     assert any("cannot be tested" in n for n in v.notes)
-    assert v.p_value[0] == 1.0 and np.isinf(v.tolerance[0]) and not v.tested[0]
-    assert v.tested[-1] and v.worst_layer in v.layers[v.tested]
-    assert "tested layers" in v.summary()
+    assert np.isnan(v.p_value[0]) and np.isinf(v.tolerance[0]) and not v.tested[0]
+    assert v.status[0] == "untestable" and "S >= 1" in v.reason[0]
+    assert v.worst_layer in v.layers[np.isfinite(v.p_adjusted)]
+    assert "INCONCLUSIVE" in v.summary() and "layer 0 NOT tested" in v.summary()
 
 
 def test_other_quantities(relu_he) -> None:
@@ -185,7 +194,9 @@ def test_underflowing_profiles_are_handled() -> None:
     assert p.log_grad_second_moment[0] / math.log(10) < -308
     sim = vg.simulate(chain, trials=100, seed=1)
     v = vg.verify(chain, simulation=sim)
-    assert v.passed
+    # 100 networks cannot resolve 250 layers at the Bonferroni level (INCONCLUSIVE), but
+    # nothing is rejected, and layer 0 carries a test (it can still be rejected)
+    assert v.verdict is not vg.Verdict.FAIL and np.isfinite(v.p_value[0])
     assert np.isfinite(v.log_estimate[0]) and v.log_estimate[0] / math.log(10) < -308
     assert "e-31" in v.table()
     wrong = p.log_grad_second_moment.copy()
@@ -260,7 +271,7 @@ def test_width_bias_predicts_simulated_deviation(act: str, init: str) -> None:
     p = vg.predict(chain)
     sim = vg.simulate(chain, trials=4000, seed=17)
     b, s = width_bias(chain).for_quantity("grad_second_moment")
-    r = np.where(s < 1, s / np.maximum(1 - s, 1e-300), np.inf)  # the rule of vg.verify
+    r = bias_tolerance(s, chain.widths[0])  # the rule of vg.verify
     for l in (0, chain.depth // 2):
         dev = sim.log10_grad_second_moment[l] * math.log(10) - p.log_grad_second_moment[l]
         se = sim.log10_grad_second_moment_se[l] * math.log(10)
@@ -394,9 +405,9 @@ def test_gradient_bound_reads_norms_exactly(relu_he) -> None:
 def test_cli_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = ["verify", "relu", "--init", "he", "--depth", "8", "--width", "64", "--trials", "300"]
     assert main(base) == 0
-    assert "PASSED" in capsys.readouterr().out
+    assert "verdict: PASS" in capsys.readouterr().out
     assert main([*base, "--claim", "2**(-L)"]) == 1
-    assert "REJECTED" in capsys.readouterr().out
+    assert "verdict: FAIL" in capsys.readouterr().out
     assert main([*base, "--claim", "__import__('os').system('echo hi')"]) == 2
     assert "not allowed" in capsys.readouterr().err
     assert main([*base, "--claim", "l +"]) == 2

@@ -111,7 +111,32 @@ def format_table(sim: Any) -> str:
         ("E[‖x^L‖⁴]/E[‖x^L‖²]² = "
         f"{_fmt(sim.forward_moment_ratio)} ± {_fmt(sim.forward_moment_ratio_se, 2)}"),
     ]
+    lines += _tail_notes(sim)
     return "\n".join(lines) + "\n"
+
+
+def _tail_notes(sim: Any) -> list[str]:
+    """Warnings where the standard errors cannot be trusted (heavy tails, k̂ > 1/2 for the
+    means; k̂ > 0.2 for the fourth-moment ratios): see vgmath.montecarlo.tails."""
+    from ..network.description import Chain
+
+    if not isinstance(sim.chain, Chain) or "log_grad_second_moment" not in sim.samples:
+        return []
+    out = []
+    k = sim.tail_shape("grad_second_moment")
+    heavy = [int(l) for l in range(len(k)) if k[l] > 0.5]
+    if heavy:
+        out.append(f"warning: E[g²] at layers {heavy} is heavy-tailed over networks (tail "
+                   "shape k > 0.5): its ± se is unreliable (the mean is carried by a few "
+                   "networks); vgmath verify treats these layers as untestable")
+    for which, label in (("gradient", "E[‖g⁰‖⁴]/E[‖g⁰‖²]²"), ("forward", "E[‖x^L‖⁴]/E[‖x^L‖²]²")):
+        check = sim.moment_ratio_check(which)
+        if not check["reliable"]:
+            lo, hi = check["bootstrap_ci"]
+            out.append(f"warning: {label}: tail shape k = {check['tail_k']:.2f} > 0.2, the ± se "
+                       f"is unreliable; bootstrap 95% interval [{_fmt(lo)}, {_fmt(hi)}], itself "
+                       "indicative only")
+    return out
 
 
 def _fmt(value: float, digits: int = 4) -> str:

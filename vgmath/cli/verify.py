@@ -4,11 +4,15 @@
 
     vgmath verify tanh --init xavier --depth 20 --width 128
     vgmath verify relu --init he --claim "2**(-L)"            # a wrong closed form: exit 1
+    vgmath verify relu --init xavier --rate 1/2              # C·(1/2)^(L−l), C free
+    vgmath verify relu --init he --within 2                  # within ×2 of the output
+    vgmath verify relu --init he --arch resnet --branch-alpha 0.5   # a residual chain
     vgmath verify sigmoid --init xavier --bound 1/4           # φ′ ≤ 1/4 and ‖g^0‖ ≤ (1/4)^L ‖g^L‖
     vgmath verify gelu --init he --json --out verdict.json
 
-Exit code: 0 when the claim holds, 1 when it is rejected (or, for ``--bound``, refuted or
-undecided), 2 on a usage error (a bad option, an unsafe or malformed ``--claim``).
+Exit status: 0 PASS (every claimed layer tested, none rejected), 1 FAIL (rejected; for
+``--bound``, refuted or undecided), 2 usage error (a bad option, an unsafe or malformed
+``--claim``), 3 INCONCLUSIVE (nothing rejected, but some layer could not be tested).
 """
 
 from __future__ import annotations
@@ -23,9 +27,11 @@ from .options import add_chain_arguments, chain_from_args
 
 __all__ = ["HELP", "add_arguments", "run"]
 
-HELP = "test a claim (vgmath's theory by default, --claim EXPR, or --bound C) against simulation"
+HELP = ("test a claim (vgmath's theory by default, --claim EXPR, --rate C, --within F or "
+        "--bound C) against simulation; exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE")
 
 _MAX_ROWS = 41
+_VERIFY_ARCHES = ("chain", "resnet")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,29 +46,74 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "grad_weight_second_moment or q")
     parser.add_argument("--method", choices=("hall", "lognormal", "z"), default="hall",
                         help="per-layer test (hall: skewness-corrected, the default)")
-    parser.add_argument("--claim", metavar="EXPR",
+    claims = parser.add_mutually_exclusive_group()
+    claims.add_argument("--claim", metavar="EXPR",
                         help="claimed infinite-width profile in l (layer) and L (depth), e.g. "
                         "'2**(-(L - l))' (default: vgmath's own prediction)")
-    parser.add_argument("--bound", metavar="C",
+    claims.add_argument("--rate", metavar="C",
+                        help="claim 'decays like C·c^(L−l)' with a free prefactor: the "
+                        "per-layer rate c is estimated with a CI and tested")
+    claims.add_argument("--within", metavar="F",
+                        help="claim 'E‖g^l‖² within a factor F of the output's at every layer'")
+    claims.add_argument("--bound", metavar="C",
                         help="check the bound claims φ′(x) ≤ C for all x (certified) and "
                         "‖g^l‖ ≤ C^(L−l) ‖g^L‖ on every simulated network")
+    parser.add_argument("--tolerance", type=float, default=0.0,
+                        help="extra allowed |ln(simulated/claim)| (natural log) (0)")
+    parser.add_argument("--max-tolerance", type=float, default=0.5,
+                        help="largest tolerance + interval half-width (natural log) at which "
+                        "a layer counts as tested (0.5: a factor e^0.5)")
     parser.add_argument("--no-finite-width", action="store_true",
                         help="do not allow for the finite-width bias (test E[Y] = claim)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--out", metavar="FILE",
                         help="also write the result to FILE (.json or .csv), atomically; with "
                         "--bound, JSON holds both checks and CSV the per-layer gradient check")
+    g = parser.add_argument_group("architectures (as in vgmath simulate; --alpha is the "
+                                  "error rate here, the branch scale is --branch-alpha)")
+    g.add_argument("--arch", choices=_VERIFY_ARCHES, default="chain",
+                   help="chain (plain) or resnet (x + α·F(x)): the architectures vg.predict "
+                   "has a theory for (chain)")
+    g.add_argument("--branch-alpha", default=None, help="resnet: branch scale α (1)")
+    g.add_argument("--branch-depth", type=int, default=None,
+                   help="resnet: dense+activation layers per branch, 1 or 2 (1)")
+    g.add_argument("--variant", choices=("post", "pre"), default=None,
+                   help="resnet: post φ(Wx+b) or pre Wφ(x)+b branches (post)")
+
+
+def _network(args: argparse.Namespace) -> object:
+    from ..network.description import Residual
+
+    extra = {}
+    if args.arch == "resnet":
+        extra["residual"] = Residual(
+            alpha=args.branch_alpha if args.branch_alpha is not None else 1,
+            branch_depth=args.branch_depth if args.branch_depth is not None else 1,
+            variant=args.variant or "post",
+        )
+    else:
+        for flag in ("branch_alpha", "branch_depth", "variant"):
+            if getattr(args, flag) is not None:
+                raise InvalidArgumentError("--" + flag.replace("_", "-"), getattr(args, flag),
+                                           "applies to --arch resnet only")
+    return chain_from_args(args, **extra)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..verification.verify import DEFAULT_TRIALS, verify, verify_bound, verify_gradient_bound
+    from ..verification.verify import (
+        DEFAULT_TRIALS,
+        EXIT_CODES,
+        verify,
+        verify_band,
+        verify_bound,
+        verify_gradient_bound,
+        verify_rate,
+    )
 
     if args.out and Path(args.out).suffix.lower() not in (".json", ".csv"):
         raise InvalidArgumentError("--out", args.out, "expected a .json or .csv file name")
-    if args.claim is not None and args.bound is not None:
-        raise InvalidArgumentError("--bound", args.bound, "give either --claim or --bound")
     trials = DEFAULT_TRIALS if args.trials is None else args.trials
-    chain = chain_from_args(args)
+    chain = _network(args)
 
     if args.bound is not None:
         phi = verify_bound(chain.act, args.bound, seed=args.seed)
@@ -82,21 +133,30 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(phi.table() + "\n\n" + grad.table(rows=_MAX_ROWS) + "\n")
         return 0 if (phi.holds is True and grad.passed) else 1
 
-    result = verify(
-        chain,
-        args.claim,
-        trials=trials,
-        seed=args.seed,
-        alpha=args.alpha,
-        quantity=args.quantity,
-        method=args.method,
-        finite_width=not args.no_finite_width,
-    )
+    common = {"trials": trials, "seed": args.seed, "alpha": args.alpha,
+              "quantity": args.quantity}
+    result: object
+    if args.rate is not None:
+        result = verify_rate(chain, args.rate, finite_width=not args.no_finite_width,
+                             tolerance=args.tolerance, max_tolerance=args.max_tolerance,
+                             **common)
+    elif args.within is not None:
+        result = verify_band(chain, args.within, **common)
+    else:
+        result = verify(
+            chain,
+            args.claim,
+            method=args.method,
+            finite_width=not args.no_finite_width,
+            tolerance=args.tolerance,
+            max_tolerance=args.max_tolerance,
+            **common,
+        )
     if args.out:
-        path = result.save(args.out)
+        path = result.save(args.out)  # type: ignore[attr-defined]
         print(f"vgmath: wrote {path}", file=sys.stderr)
     if args.json:
-        sys.stdout.write(result.to_json())
+        sys.stdout.write(result.to_json())  # type: ignore[attr-defined]
     else:
-        sys.stdout.write(result.table(rows=_MAX_ROWS) + "\n")
-    return 0 if result.passed else 1
+        sys.stdout.write(result.table(rows=_MAX_ROWS) + "\n")  # type: ignore[attr-defined]
+    return EXIT_CODES[result.verdict]  # type: ignore[attr-defined]

@@ -13,7 +13,9 @@ per-layer factors: close to log-normal and strongly right-skewed. Everything her
 
   where ``b ≥ 0`` is an explicit tolerance (vgmath uses it for the finite-width bias of the
   mean-field theory; ``b = 0`` is the usual point null). The p-value is the supremum of the
-  point-null p-values over the interval, attained at the end nearest the estimate;
+  point-null p-values over the interval, attained at the end nearest the estimate: there
+  the test is one-sided, plus the (usually negligible) chance of an equally large deviation
+  beyond the far end;
 * offers three reference distributions (``method``):
 
   ``"hall"`` (default)
@@ -59,8 +61,17 @@ from numpy.typing import ArrayLike, NDArray
 from scipy import stats
 
 from ..core.errors import InvalidArgumentError
+from ..montecarlo.tails import pareto_k
 
-__all__ = ["METHODS", "MeanTest", "binomial_upper_limit", "holm", "log_mean_test"]
+__all__ = [
+    "METHODS",
+    "MeanTest",
+    "binomial_upper_limit",
+    "edge_p",
+    "holm",
+    "log_mean_test",
+    "pareto_k",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -76,7 +87,9 @@ class MeanTest:
     a two-sided (1 − alpha) confidence interval for it (unadjusted for multiplicity);
     ``se`` the delta-method standard error of log Ȳ; ``statistic`` the signed test statistic
     (Student-t scale; 0 when the estimate is inside the tolerance band); ``p_value`` the
-    two-sided p-value of the interval null. Columns with no finite null value are NaN.
+    p-value of the interval null at its nearer edge (one-sided when the band is wide compared
+    with the standard error, two-sided for a point null: :func:`edge_p`). Columns with no
+    finite null value are NaN.
     """
 
     estimate: FloatArray
@@ -175,17 +188,22 @@ def log_mean_test(
     est = log_mu_at(np.zeros(k))
     ci_lo = log_mu_at(np.full(k, tq))
     ci_hi = log_mu_at(np.full(k, -tq))
-    # the nearest point of the null interval to the estimate, then T1 there
+    # T1 at both edges of the null interval: the nearer edge gives the statistic, the far
+    # edge the (small) probability of a deviation beyond it on the other side
     lo, hi = null - b, null + b
     target = np.clip(est, lo, hi)
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        r0 = np.exp(target - shift)
-        t = (rbar - r0) / step
-    t1 = _hall(t, a, c0)
+    far = np.where(est >= target, lo, hi)
+
+    def t1_at(edge: FloatArray) -> FloatArray:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            t = (rbar - np.exp(edge - shift)) / step
+        return _hall(t, a, c0)
+
     inside = (est >= lo) & (est <= hi)
-    stat = np.where(inside, 0.0, t1)
+    stat = np.where(inside, 0.0, t1_at(target))
     stat = _degenerate(stat, step, rbar, shift, target)
-    p = _two_sided_p(stat, n)
+    far_stat = _degenerate(t1_at(far), step, rbar, shift, far)
+    p = edge_p(stat, far_stat, n)
     stat = np.where(np.isnan(null), np.nan, stat)
     p = np.where(np.isnan(null), np.nan, p)
     return MeanTest(est, ci_lo, ci_hi, se, gamma, stat, p, n, method)
@@ -213,10 +231,12 @@ def _interval_z(
     """Signed statistic and p-value of H0: |θ − null| ≤ b for an estimate with known se."""
     lo, hi = null - b, null + b
     target = np.clip(est, lo, hi)
+    far = np.where(est >= target, lo, hi)
     with np.errstate(divide="ignore", invalid="ignore"):
         stat = (est - target) / se
+        far_stat = (est - far) / se
     stat = np.where(est == target, 0.0, stat)
-    p = _two_sided_p(stat, n)
+    p = edge_p(stat, far_stat, n)
     return np.where(np.isnan(null), np.nan, stat), np.where(np.isnan(null), np.nan, p)
 
 
@@ -234,8 +254,16 @@ def _degenerate(
     return np.where(zero, np.where(same, 0.0, signed), stat)
 
 
-def _two_sided_p(stat: FloatArray, n: int) -> FloatArray:
-    p = 2 * stats.t.sf(np.abs(stat), n - 1)
+def edge_p(stat: FloatArray, far_stat: FloatArray, n: int) -> FloatArray:
+    """p-value of H0: θ ∈ [lo, hi] for a statistic measured from the nearer edge (``stat``)
+    and from the far edge (``far_stat``): sf(|stat|) + sf(|far_stat|), the probability, with
+    θ at the nearer edge (the least favourable null), of a deviation at least as large on
+    either side. For a point null (lo = hi) it is the usual two-sided p-value; for a band
+    much wider than the standard error it is the one-sided p-value at the nearer edge."""
+    with np.errstate(invalid="ignore"):
+        p = stats.t.sf(np.abs(stat), n - 1) + stats.t.sf(np.abs(far_stat), n - 1)
+    p = np.where(np.isnan(far_stat), 2 * stats.t.sf(np.abs(stat), n - 1), p)
+    p = np.where(stat == 0, 1.0, p)  # inside the band: no evidence against H0
     return np.where(np.isnan(stat), np.nan, np.minimum(p, 1.0))
 
 

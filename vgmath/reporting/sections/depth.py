@@ -61,15 +61,20 @@ def _level(ctx: ReportContext) -> str:
 
 
 def _verdict_cell(ver: Any) -> str:
+    """PASS / FAIL / INCONCLUSIVE with the coverage (untestable layers are never "pass")."""
     if ver is None:
         return "---"
-    n = len(ver.layers)
-    u = len(ver.untestable_layers)
-    untested = f" ({u} of {n} layers untestable)" if u else ""
-    if ver.passed:
-        return r"pass" + untested
-    k = len(ver.rejected_layers)
-    return r"\textbf{reject} (" + str(k) + " of " + str(n) + " layers)"
+    cov = ver.coverage
+    verdict = str(getattr(ver.verdict, "value", ver.verdict))
+    if verdict == "FAIL":
+        return (r"\textbf{FAIL} (rejected at " + str(len(ver.rejected_layers)) + " of "
+                + str(len(ver.layers)) + " layers)")
+    tested = f" ({cov.tested} of {cov.claimed} layers tested"
+    tested += "" if cov.layer0_tested else ", not layer 0"
+    if verdict == "PASS":
+        return "PASS" + tested + ")"
+    return (r"\textit{inconclusive}" + tested + "; " + str(len(ver.untestable_layers))
+            + " untestable)")
 
 
 @register
@@ -127,7 +132,10 @@ class DepthSection(Section):
                r" Hall's skewness-corrected studentised mean), allowing for the estimated"
                r" $O(1/n)$ finite-width bias" + ctx.cite("hanin2018") + r", with Holm's"
                r" correction across layers at family-wise level $\alpha = "
-               + L.fmt_float(o.alpha, 3) + r"$; a profile is rejected when any layer is."
+               + L.fmt_float(o.alpha, 3) + r"$. A profile is rejected (FAIL) when any layer"
+               r" is; it passes (PASS) only when every layer was tested, and is"
+               r" \emph{inconclusive} when some layer could not be tested (finite-width bias"
+               r" too large, heavy tails) and none was rejected."
                if ver_on else ""),
             "",
         ]
@@ -164,13 +172,13 @@ class DepthSection(Section):
                     if ver is not None:
                         p_adj = np.full(o.depth + 1, np.nan)
                         bias = np.full(o.depth + 1, np.nan)
-                        ok = np.full(o.depth + 1, np.nan)
+                        status = np.full(o.depth + 1, "", dtype=object)
                         idx = np.asarray(ver.layers, dtype=int)
                         p_adj[idx] = ver.p_adjusted
                         bias[idx] = ver.bias
-                        ok[idx] = ~np.asarray(ver.rejected, dtype=bool)
+                        status[idx] = [str(getattr(v, "value", v)) for v in ver.status]
                         per_layer.update({"finite_width_bias": bias, "p_adjusted": p_adj,
-                                          "passed": ok})
+                                          "status": status})
                 series.append(F.DepthSeries(
                     ilab, layers, theory,
                     None if rec is None else rec["mean"],
@@ -211,13 +219,16 @@ class DepthSection(Section):
                                  "ci_high": float(rec["ci_high"][0])})
                 if ver is not None:
                     row.append(_verdict_cell(ver))
-                    drow.update({"passed": bool(ver.passed),
+                    drow.update({"verdict": str(getattr(ver.verdict, "value", ver.verdict)),
+                                 "passed": bool(ver.passed),
                                  "untestable_layers": " ".join(str(v) for v in
                                                                ver.untestable_layers),
                                  "rejected_layers": " ".join(str(v) for v in
                                                              ver.rejected_layers),
-                                 "min_p_adjusted": float(np.nanmin(ver.p_adjusted))})
-                    if not ver.passed:
+                                 "min_p_adjusted": (float(np.nanmin(ver.p_adjusted))
+                                                    if np.isfinite(ver.p_adjusted).any()
+                                                    else float("nan"))})
+                    if ver.rejected_layers:
                         appendix.append(self._verification_table(ctx, alab, ilab, ver))
                 rows_tex.append(row)
                 rows_data.append(drow)
@@ -266,17 +277,16 @@ class DepthSection(Section):
             + r"$ at depth " + str(o.depth) + r" (Table~\ref{tab:depth})."
         )
         if ver_on:
-            passed = [r for r in rows_data if r.get("passed")]
-            failed = [r for r in rows_data if r.get("passed") is False]
-            partial = [r for r in passed if r.get("untestable_layers")]
-            text = (f"Verification: {len(passed)} of {len(rows_data)} predicted profiles agree"
-                    r" with the simulation at family-wise level $\alpha = "
+            passed = [r for r in rows_data if r.get("verdict") == "PASS"]
+            failed = [r for r in rows_data if r.get("verdict") == "FAIL"]
+            unsure = [r for r in rows_data if r.get("verdict") == "INCONCLUSIVE"]
+            text = (f"Verification: {len(passed)} of {len(rows_data)} predicted profiles pass"
+                    r" (every layer tested) at family-wise level $\alpha = "
                     + L.fmt_float(o.alpha, 3) + "$")
-            if partial:
-                text += (" (for " + ", ".join(_t(r["activation"]) + " with " + _t(r["init"])
-                                              for r in partial)
-                         + r" only at the layers whose finite-width bias allows a test at"
-                         r" width $n = " + str(o.width) + "$)")
+            if unsure:
+                text += ("; inconclusive (some layers untestable at width $n = " + str(o.width)
+                         + "$, nothing rejected): " + ", ".join(
+                             _t(r["activation"]) + " with " + _t(r["init"]) for r in unsure))
             if failed:
                 text += ("; rejected: " + ", ".join(
                     _t(r["activation"]) + " with " + _t(r["init"]) for r in failed)

@@ -1,0 +1,627 @@
+"""Research verification: a claim about a depth profile, tested against Monte Carlo.
+
+``vg.verify(chain)`` asks whether simulation supports vgmath's own mean-field prediction;
+``vg.verify(chain, claim)`` asks the same of a claim from a paper — a callable of the layer
+index, an array of length L + 1, a SymPy expression in :data:`vgmath.layer_symbol` (and
+:data:`vgmath.depth_symbol`), or its text (``"2**(-(L - l))"``, parsed safely). The answer is
+a :class:`Verification`: one row per layer, a family-wise error rate ``alpha`` across
+layers, and a three-valued verdict (:mod:`vgmath.verification.verdict`): PASS only when
+every claimed layer was tested, FAIL when one is rejected, INCONCLUSIVE otherwise.
+
+What is tested, per layer l
+---------------------------
+Y_t (t = 1..T) are the per-network values of the quantity (e.g. ‖g^l‖²/n_l) in T
+independent random networks; the claim m_l is an infinite-width (mean-field) statement.
+At width n the ensemble mean differs from its n → ∞ limit by a finite-width bias; vgmath
+estimates it to first order in 1/n (:mod:`vgmath.theory.width_bias`) as B_l, with S_l ≥
+|B_l| the sum of the absolute values of its terms, and tests
+
+.. math::
+
+    H_0^{(l)}:\\ \\big|\\ln \\mathbb{E}[Y_l] - (\\ln m_l + B_l)\\big| \\le r_l + \\tau,
+
+the claim shifted by the estimated bias, with the tolerance r_l = S_l(κ₀ + κ₁/n) calibrated
+against simulation (:mod:`vgmath.verification.tolerance`; r = ∞ where S ≥ 1). ``tau`` is an
+optional extra tolerance of the user's (natural-log units). The p-value is taken at the
+nearer edge of the band (:func:`vgmath.verification.stats.log_mean_test`).
+
+A row is one of
+
+* ``pass`` — tested: tolerance + interval half-width ≤ ``max_tolerance`` (0.5, an allowed
+  factor e^0.5), a trustworthy interval (tail diagnostic k̂ ≤ 0.5), not rejected;
+* ``fail`` — rejected after Holm's adjustment;
+* ``untestable`` — with a reason: the finite-width expansion broke down (S ≥ 1), the band
+  is too wide to be evidence, the tails are too heavy for the interval to be trusted, or
+  the layer is the normalisation layer (E‖g^L‖²/n_L = 1 for every claim normalised to it;
+  q⁰ = input_q is fixed) — such a layer can still be rejected, never counted as evidence.
+
+The per-layer test works on log scales (values spanning hundreds of decades never under-
+or overflow) and uses Hall's skewness-corrected studentised mean by default (see
+:mod:`vgmath.verification.stats` and tests/verification/test_calibration.py). Holm's
+step-down procedure adjusts the p-values across the layers that carry a test (valid under
+the strong dependence between layers of one network).
+
+References: Poole et al. 2016 (arXiv:1606.05340) and Schoenholz et al. 2017
+(arXiv:1611.01232) for the theory; Hall 1992 (JRSS B 54:221–228) and Holm 1979 (Scand. J.
+Statist. 6:65–70) for the statistics; Vehtari et al. 2024 (JMLR 25, arXiv:1507.02646) for
+the tail diagnostic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..core.errors import InvalidArgumentError
+from ..network.description import Chain
+from .claims import claim_logs
+from .formatting import (
+    LN10,
+    Report,
+    fmt_p,
+    latex_sci,
+    num,
+    row_selection,
+    sci,
+    versions,
+    widths_text,
+)
+from .stats import METHODS, holm, log_mean_test
+from .tolerance import MAX_TOLERANCE, TAIL_K_MAX, bias_tolerance, tail_shape
+from .verdict import Coverage, RowStatus, Verdict, decide
+
+__all__ = [
+    "DEFAULT_TRIALS",
+    "QUANTITIES",
+    "Verification",
+    "check_common",
+    "finite_width_band",
+    "normalisation_layers",
+    "simulation_for",
+    "verify",
+]
+
+FloatArray = NDArray[np.float64]
+
+#: Per-layer quantities that can be verified (ensemble means of per-network values).
+QUANTITIES = (
+    "grad_second_moment",
+    "grad_preact_second_moment",
+    "grad_weight_second_moment",
+    "q",
+)
+
+#: Default number of independent networks: enough for Hall's correction to keep the
+#: false-alarm rate near alpha at depth 20 and width 128 (tests/verification/test_calibration.py).
+DEFAULT_TRIALS = 1000
+
+
+def normalisation_layers(chain: Chain, quantity: str) -> tuple[int, ...]:
+    """Layers whose ensemble mean is fixed by construction, whatever the network: the output
+    gradient (E‖g^L‖²/n_L = 1, g^L ~ N(0, I)) and the input (q⁰ = input_q). A claim that
+    matches there has shown nothing; one that does not is still rejected."""
+    if quantity == "grad_second_moment":
+        return (chain.depth,)
+    if quantity == "q":
+        return (0,)
+    return ()
+
+
+@dataclass(frozen=True, eq=False)
+class Verification(Report):
+    """The verdict of :func:`verify`: one row per claimed layer, and the overall answer.
+
+    Per-layer arrays (natural logs unless named otherwise) are indexed like ``layers``:
+    ``log_claim`` (the claim m_l), ``bias`` (B_l, the estimated finite-width bias),
+    ``tolerance`` (r_l + τ; inf where the expansion broke down), ``log_estimate`` and
+    ``log_ci_low`` / ``log_ci_high`` (the simulated mean and its (1 − alpha) interval,
+    unadjusted), ``half_width`` (the interval's half-width at the Bonferroni level alpha/m,
+    used for the resolution), ``log_sd`` (the spread of ln Y over networks), ``tail_k``
+    (the tail diagnostic k̂), ``statistic``, ``p_value``, ``p_adjusted`` (Holm; NaN where
+    no test was made), ``rejected``, ``status`` (``pass``/``fail``/``untestable``) and
+    ``reason`` (why a row is untestable).
+    """
+
+    chain: Chain
+    quantity: str
+    claim_label: str
+    method: str
+    alpha: float
+    trials: int
+    seed: int
+    finite_width: bool
+    extra_tolerance: float
+    max_tolerance: float
+    layers: NDArray[np.int64]
+    log_claim: FloatArray
+    bias: FloatArray
+    tolerance: FloatArray
+    log_estimate: FloatArray
+    log_ci_low: FloatArray
+    log_ci_high: FloatArray
+    half_width: FloatArray
+    log_sd: FloatArray
+    tail_k: FloatArray
+    statistic: FloatArray
+    p_value: FloatArray
+    p_adjusted: FloatArray
+    rejected: NDArray[np.bool_]
+    status: tuple[RowStatus, ...]
+    reason: tuple[str, ...]
+    normalised: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
+    simulation: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    # ---- the answer
+
+    @property
+    def tested(self) -> NDArray[np.bool_]:
+        """Rows that count as evidence: tested at a resolution ≤ ``max_tolerance`` with a
+        trustworthy interval, not the normalisation layer (rejected rows included)."""
+        return np.array([r == "" for r in self.reason], dtype=bool)
+
+    @property
+    def coverage(self) -> Coverage:
+        """Layers tested / layers claimed (normalisation layers excluded from both)."""
+        claimed = [i for i, l in enumerate(self.layers) if int(l) not in self.normalised]
+        tested = [i for i in claimed if self.tested[i]]
+        return Coverage(
+            tested=len(tested),
+            claimed=len(claimed),
+            layer0_tested=any(int(self.layers[i]) == 0 for i in tested),
+        )
+
+    @property
+    def verdict(self) -> Verdict:
+        """FAIL if any layer is rejected, PASS if every claimed layer was tested, else
+        INCONCLUSIVE (:func:`vgmath.verification.verdict.decide`)."""
+        return decide(bool(self.rejected.any()), self.coverage)
+
+    @property
+    def passed(self) -> bool:
+        """True only for the verdict PASS."""
+        return self.verdict is Verdict.PASS
+
+    @property
+    def rejected_layers(self) -> list[int]:
+        return [int(l) for l in self.layers[self.rejected]]
+
+    @property
+    def untestable_layers(self) -> list[int]:
+        """Layers that carry no evidence for the claim (their ``reason`` says why)."""
+        return [int(l) for l, s in zip(self.layers, self.status, strict=True)
+                if s is RowStatus.UNTESTABLE]
+
+    @property
+    def worst_layer(self) -> int | None:
+        """The layer with the smallest adjusted p-value (None if no test was made)."""
+        if not np.isfinite(self.p_adjusted).any():
+            return None
+        return int(self.layers[int(np.nanargmin(self.p_adjusted))])
+
+    # ---- text
+
+    def summary(self) -> str:
+        v = self.verdict
+        cov = self.coverage
+        m = int(np.isfinite(self.p_adjusted).sum())
+        detail = {
+            Verdict.PASS: f"every claimed layer tested ({cov})",
+            Verdict.FAIL: f"rejected at layers {self.rejected_layers}",
+            Verdict.INCONCLUSIVE: f"nothing rejected, but only {cov}",
+        }[v]
+        lines = [
+            f"verify {self.quantity} of {self.chain}",
+            (
+                f"claim: {self.claim_label}; method: {self.method}; alpha = {self.alpha} "
+                f"(Holm over {m} tests); trials = {self.trials}; seed = {self.seed}; "
+                f"max tolerance = {self.max_tolerance:g} (factor e^{self.max_tolerance:g})"
+            ),
+            f"verdict: {v.value} — {detail}"
+            + (
+                ""
+                if self.worst_layer is None
+                else f"; smallest adjusted p = {fmt_p(float(np.nanmin(self.p_adjusted)))} "
+                f"at layer {self.worst_layer}"
+            ),
+        ]
+        lines.extend(f"note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def table(self, *, rows: int | None = None) -> str:
+        """Text table: layer, claim, bias, tolerance, simulated [CI], tail k̂, statistic, p,
+        adjusted p, status. ``rows`` limits it to about that many evenly spaced layers
+        (rejected ones are always shown)."""
+        idx = row_selection(self.layers, self.rejected, rows)
+        head = (
+            f"{'l':>4} {'claim':>11} {'fw bias':>8} {'tol':>7} {'simulated':>11} "
+            f"{'CI low':>11} {'CI high':>11} {'tail k':>6} {'stat':>7} {'p':>8} {'p adj':>8}"
+            "  status"
+        )
+        lines = [self.summary(), "", head, "-" * len(head)]
+        for i in idx:
+            tol = self.tolerance[i]
+            k = self.tail_k[i]
+            lines.append(
+                f"{self.layers[i]:>4} {sci(self.log_claim[i]):>11} {self.bias[i]:>+8.4f} "
+                f"{'inf' if np.isinf(tol) else f'{tol:.4f}':>7} {sci(self.log_estimate[i]):>11} "
+                f"{sci(self.log_ci_low[i]):>11} {sci(self.log_ci_high[i]):>11} "
+                f"{'-' if np.isnan(k) else f'{k:.2f}':>6} "
+                f"{self.statistic[i]:>+7.2f} {fmt_p(self.p_value[i]):>8} "
+                f"{fmt_p(self.p_adjusted[i]):>8}  {self.status[i].value}"
+                + (f" ({self.reason[i]})" if self.reason[i] else "")
+            )
+        lines.append("")
+        lines.append(
+            "claim: the claimed infinite-width value; fw bias: estimated finite-width bias "
+            "B (ln units); tol: allowed |ln(simulated/claim) − B|; CI: "
+            f"{100 * (1 - self.alpha):g}% interval of the simulated mean (unadjusted); tail k: "
+            "generalised-Pareto tail shape of the per-network values"
+        )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table(rows=25)
+
+    def __repr__(self) -> str:
+        return (
+            f"Verification({self.chain}, quantity={self.quantity!r}, claim={self.claim_label!r}, "
+            f"verdict={self.verdict.value}, coverage={self.coverage.tested}/"
+            f"{self.coverage.claimed}, rejected_layers={self.rejected_layers})"
+        )
+
+    def _latex_cells(self) -> list[list[str]]:
+        mark = {RowStatus.PASS: r"\checkmark", RowStatus.FAIL: r"\times",
+                RowStatus.UNTESTABLE: r"\text{untestable}"}
+        out = []
+        for i in range(len(self.layers)):
+            tol = self.tolerance[i]
+            out.append([
+                str(self.layers[i]),
+                latex_sci(self.log_claim[i]),
+                f"{self.bias[i]:+.4f}",
+                r"\infty" if np.isinf(tol) else f"{tol:.4f}",
+                latex_sci(self.log_estimate[i]),
+                f"[{latex_sci(self.log_ci_low[i])}, {latex_sci(self.log_ci_high[i])}]",
+                fmt_p(self.p_value[i]).replace("-", "--") if np.isnan(self.p_value[i])
+                else fmt_p(self.p_value[i]),
+                fmt_p(self.p_adjusted[i]).replace("-", "--") if np.isnan(self.p_adjusted[i])
+                else fmt_p(self.p_adjusted[i]),
+                mark[self.status[i]],
+            ])
+        return out
+
+    def latex(self, *, math_mode: bool = False) -> str:
+        """The verdict table as a LaTeX ``tabular`` (cells in ``$…$``) with a comment line
+        naming the claim and the verdict; ``math_mode=True`` gives a bare ``array`` (for
+        notebooks, :meth:`_repr_latex_`)."""
+        head = [
+            "l", r"\text{claim}", "B_l", r"\text{tol.}", r"\text{simulated}",
+            f"{100 * (1 - self.alpha):g}" + r"\%\ \text{CI}", "p", r"p_\mathrm{Holm}",
+            r"\text{status}",
+        ]
+        cells = self._latex_cells()
+        if math_mode:
+            body = [" & ".join(head) + r" \\ \hline"]
+            body += [" & ".join(row) + r" \\" for row in cells]
+            return r"\begin{array}{rrrrrrrrc}" + "\n".join(body) + r"\end{array}"
+        rows = [
+            r"\begin{tabular}{rrrrrrrrc}",
+            r"\hline",
+            " & ".join(f"${h}$" for h in head) + r" \\",
+            r"\hline",
+        ]
+        rows += [" & ".join(f"${c}$" for c in row) + r" \\" for row in cells]
+        rows += [r"\hline", r"\end{tabular}"]
+        caption = (
+            f"% {self.quantity} of {self.chain}: claim {self.claim_label}, verdict "
+            f"{self.verdict.value} ({self.coverage}) at alpha = {self.alpha} (Holm), "
+            f"{self.trials} networks, seed {self.seed}"
+        )
+        return caption + "\n" + "\n".join(rows)
+
+    def _repr_latex_(self) -> str:
+        return "$$" + self.latex(math_mode=True) + "$$"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data with everything needed to reproduce the verdict."""
+        rows = [
+            {
+                "layer": int(self.layers[i]),
+                "claim": num(self.log_claim[i] / LN10),
+                "finite_width_bias": num(self.bias[i]),
+                "tolerance": num(self.tolerance[i]),
+                "simulated": num(self.log_estimate[i] / LN10),
+                "ci_low": num(self.log_ci_low[i] / LN10),
+                "ci_high": num(self.log_ci_high[i] / LN10),
+                "half_width": num(self.half_width[i]),
+                "log_sd": num(self.log_sd[i]),
+                "tail_k": num(self.tail_k[i]),
+                "statistic": num(self.statistic[i]),
+                "p_value": num(self.p_value[i]),
+                "p_adjusted": num(self.p_adjusted[i]),
+                "status": self.status[i].value,
+                "reason": self.reason[i],
+            }
+            for i in range(len(self.layers))
+        ]
+        return {
+            "kind": "vgmath.verification",
+            "verdict": self.verdict.value,
+            "passed": self.passed,
+            "coverage": self.coverage.to_dict(),
+            "rejected_layers": self.rejected_layers,
+            "untestable_layers": self.untestable_layers,
+            "normalisation_layers": list(self.normalised),
+            "claim": self.claim_label,
+            "quantity": self.quantity,
+            "chain": self.chain.to_dict(),
+            "parameters": {
+                "alpha": self.alpha,
+                "method": self.method,
+                "multiplicity": "holm",
+                "finite_width": self.finite_width,
+                "extra_tolerance": self.extra_tolerance,
+                "max_tolerance": self.max_tolerance,
+                "tail_k_max": TAIL_K_MAX,
+                "trials": self.trials,
+                "seed": self.seed,
+            },
+            "units": "claim, simulated, ci_low, ci_high: log10; bias, tolerance, half_width, "
+            "log_sd: natural log",
+            "simulation": dict(self.simulation),
+            "versions": versions(),
+            "notes": list(self.notes),
+            "rows": rows,
+        }
+
+    def _csv_rows(self) -> tuple[list[str], list[list[Any]]]:
+        rows = self.to_dict()["rows"]
+        header = list(rows[0]) if rows else ["layer"]
+        return header, [[r[k] for k in header] for r in rows]
+
+
+def finite_width_band(
+    chain: Chain, quantity: str, finite_width: bool, notes: list[str]
+) -> tuple[FloatArray, FloatArray]:
+    """(B_l, r_l) per layer; zeros when the expansion is off or does not apply."""
+    L = chain.depth
+    zeros = np.zeros(L + 1)
+    if not finite_width:
+        notes.append("finite-width bias not modelled (finite_width=False): testing E[Y] = claim")
+        return zeros, zeros.copy()
+    if chain.residual is not None:
+        notes.append(
+            "no finite-width expansion for residual chains: the finite-width bias is unknown, "
+            "so no layer is testable unless an allowance is given (tolerance=, natural log) or "
+            "the finite-width mean itself is tested (finite_width=False)"
+        )
+        return zeros, np.full(L + 1, np.inf)
+    from ..theory.width_bias import width_bias
+
+    bias, scale = width_bias(chain).for_quantity(quantity)
+    b = np.nan_to_num(bias, nan=0.0)
+    r = bias_tolerance(scale, min(chain.widths))
+    if not chain.rule.gaussian:
+        notes.append(
+            f"the finite-width bias is derived for Gaussian weights; {chain.rule} weights may "
+            "differ at O(1/n)"
+        )
+    return b, r
+
+
+def simulation_for(chain: Chain, simulation: Any, trials: int, seed: int | None,
+                   workers: int) -> Any:
+    """The user's :class:`vgmath.Simulation` of ``chain`` (checked), or a fresh one."""
+    from ..montecarlo.simulate import Simulation, simulate
+
+    if simulation is None:
+        return simulate(chain, trials=trials, seed=seed, workers=workers)
+    if not isinstance(simulation, Simulation):
+        raise InvalidArgumentError("simulation", simulation, "expected a vgmath.Simulation")
+    if simulation.chain != chain:
+        raise InvalidArgumentError(
+            "simulation", repr(simulation), f"was run for a different chain than {chain}"
+        )
+    return simulation
+
+
+def check_common(chain: Any, alpha: Any, max_tolerance: Any, *, allow_inf: bool = False) -> float:
+    """Validate the arguments every profile-level verification shares; returns the cap."""
+    if not isinstance(chain, Chain):
+        raise InvalidArgumentError("chain", chain, "expected a vgmath.Chain")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise InvalidArgumentError("alpha", alpha, "must be a number in (0, 1)")
+    try:
+        mt = float(max_tolerance)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError(
+            "max_tolerance", max_tolerance, "expected a number > 0"
+        ) from None
+    if not (mt > 0 and (math.isfinite(mt) or allow_inf)):
+        raise InvalidArgumentError(
+            "max_tolerance", max_tolerance, "expected a finite number > 0"
+        )
+    return mt
+
+
+def verify(
+    chain: Chain,
+    claim: Any = None,
+    *,
+    trials: int = DEFAULT_TRIALS,
+    seed: int | None = None,
+    alpha: float = 0.01,
+    quantity: str = "grad_second_moment",
+    method: str = "hall",
+    finite_width: bool = True,
+    tolerance: float = 0.0,
+    max_tolerance: float = MAX_TOLERANCE,
+    simulation: Any = None,
+    workers: int = 1,
+) -> Verification:
+    """Test a per-layer claim (vgmath's own prediction by default) against simulation.
+
+    Parameters
+    ----------
+    chain
+        The network (:class:`vgmath.Chain`).
+    claim
+        ``None`` (vgmath's mean-field prediction), a callable ``f(l)``, an array of length
+        L + 1 (NaN = no claim at that layer), a SymPy expression in :data:`vgmath.layer_symbol`
+        and :data:`vgmath.depth_symbol`, text in ``l`` and ``L`` (``"2**(-(L - l))"``), or
+        an object with a ``quantity`` attribute (another :class:`vgmath.Prediction`).
+    trials, seed, workers
+        Passed to :func:`vgmath.simulate` (``seed=None`` draws fresh entropy, recorded).
+    alpha
+        Family-wise error rate across layers (Holm).
+    quantity
+        One of :data:`QUANTITIES`.
+    method
+        ``"hall"`` (default), ``"lognormal"`` or ``"z"`` (see :mod:`vgmath.verification.stats`).
+    finite_width
+        Shift the claim by the estimated finite-width bias and allow for its error (module
+        doc); ``False`` tests E[Y] = claim.
+    tolerance
+        Extra allowed |ln(simulated/claim)| (natural-log units, ≥ 0).
+    max_tolerance
+        The largest tolerance + interval half-width (natural log) at which a layer counts as
+        tested (0.5: an allowed factor e^0.5 ≈ 1.65).
+    simulation
+        Reuse an existing :class:`vgmath.Simulation` of ``chain`` instead of simulating.
+
+    >>> import vgmath as vg
+    >>> chain = vg.Chain("relu", init="he", depth=10, width=64)
+    >>> vg.verify(chain, seed=0).verdict.value
+    'PASS'
+    >>> vg.verify(chain, "2**(-(L - l))", seed=0).verdict.value
+    'FAIL'
+    """
+    mt = check_common(chain, alpha, max_tolerance)
+    if quantity not in QUANTITIES:
+        raise InvalidArgumentError("quantity", quantity, f"expected one of {', '.join(QUANTITIES)}")
+    if method not in METHODS:
+        raise InvalidArgumentError("method", method, f"expected one of {', '.join(METHODS)}")
+    try:
+        tau = float(tolerance)
+    except (TypeError, ValueError):
+        raise InvalidArgumentError("tolerance", tolerance, "expected a number >= 0") from None
+    if not (tau >= 0 and math.isfinite(tau)):
+        raise InvalidArgumentError("tolerance", tolerance, "expected a finite number >= 0")
+
+    from ..theory.predict import predict
+
+    prediction = predict(chain) if claim is None else None
+    log_claim, label = claim_logs(claim, chain, quantity, prediction)
+    sim = simulation_for(chain, simulation, trials, seed, workers)
+    if sim.trials < 3:
+        raise InvalidArgumentError("trials", sim.trials, "need at least 3 networks")
+
+    notes: list[str] = []
+    bias, r = finite_width_band(chain, quantity, finite_width, notes)
+    logs = np.asarray(sim.samples[f"log_{quantity}"], dtype=float)
+    has_samples = ~np.isnan(logs).any(axis=0)
+    layers = np.flatnonzero(has_samples & ~np.isnan(log_claim))
+    if layers.size == 0:
+        raise InvalidArgumentError(
+            "claim", label, f"claims nothing at a layer where {quantity} exists"
+        )
+    k = layers.size
+    # residual chains (r = ∞, no bias model): the user's allowance τ > 0 replaces r
+    r_used = np.where(np.isinf(r) & (chain.residual is not None) & (tau > 0), 0.0, r)
+    band = r_used[layers] + tau
+    broken = np.isinf(band)
+    ls = logs[:, layers]
+    tail_k = tail_shape(chain, sim.samples, quantity)[layers]
+    heavy = tail_k > TAIL_K_MAX  # NaN (constant columns) is not heavy
+    can_test = ~broken & ~heavy
+    test = log_mean_test(
+        ls, log_claim[layers] + bias[layers], band=np.where(broken, 0.0, band),
+        alpha=alpha, method=method,
+    )
+    m = max(int(can_test.sum()), 1)
+    wide = log_mean_test(ls, test.estimate, alpha=alpha / m, method=method)
+    half = 0.5 * (wide.ci_high - wide.ci_low)
+    half = np.where(np.isnan(half), np.inf, half)
+    stat = np.where(can_test, test.statistic, np.nan)
+    p = np.where(can_test, test.p_value, np.nan)
+    p_adj = holm(p)  # Holm over the layers that carry a test
+    rejected = np.where(can_test, p_adj <= alpha, False)
+    normalised = normalisation_layers(chain, quantity)
+    reasons: list[str] = []
+    statuses: list[RowStatus] = []
+    for j in range(k):
+        if broken[j]:
+            why = ("no finite-width model (residual chain)" if chain.residual is not None
+                   else "finite-width expansion broke down (S >= 1)")
+        elif heavy[j]:
+            why = f"heavy tails (k = {tail_k[j]:.2f} > {TAIL_K_MAX:g})"
+        elif int(layers[j]) in normalised:
+            why = "normalisation layer"
+        elif band[j] + half[j] > mt:
+            why = f"too wide (tol + half-width = {band[j] + half[j]:.2f} > {mt:g})"
+        else:
+            why = ""
+        reasons.append(why)
+        if rejected[j]:
+            statuses.append(RowStatus.FAIL)
+        elif why:
+            statuses.append(RowStatus.UNTESTABLE)
+        else:
+            statuses.append(RowStatus.PASS)
+    if broken.any() and chain.residual is None:
+        notes.append(
+            f"layers {[int(l) for l in layers[broken]]}: the first-order finite-width "
+            f"correction reaches S ≥ 1 (a factor e ≈ 2.7) at width {widths_text(chain)}: "
+            "the infinite-width claim cannot be tested there (increase the width)"
+        )
+    if heavy.any():
+        notes.append(
+            f"layers {[int(l) for l in layers[heavy]]}: the per-network values are heavy-tailed "
+            f"(tail shape k > {TAIL_K_MAX:g}): the mean is carried by a few networks and its "
+            "interval cannot be trusted; not tested (use a wider chain)"
+        )
+    with np.errstate(invalid="ignore"):
+        spread = np.where(np.isneginf(ls), np.nan, ls).std(axis=0)
+    return Verification(
+        chain=chain,
+        quantity=quantity,
+        claim_label=label,
+        method=method,
+        alpha=float(alpha),
+        trials=int(sim.trials),
+        seed=int(sim.seed),
+        finite_width=bool(finite_width),
+        extra_tolerance=tau,
+        max_tolerance=mt,
+        layers=layers.astype(np.int64),
+        log_claim=log_claim[layers],
+        bias=bias[layers],
+        tolerance=band,
+        log_estimate=test.estimate,
+        log_ci_low=test.ci_low,
+        log_ci_high=test.ci_high,
+        half_width=half,
+        log_sd=spread,
+        tail_k=tail_k,
+        statistic=stat,
+        p_value=p,
+        p_adjusted=p_adj,
+        rejected=np.asarray(rejected, dtype=bool),
+        status=tuple(statuses),
+        reason=tuple(reasons),
+        normalised=tuple(int(l) for l in normalised if l in set(layers.tolist())),
+        notes=tuple(notes),
+        simulation={
+            "trials": int(sim.trials),
+            "seed": int(sim.seed),
+            "method": sim.method,
+            "dtype": sim.dtype,
+            "block_size": int(sim.block_size),
+        },
+    )
