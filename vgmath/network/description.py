@@ -318,7 +318,7 @@ class Recurrent(_TypedViews):
             if value.is_negative:
                 raise InvalidArgumentError(name, getattr(self, name), "must be >= 0")
             set_(self, name, value)
-        if self.input_size and not sp.sympify(self.input_q).is_positive:
+        if self.input_size and not (self.input_q).is_positive:
             raise InvalidArgumentError("input_q", self.input_q, "inputs need input_q > 0")
         fb = to_sympy_number("forget_bias", self.forget_bias)
         if fb != 0 and self.cell != "lstm":
@@ -352,14 +352,14 @@ class Recurrent(_TypedViews):
     @property
     def weight_variance(self) -> sp.Expr:
         """Var(W_ij) of the recurrent weights (each n × n gate block)."""
-        return sp.sympify(self.rule.variance(self.hidden, self.hidden))
+        return self.rule.variance(self.hidden, self.hidden)
 
     @property
     def input_variance(self) -> sp.Expr:
         """Var(U_ij) of the input weights (0 without inputs)."""
         if not self.input_size:
             return sp.Integer(0)
-        return sp.sympify(self.input_rule.variance(self.input_size, self.hidden))
+        return self.input_rule.variance(self.input_size, self.hidden)
 
     @property
     def spectral(self) -> bool:
@@ -382,7 +382,7 @@ class Recurrent(_TypedViews):
             raise InvalidArgumentError(
                 "cell", self.cell, "only a vanilla RNN has a plain-chain mean-field limit"
             )
-        if not sp.sympify(self.h0_q).is_positive:
+        if not (self.h0_q).is_positive:
             raise InvalidArgumentError(
                 "h0_q", self.h0_q, "the mean-field chain needs a nonzero initial state"
             )

@@ -244,7 +244,9 @@ def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights
 def sp_latex(v: Any) -> str:
     import sympy as sp
 
-    return sp.latex(sp.sympify(v))
+    from ..symbolic.parse import as_sympy
+
+    return sp.latex(as_sympy("value", v))
 
 
 def _bibliography(ctx: ReportContext) -> str:

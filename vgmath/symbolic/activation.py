@@ -495,7 +495,7 @@ class Activation:
 
 
 def _rebuild_catalog(name: str, params: dict[str, Any]) -> Activation:
-    return activation(name, **{k: sp.sympify(v) for k, v in params.items()})
+    return activation(name, **{k: to_sympy_number(k, v) for k, v in params.items()})
 
 
 def _rebuild_user(source: str, params: dict[str, Any]) -> Activation:

@@ -74,7 +74,9 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_KINKS",
     "MAX_LENGTH",
+    "as_sympy",
     "parse_expression",
+    "to_sympy_number",
 ]
 
 #: Longest accepted expression (characters).
@@ -719,7 +721,7 @@ def to_sympy_number(name: str, value: Any) -> sp.Expr:
         raise InvalidArgumentError(name, value, "expected a real number, got a bool")
     try:
         if isinstance(value, sp.Basic):
-            v = sp.sympify(value)
+            v = value
         elif isinstance(value, (int, np.integer)):
             v = sp.Integer(int(value))
         elif isinstance(value, Fraction):
@@ -741,3 +743,21 @@ def to_sympy_number(name: str, value: Any) -> sp.Expr:
     if not (v.is_real and v.is_finite):
         raise InvalidArgumentError(name, value, "must be a finite real number")
     return v
+
+
+def as_sympy(name: str, value: Any) -> sp.Basic:
+    """Coerce ``value`` to a SymPy object without ever evaluating text.
+
+    The one door for values that may be a number *or* a symbolic expression (a fan that is
+    :data:`vgmath.fan_in` or 256, a point that is ``sp.pi`` or ``"1/2"``): SymPy objects pass
+    unchanged, Python numbers become exact SymPy numbers and strings are read by the safe
+    parser (a number such as ``"1/4"``; never ``sympify``). Anything else is refused with
+    :class:`InvalidArgumentError` naming ``name``.
+    """
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, bool):
+        raise InvalidArgumentError(name, value, "expected a number or a SymPy expression")
+    if isinstance(value, (str, int, float, Fraction, np.integer, np.floating)):
+        return to_sympy_number(name, value)
+    raise InvalidArgumentError(name, value, "expected a number or a SymPy expression")
