@@ -21,6 +21,7 @@ the same convention (tested).
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +31,14 @@ import numpy as np
 import sympy as sp
 from scipy import special
 
-from ..core.errors import InvalidArgumentError, UnknownActivationError
+from ..core.effort import effort_limit
+from ..core.errors import (
+    EffortLimitError,
+    InvalidArgumentError,
+    NumericalError,
+    UnknownActivationError,
+    VgmathError,
+)
 from .parse import parse_expression, to_sympy_number
 from .piecewise import breakpoints as _breakpoints
 from .symbols import x
@@ -425,24 +433,59 @@ class Activation:
 
     # ---- derived quantities (see vgmath.symbolic.bounds)
     def derivative_bound(self) -> Any:
-        """Certified sup and inf of φ′ over ℝ (a :class:`vgmath.DerivativeBound`)."""
+        """Certified sup and inf of φ′ over ℝ (a :class:`vgmath.DerivativeBound`).
+
+        Runs under the effort limit (:mod:`vgmath.core.effort`); an expression the certifier
+        cannot finish raises :class:`vgmath.EffortLimitError` (with a sampled estimate) or
+        :class:`vgmath.NumericalError`, never hangs.
+        """
         if "bound" not in self._cache:
             from .bounds import derivative_bound
 
-            self._cache["bound"] = derivative_bound(self)
+            self._cache["bound"] = self._certified("bound", lambda: derivative_bound(self))
         return self._cache["bound"]
 
     def saturation_region(self, eps: Any = _DEFAULT_EPS) -> Any:
         """Where |φ′(x)| < eps, exact or certified (a :class:`vgmath.SaturationRegion`)."""
         from .bounds import saturation_region
 
-        return saturation_region(self, eps)
+        return self._certified("saturation region", lambda: saturation_region(self, eps))
 
     def chain_bound(self, *, depth: Any = None, eps: Any = None) -> Any:
         """∏ φ′(x_i) ≤ (sup|φ′|)^L, and the smallest L with the bound below eps."""
         from .bounds import chain_bound
 
-        return chain_bound(self, depth=depth, eps=eps)
+        return self._certified("chain bound", lambda: chain_bound(self, depth=depth, eps=eps))
+
+    def _certified(self, what: str, compute: Callable[[], Any]) -> Any:
+        """Run a certification under the effort limit; one clear error if it cannot finish."""
+        try:
+            with effort_limit(f"certify the {what} of {self.label}"):
+                return compute()
+        except EffortLimitError as err:
+            raise EffortLimitError(err.what, err.seconds, self._estimate()) from None
+        except VgmathError:
+            raise
+        except (ArithmeticError, TypeError, ValueError, AttributeError, RecursionError) as err:
+            # an expression the certifier cannot analyse (a pole, a non-real value): one
+            # readable error rather than a traceback; the cause stays chained
+            raise NumericalError(
+                f"cannot certify the {what} of {self.label}: {type(err).__name__}: {err}; "
+                + self._estimate()
+            ) from err
+
+    def _estimate(self) -> str:
+        """A sampled (uncertified) estimate of sup and inf of φ′ for error messages."""
+        grid = np.linspace(-50.0, 50.0, 20001)
+        with np.errstate(all="ignore"):
+            d = np.asarray(self.grad(grid), dtype=float)
+        d = d[np.isfinite(d)]
+        if not d.size:
+            return "no numeric estimate is available"
+        return (
+            f"the numeric estimate (sampled on [-50, 50], not certified) is sup φ′ ≈ "
+            f"{d.max():.6g}, inf φ′ ≈ {d.min():.6g}"
+        )
 
     # ---- printing
     def latex(self) -> str:
@@ -581,14 +624,103 @@ def _from_spec(spec: _Spec, params: Mapping[str, Any]) -> Activation:
     )
 
 
+def _float_numbers(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with integers beyond int64 (and rationals with such parts) as floats, so that
+    NumPy never sees a Python int it cannot hold (``tanh(10**100)``)."""
+    big = {
+        r: sp.Float(r, 17)
+        for r in expr.atoms(sp.Rational)
+        if max(abs(int(r.p)), int(r.q)) >= 2**62
+    }
+    return expr.xreplace(big) if big else expr
+
+
+_MP_HUGE = mpmath.mpf(2) ** 1100  # beyond any float64 input; exp of more is ±inf or 0
+
+
+def _huge(u: Any) -> bool:
+    return isinstance(u, mpmath.mpf) and mpmath.isfinite(u) and abs(u) > _MP_HUGE
+
+
+def _saturating(name: str, at_plus: Any, at_minus: Any) -> Callable[[Any], Any]:
+    """mpmath's ``name`` whose value at an astronomically large argument is its limit
+    (computing it exactly would take time and memory in proportion to the argument's size)."""
+    fn = getattr(mpmath, name)
+
+    def guarded(u: Any) -> Any:
+        if _huge(u):
+            return at_plus if u > 0 else at_minus
+        return fn(u)
+
+    return guarded
+
+
+def _unbounded(name: str) -> Callable[[Any], Any]:
+    """mpmath's ``name`` refused at an astronomically large argument (sin, cos, tan: no
+    limit to saturate to); the repair then gives up on that point."""
+    fn = getattr(mpmath, name)
+
+    def guarded(u: Any) -> Any:
+        if _huge(u):
+            raise OverflowError(f"{name} of a number beyond 2^1100")
+        return fn(u)
+
+    return guarded
+
+
+def _mp_pow(base: Any, exponent: Any) -> Any:
+    """base**exponent with the result's size estimated first: a power whose binary exponent
+    would itself be astronomically large saturates to inf or 0 (as a float would) instead of
+    building a gigantic integer."""
+    b, e = mpmath.mpmathify(base), mpmath.mpmathify(exponent)
+    if isinstance(b, mpmath.mpf) and isinstance(e, mpmath.mpf) and b > 0 and mpmath.isfinite(e):
+        size = e * mpmath.log(b, 2) if b != 1 else mpmath.mpf(0)
+        if abs(size) > _MP_HUGE:
+            return mpmath.inf if size > 0 else mpmath.mpf(0)
+    return b**e
+
+
+_INF, _ZERO, _ONE = mpmath.inf, mpmath.mpf(0), mpmath.mpf(1)
+_MP_GUARDS: dict[str, Callable[..., Any]] = {
+    "exp": _saturating("exp", _INF, _ZERO),
+    "sinh": _saturating("sinh", _INF, -_INF),
+    "cosh": _saturating("cosh", _INF, _INF),
+    "tanh": _saturating("tanh", _ONE, -_ONE),
+    "erf": _saturating("erf", _ONE, -_ONE),
+    "erfc": _saturating("erfc", _ZERO, mpmath.mpf(2)),
+    "atan": _saturating("atan", mpmath.pi / 2, -mpmath.pi / 2),
+    "sin": _unbounded("sin"),
+    "cos": _unbounded("cos"),
+    "tan": _unbounded("tan"),
+    "sec": _unbounded("sec"),
+    "csc": _unbounded("csc"),
+    "cot": _unbounded("cot"),
+    "vgpow": _mp_pow,
+}
+
+_VGPOW = sp.Function("vgpow")
+_MP_MODULES = [_MP_GUARDS, "mpmath"]
+
+
+def _mp_lambdify(expr: sp.Expr) -> Callable[[Any], Any]:
+    """An mpmath evaluator of ``expr`` whose exponentials and powers cannot blow up (exact
+    evaluation of ``exp(exp(exp(x)))`` at x = 50 would need a 10²¹-bit integer)."""
+    guarded = expr.replace(
+        lambda e: isinstance(e, sp.Pow) and not e.exp.is_Integer,
+        lambda e: _VGPOW(e.base, e.exp),
+    )
+    return sp.lambdify(x, guarded, modules=_MP_MODULES)  # type: ignore[no-any-return]
+
+
 def _from_expression(text: str, params: Mapping[str, Any]) -> Activation:
     values = {k: to_sympy_number(k, v) for k, v in params.items()}
     expr = parse_expression(text, params=values)
-    f_raw = sp.lambdify(x, expr, modules=["scipy", "numpy"])
-    df_raw = sp.lambdify(x, _clean(sp.diff(expr, x)), modules=["scipy", "numpy"])
+    d_expr = _clean(sp.diff(expr, x))
+    f_raw = sp.lambdify(x, _float_numbers(expr), modules=["scipy", "numpy"])
+    df_raw = sp.lambdify(x, _float_numbers(d_expr), modules=["scipy", "numpy"])
 
-    f_mp = sp.lambdify(x, expr, modules="mpmath")
-    df_mp = sp.lambdify(x, _clean(sp.diff(expr, x)), modules="mpmath")
+    f_mp = _mp_lambdify(expr)
+    df_mp = _mp_lambdify(d_expr)
 
     def f(u: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
@@ -621,12 +753,23 @@ def _check_real_on_the_line(act: Activation, text: str) -> None:
         bad = ~np.isfinite(values)
         if bad.any():
             x0 = float(_PROBE[bad][0])
+            v0 = float(values[bad][0])
+            what = (
+                f"overflows float64 (|{label}(x)| > 1.8e308)" if math.isinf(v0)
+                else f"{label}(x) is not a finite real number"
+            )
             raise InvalidArgumentError(
                 "activation",
                 text,
-                f"{label}(x) is not a finite real number at x = {x0:g}; an activation and its "
+                f"{what} at x = {x0:g}; an activation and its "
                 "derivative must be defined on the whole real line",
             )
+
+
+#: effort limit of one exact re-evaluation of a non-finite float (seconds)
+_REPAIR_SECONDS = 0.5
+#: total time one array's repairs may take (seconds); the remaining points stay non-finite
+_REPAIR_TOTAL = 2.0
 
 
 def _repair_nonfinite(out: np.ndarray, u: np.ndarray, exact: Callable[[Any], Any]) -> np.ndarray:
@@ -638,12 +781,14 @@ def _repair_nonfinite(out: np.ndarray, u: np.ndarray, exact: Callable[[Any], Any
     overflow), so a large array outside the domain costs no more than 32 mpmath calls."""
     flat_out, flat_u = out.reshape(-1), u.reshape(-1)
     failures = repaired = 0
+    started = time.monotonic()
     for i in np.flatnonzero(~np.isfinite(flat_out) & np.isfinite(flat_u)):
-        if failures >= 32 and not repaired:
+        if (failures >= 32 and not repaired) or time.monotonic() - started > _REPAIR_TOTAL:
             break
         try:
-            v = mpmath.mpmathify(exact(mpmath.mpf(float(flat_u[i]))))
-        except (ValueError, ZeroDivisionError, OverflowError):
+            with effort_limit("repair a non-finite value by exact evaluation", _REPAIR_SECONDS):
+                v = mpmath.mpmathify(exact(mpmath.mpf(float(flat_u[i]))))
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError, EffortLimitError):
             v = None
         if isinstance(v, mpmath.mpf) and mpmath.isfinite(v):
             flat_out[i] = float(v)

@@ -72,6 +72,7 @@ __all__ = [
     "FUNCTIONS",
     "MAX_BITS",
     "MAX_DEPTH",
+    "MAX_EXPONENT",
     "MAX_KINKS",
     "MAX_LENGTH",
     "as_sympy",
@@ -93,6 +94,11 @@ MAX_BITS = 8192
 MAX_KINKS = 8
 #: Largest decimal exponent of a literal such as ``1e300`` (10**1000 has 3322 bits < MAX_BITS).
 MAX_LITERAL_EXPONENT = 1000
+#: Largest |n| in a power ``u**n`` of an expression in x (``x**1e300`` or ``2**x**10**10``
+#: would make every evaluation, derivative and bound astronomically expensive).
+MAX_EXPONENT = 1000
+#: Largest magnitude of a number in an activation: beyond float64 it cannot be simulated.
+MAX_MAGNITUDE = sp.Float("1.7976931348623157e308")
 
 
 # --------------------------------------------------------------------------- the whitelist
@@ -428,6 +434,18 @@ class _Walker:
         """
         if exponent.free_symbols:
             return
+        if base.free_symbols:
+            try:
+                large = abs(exponent) > MAX_EXPONENT
+            except TypeError:
+                large = False
+            if large:
+                self.fail(
+                    self.segment(node),
+                    f"a power of an expression in x needs an exponent of at most "
+                    f"{MAX_EXPONENT} in magnitude",
+                )
+            return
         sizes = [
             max(math.log2(abs(int(r.p))), math.log2(int(r.q)))
             for r in base.atoms(sp.Rational)
@@ -702,11 +720,25 @@ def parse_expression(
             walker.fail(
                 stripped[:40], f"the expression holds a number with more than {MAX_BITS} bits"
             )
+        if r != 0 and not sp.Float("2.2250738585072014e-308") <= abs(r) <= MAX_MAGNITUDE:
+            walker.fail(
+                _short(r), "the number is outside the float64 range (about 1e-308 to 1e308)"
+            )
     if expr.has(sp.Piecewise):
         expr = sp.piecewise_fold(expr)
         expr = _tidy_piecewise(expr, walker.fail)
         _check_pieces(expr, walker.fail)
     return expr
+
+
+def _short(r: sp.Rational) -> str:
+    """A number for a message: itself when short, else its order of magnitude."""
+    text = str(r)
+    if len(text) <= 40:
+        return text
+    p, q = abs(int(r.p)), int(r.q)
+    log10 = (p.bit_length() - q.bit_length()) * math.log10(2)  # no float overflow
+    return f"{'-' if r < 0 else ''}1e{round(log10)} (about)"
 
 
 def to_sympy_number(name: str, value: Any) -> sp.Expr:
