@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="arithmetic of the networks (float64)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes (results do not depend on it) (1)")
+    parser.add_argument("--max-memory", metavar="SIZE", default=None,
+                        help="memory limit such as 8G (default: VGMATH_MAX_MEMORY or 80%% of "
+                        "the available memory; 0 = no limit)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--out", metavar="FILE",
                         help="also write the result to FILE (.json or .csv), atomically")
@@ -66,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
         progress=show,
         workers=args.workers,
         clip_norm=args.clip,
+        max_memory=args.max_memory,
     )
     if args.out:
         path = sim.save(args.out)

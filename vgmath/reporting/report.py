@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import InvalidArgumentError
+from ..core.errors import InvalidArgumentError, VgmathError
 from ..symbolic.parse import to_sympy_number
 from . import latex as L
 from . import sections as _report_sections  # noqa: F401  (registers the sections)
@@ -165,7 +165,16 @@ def build_document(ctx: ReportContext) -> tuple[str, list[str], dict[str, str]]:
             note(f"section '{name}' left out: {reason}")
             continue
         ctx.progress(f"vgmath report: {name} ...")
-        body = section.build(ctx)
+        try:
+            body = section.build(ctx)
+        except VgmathError as err:
+            # one activation the theory cannot handle (a bound that cannot be certified, a
+            # Gaussian rule that does not converge, an effort limit) costs this section, not
+            # the report: it is recorded as not computed and the report goes on
+            reason = f"could not be computed: {err}"
+            omitted[cls.key] = reason
+            note(f"section '{name}' left out: {reason}")
+            continue
         if not body.strip():
             omitted[cls.key] = "nothing to show for these options"
             continue
