@@ -80,8 +80,8 @@ _EXPORTS: dict[str, str] = {
     "fixed_point": "theory.criticality",
     "FixedPoint": "theory.criticality",
     "critical_line": "theory.criticality",
-    "gain_table": "theory.criticality",
-    "GainRow": "theory.criticality",
+    "gain_table": "theory.gains",
+    "GainRow": "theory.gains",
     "finite_width_moment_ratio": "theory.finite_width",
     "finite_width_formula": "theory.finite_width",
     # Monte Carlo
@@ -153,13 +153,12 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .theory.criticality import (
         CriticalPoint,
         FixedPoint,
-        GainRow,
         critical_line,
         critical_point,
         fixed_point,
-        gain_table,
     )
     from .theory.finite_width import finite_width_formula, finite_width_moment_ratio
+    from .theory.gains import GainRow, gain_table
     from .theory.gaussian import GaussianResult, gaussian_expectation, gaussian_series
     from .theory.predict import predict
     from .theory.profile import ExactProfile, Prediction

@@ -43,12 +43,13 @@ def _is_type_checking(test: ast.expr) -> bool:
     )
 
 
-def _imports(path: Path, modules: set[str]) -> set[str]:
+def _imports(path: Path, modules: set[str], *, strict: bool = True) -> set[str]:
     """The vgmath modules that ``path`` imports (outside ``if TYPE_CHECKING:``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     name = _module_name(path)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
     found: set[str] = set()
+    unresolved: list[str] = []
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.If) and _is_type_checking(node.test):
@@ -71,10 +72,14 @@ def _imports(path: Path, modules: set[str]) -> set[str]:
             for alias in node.names:
                 sub = f"{target}.{alias.name}"
                 found.add(sub if sub in modules else target)
+                if sub not in modules and target not in modules:
+                    unresolved.append(f"{name}: from {target} import {alias.name}")
         for child in ast.iter_child_nodes(node):
             visit(child)
 
     visit(tree)
+    if strict:
+        assert not unresolved, f"imports of vgmath modules that do not exist: {unresolved}"
     return {m for m in found if m in modules and m != name}
 
 
@@ -128,6 +133,12 @@ def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return out
 
 
+def test_every_import_of_vgmath_resolves() -> None:
+    """A lazy import of a module that does not exist fails only when its function runs; here
+    it fails at once (``_graph`` reads every module strictly)."""
+    assert _graph()
+
+
 def test_every_module_is_in_a_layer() -> None:
     stray = [m for m in _graph() if _layer(m) == -1]
     assert not stray, f"modules outside the layers {LAYERS}: {stray}"
@@ -172,5 +183,8 @@ def test_the_checker_catches_a_cycle_and_an_upward_import(tmp_path: Path) -> Non
     saved, ROOT = ROOT, tmp_path / "vgmath"
     try:
         assert _imports(pkg / "bad.py", mods) == {"vgmath.montecarlo.simulate"}
+        (pkg / "typo.py").write_text("def f():\n    from ..symbolc import parse\n")
+        with pytest.raises(AssertionError, match="do not exist"):
+            _imports(pkg / "typo.py", mods)
     finally:
         ROOT = saved

@@ -20,7 +20,8 @@ import sympy as sp
 
 import vgmath as vg
 from vgmath.cli import main as cli_main
-from vgmath.theory.criticality import MOMENT_ACCURACY, format_gain_table
+from vgmath.theory.criticality import MOMENT_ACCURACY
+from vgmath.theory.gains import format_gain_table
 
 
 def E(f, q: mp.mpf) -> mp.mpf:  # type: ignore[no-untyped-def]

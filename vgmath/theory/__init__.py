@@ -26,11 +26,11 @@ _EXPORTS: dict[str, str] = {
     "Prediction": "profile",
     "CriticalPoint": "criticality",
     "FixedPoint": "criticality",
-    "GainRow": "criticality",
+    "GainRow": "gains",
     "critical_line": "criticality",
     "critical_point": "criticality",
     "fixed_point": "criticality",
-    "gain_table": "criticality",
+    "gain_table": "gains",
     "finite_width_formula": "finite_width",
     "finite_width_moment_ratio": "finite_width",
     "WidthBias": "width_bias",
@@ -44,13 +44,12 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .criticality import (
         CriticalPoint,
         FixedPoint,
-        GainRow,
         critical_line,
         critical_point,
         fixed_point,
-        gain_table,
     )
     from .finite_width import finite_width_formula, finite_width_moment_ratio
+    from .gains import GainRow, gain_table
     from .gaussian import GaussianResult, gaussian_expectation, gaussian_series
     from .predict import predict
     from .profile import ExactProfile, Prediction

@@ -27,13 +27,13 @@ class EdgeOfChaosSection(Section):
     key = "edge_of_chaos"
     name = "edge of chaos"
     title = "The edge of chaos and initialisation gains"
-    requires = (("theory.criticality", "gain_table"), ("theory.criticality", "critical_point"))
+    requires = (("theory.gains", "gain_table"), ("theory.criticality", "critical_point"))
 
     def build(self, ctx: ReportContext) -> str:
-        from ..core.errors import NoFixedPointError
+        from ...core.errors import NoFixedPointError
 
         o = ctx.options
-        gain_table = ctx.engine("theory.criticality", "gain_table")
+        gain_table = ctx.engine("theory.gains", "gain_table")
         critical_point = ctx.engine("theory.criticality", "critical_point")
         acts = [act for _, act in o.activations]
         with ctx.timed("theory"):

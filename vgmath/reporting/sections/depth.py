@@ -87,8 +87,8 @@ class DepthSection(Section):
     PANELS = 9  # activations per figure (3 x 3 small multiples)
 
     def build(self, ctx: ReportContext) -> str:
-        from ..symbolic.symbols import layer_symbol
-        from .core import note
+        from ...symbolic.symbols import layer_symbol
+        from ..core import note
 
         o = ctx.options
         mc = o.simulate and ctx.has("montecarlo.simulate", "simulate")
@@ -101,7 +101,7 @@ class DepthSection(Section):
                  "its engine vgmath.verification.verify is not available")
         n_act, n_init = len(o.activations), len(o.inits)
         if mc:
-            from ..core.progress import progress
+            from ...core.progress import progress
 
             show = ctx.progress.enabled
             with progress(n_act * n_init * o.trials, enabled=show, desc="Monte Carlo",

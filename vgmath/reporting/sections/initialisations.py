@@ -81,7 +81,7 @@ class InitialisationsSection(Section):
             r" \text{scale}/\text{fan}$.",
         ))
         if not ctx.has("theory.predict", "predict"):
-            from .core import note
+            from ..core import note
 
             note("table of chi left out of the initialisation section: "
                  "its engine vgmath.theory.predict is not available")

@@ -78,7 +78,7 @@ class RecurrentSection(Section):
         steps = np.arange(T + 1)
         from scipy.stats import norm
 
-        from ..core.progress import progress
+        from ...core.progress import progress
 
         z = float(norm.ppf(1 - o.alpha / 2))
         level = _level(ctx)
