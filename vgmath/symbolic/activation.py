@@ -754,9 +754,8 @@ def _check_real_on_the_line(act: Activation, text: str) -> None:
         if bad.any():
             x0 = float(_PROBE[bad][0])
             v0 = float(values[bad][0])
-            what = (
-                f"overflows float64 (|{label}(x)| > 1.8e308)" if math.isinf(v0)
-                else f"{label}(x) is not a finite real number"
+            what = f"{label}(x) is not a finite real number" + (
+                " (infinite or beyond float64)" if math.isinf(v0) else ""
             )
             raise InvalidArgumentError(
                 "activation",

@@ -434,9 +434,10 @@ class _Walker:
         """
         if exponent.free_symbols:
             return
+        self.guard_bits(base, exponent, node)
         if base.free_symbols:
             try:
-                large = abs(exponent) > MAX_EXPONENT
+                large = bool(abs(exponent) > MAX_EXPONENT)
             except TypeError:
                 large = False
             if large:
@@ -445,7 +446,9 @@ class _Walker:
                     f"a power of an expression in x needs an exponent of at most "
                     f"{MAX_EXPONENT} in magnitude",
                 )
-            return
+
+    def guard_bits(self, base: sp.Expr, exponent: sp.Expr, node: ast.AST) -> None:
+        """The exact-size part of :meth:`guard_power`."""
         sizes = [
             max(math.log2(abs(int(r.p))), math.log2(int(r.q)))
             for r in base.atoms(sp.Rational)
