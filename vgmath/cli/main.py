@@ -100,6 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _expressions_as_positionals(argv: Sequence[str] | None) -> list[str]:
+    """Let an expression that starts with ``-`` (``-x``, ``-tanh(x)``) be an argument without
+    ``--``: every option of vgmath is long (``--name``) except ``-h``, so a token with a single
+    leading dash is data; a leading space makes argparse read it as such (the expression
+    parser ignores surrounding spaces)."""
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    out = []
+    for i, tok in enumerate(tokens):
+        if (i > 0 and len(tok) > 1 and tok[0] == "-" and tok[1] != "-" and tok != "-h"
+                and "--" not in tokens[:i]):
+            tok = " " + tok
+        out.append(tok)
+    return out
+
+
 def _say(text: str) -> None:
     """One line on stderr: newlines folded, shortened to :data:`_MAX_LINE` characters."""
     line = " ".join(str(text).split())
@@ -128,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_expressions_as_positionals(argv))
         if not getattr(args, "command", None):
             parser.print_help()
             return EXIT_USAGE

@@ -26,7 +26,7 @@ _MAX_ROWS = 41  # layers shown in the table for deep chains (all are in --json /
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_chain_arguments(parser, depth=50, width=128)
+    add_chain_arguments(parser, depth=50, width=128, optional_activation=True)
     parser.add_argument("--trials", type=int, default=200,
                         help="independent random networks (200)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
@@ -55,8 +55,14 @@ def run(args: argparse.Namespace) -> int:
     from ..montecarlo.simulate import simulate
     from .arch import build_network, summary, to_json_dict
 
-    if args.out and Path(args.out).suffix.lower() not in (".json", ".csv"):
+    if args.out is not None and Path(args.out).suffix.lower() not in (".json", ".csv"):
         raise InvalidArgumentError("--out", args.out, "expected a .json or .csv file name")
+    if args.activation is None:
+        if args.arch not in ("lstm", "gru"):
+            raise InvalidArgumentError(
+                "ACTIVATION", None, f"--arch {args.arch} needs an activation (e.g. tanh)"
+            )
+        args.activation = "tanh"  # the LSTM/GRU cell's own (its gates are sigmoids)
     act, init, width = chain_parts(args)
     chain = build_network(args, act=act, init=init, width=width)
     show = stderr_is_tty() if args.progress is None else bool(args.progress)
@@ -71,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         clip_norm=args.clip,
         max_memory=args.max_memory,
     )
-    if args.out:
+    if args.out is not None:
         path = sim.save(args.out)
         print(f"vgmath: wrote {path}", file=sys.stderr)
     if args.json:

@@ -744,6 +744,9 @@ def _short(r: sp.Rational) -> str:
     return f"{'-' if r < 0 else ''}1e{round(log10)} (about)"
 
 
+_NON_FINITE_WORDS = ("nan", "inf", "infinity", "oo")
+
+
 def to_sympy_number(name: str, value: Any) -> sp.Expr:
     """Convert a user parameter value to an exact SymPy number where possible.
 
@@ -766,6 +769,8 @@ def to_sympy_number(name: str, value: Any) -> sp.Expr:
                 raise InvalidArgumentError(name, value, "must be finite")
             v = sp.Rational(repr(float(value)))
         elif isinstance(value, str):
+            if value.strip().lower().lstrip("+-") in _NON_FINITE_WORDS:
+                raise InvalidArgumentError(name, value, "must be a finite real number")
             v = parse_expression(value, params={}, allow_constant=True)
         else:
             raise InvalidArgumentError(name, value, "expected a real number")
