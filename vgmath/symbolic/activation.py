@@ -20,6 +20,7 @@ the same convention (tested).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -41,6 +42,7 @@ from ..core.errors import (
 )
 from .parse import parse_expression, to_sympy_number
 from .piecewise import breakpoints as _breakpoints
+from .piecewise import pieces
 from .symbols import x
 
 __all__ = ["Activation", "activation", "activations", "as_activation", "to_sympy_number"]
@@ -735,8 +737,169 @@ def _from_expression(text: str, params: Mapping[str, Any]) -> Activation:
     act = Activation(
         name=text, expr=expr, params=values, _f=f, _df=df, source=text, doc="user expression"
     )
+    _check_domain(expr, d_expr, text)
     _check_real_on_the_line(act, text)
+    _check_gradient_passes(d_expr, text)
     return act
+
+
+#: effort limit of the symbolic domain check (seconds); beyond it only the grid check applies
+_DOMAIN_SECONDS = 2.0
+
+
+def _check_domain(expr: sp.Expr, d_expr: sp.Expr, text: str) -> None:
+    """Refuse φ or φ′ that is undefined somewhere on ℝ, *certified* by SymPy's ``solveset``
+    rather than sampled: a pole (``1/(x - 0.123)``, ``tan(x)``), a logarithm or a fractional
+    power of something that becomes ≤ 0 or < 0 (``log(x + 50.01)``, ``sqrt(x - 60)``) is
+    found wherever it is, not only on a grid. Sub-expressions inside a ``Piecewise`` are
+    checked on their own piece only. When SymPy cannot decide (an implicit equation) within
+    :data:`_DOMAIN_SECONDS`, the grid check of :func:`_check_real_on_the_line` remains."""
+    with contextlib.suppress(EffortLimitError), effort_limit(
+        "check where the expression is defined", _DOMAIN_SECONDS
+    ):
+        for label, e in (("φ", expr), ("φ′", d_expr)):
+            where = _undefined_point(e, sp.S.Reals)
+            if where is not None:
+                point, why = where
+                raise InvalidArgumentError(
+                    "activation", text,
+                    f"{label}(x) is not defined on the whole real line: {why} at "
+                    f"x = {_show_point(point)}; an activation and its derivative must be "
+                    "finite and real everywhere",
+                )
+
+
+def _show_point(p: Any) -> str:
+    try:
+        text = str(p)
+        return text if len(text) <= 30 else f"{float(p):.6g}"
+    except (TypeError, ValueError):  # pragma: no cover
+        return "?"
+
+
+def _first_point(s: sp.Set) -> Any | None:
+    """A point of the solution set ``s`` (None if empty or undecided)."""
+    if s is sp.S.EmptySet or isinstance(s, sp.ConditionSet):
+        return None
+    if isinstance(s, sp.FiniteSet):
+        return min(s, key=lambda v: abs(float(v))) if s else None
+    if isinstance(s, sp.Interval):
+        if s.start.is_finite and s.end.is_finite:
+            return s.start if not s.left_open else (s.start + s.end) / 2
+        if s.start.is_finite:
+            return s.start if not s.left_open else s.start + 1
+        if s.end.is_finite:
+            return s.end if not s.right_open else s.end - 1
+        return sp.Integer(0)
+    if isinstance(s, sp.Union):
+        for a in s.args:
+            p = _first_point(a)
+            if p is not None:
+                return p
+        return None
+    if isinstance(s, sp.ImageSet):
+        try:
+            return s.lamda(0)
+        except (TypeError, ValueError):
+            return None
+    if isinstance(s, sp.Complement):
+        return _first_point(s.args[0])
+    return None
+
+
+#: where an undecided condition is searched for a witness (a sign change of a continuous u)
+_WITNESS_GRID = np.linspace(-1000.0, 1000.0, 400001)
+
+
+def _sign_change(u: sp.Expr, kind: str, region: sp.Set) -> Any | None:
+    """A point where ``u`` ≤ 0 / < 0 / changes sign (so has a zero: u is continuous there),
+    found on a fine grid of [-1000, 1000] inside ``region``; None if none is seen. A point
+    found is a witness (up to float rounding); not finding one proves nothing."""
+    fn = sp.lambdify(x, u, modules="numpy")
+    with np.errstate(all="ignore"):
+        v = np.broadcast_to(np.asarray(fn(_WITNESS_GRID), dtype=float), _WITNESS_GRID.shape)
+    try:
+        inside = np.asarray([bool(region.contains(sp.Float(t)))
+                             for t in _WITNESS_GRID[::4000]])
+    except TypeError:
+        inside = np.ones(101, dtype=bool)
+    mask = np.repeat(inside, 4000)[: v.size] if not inside.all() else np.ones(v.size, bool)
+    if kind == "zero":
+        s = np.sign(v)
+        hits = np.flatnonzero(mask[:-1] & mask[1:] & np.isfinite(v[:-1]) & np.isfinite(v[1:])
+                              & (s[:-1] * s[1:] <= 0))
+    else:
+        hits = np.flatnonzero(mask & ((v <= 0) if kind == "le" else (v < 0)))
+    if not hits.size:
+        return None
+    return sp.Float(_WITNESS_GRID[hits[0]], 6)
+
+
+def _solve(cond: Any, region: sp.Set) -> sp.Set:
+    try:
+        return sp.solveset(cond, x, region)
+    except (NotImplementedError, ValueError, TypeError):
+        return sp.ConditionSet(x, cond, region)
+
+
+def _undefined_point(e: sp.Expr, region: sp.Set) -> tuple[Any, str] | None:
+    """A point of ``region`` where ``e`` is undefined (with why), or None."""
+    if region is sp.S.EmptySet or x not in e.free_symbols:
+        return None
+    if isinstance(e, sp.Piecewise):
+        remaining = region
+        for f, c in e.args:
+            piece = remaining if c is sp.true else sp.Intersection(c.as_set(), remaining)
+            found = _undefined_point(f, piece)
+            if found is not None:
+                return found
+            remaining = sp.Complement(remaining, piece)
+        return None
+    bad: list[tuple[Any, str]] = []
+    if isinstance(e, sp.Pow) and x in e.base.free_symbols:
+        b, k = e.base, e.exp
+        if x in k.free_symbols or not k.is_integer:
+            # a real power needs a positive base (SymPy's principal branch is complex else)
+            if x in k.free_symbols or k.is_negative:
+                bad.append((b, "le", "a power with a non-positive base"))
+            else:
+                bad.append((b, "lt", "a fractional power of a negative number"))
+        elif k.is_negative:
+            bad.append((b, "zero", "division by zero"))
+    elif isinstance(e, sp.log):
+        bad.append((e.args[0], "le", "the logarithm of a non-positive number"))
+    elif isinstance(e, sp.tan):
+        bad.append((sp.cos(e.args[0]), "zero", "a pole of tan"))
+    for u, kind, why in bad:
+        cond = {"le": u <= 0, "lt": u < 0, "zero": sp.Eq(u, 0)}[kind]
+        s = _solve(cond, region)
+        p = _first_point(s)
+        if p is None and isinstance(s, sp.ConditionSet):
+            p = _sign_change(u, kind, region)  # SymPy cannot decide: look for a witness
+        if p is not None:
+            return p, why
+    for a in e.args:
+        if isinstance(a, sp.Expr):
+            found = _undefined_point(a, region)
+            if found is not None:
+                return found
+    return None
+
+
+def _check_gradient_passes(d_expr: sp.Expr, text: str) -> None:
+    """Refuse φ whose derivative is zero almost everywhere (``heaviside(x)``, a staircase):
+    such a unit passes no gradient at all."""
+    try:
+        with effort_limit("check the derivative", _DOMAIN_SECONDS):
+            pcs = pieces(d_expr)
+            flat = all(sp.simplify(f) == 0 for _, f in pcs)
+    except (EffortLimitError, TypeError, ValueError, NotImplementedError):
+        return
+    if flat:
+        raise InvalidArgumentError(
+            "activation", text,
+            "φ′(x) is zero almost everywhere (a step function): the unit passes no gradient",
+        )
 
 
 #: where a user expression must be real and finite (with its derivative): a grid of step 1/20
