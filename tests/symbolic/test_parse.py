@@ -71,10 +71,10 @@ EXACT = [
     ("relu(x)", sp.Piecewise((0, x <= 0), (x, True))),
     ("heaviside(x)", sp.Piecewise((0, x <= 0), (1, True))),
     ("abs(x)", sp.Piecewise((-x, x <= 0), (x, True))),
-    # ties go to the first argument of max/min
+    # at a tie of max/min a constant argument wins (as in the catalog), else the first one
     ("max(0, x)", sp.Piecewise((0, x <= 0), (x, True))),
-    ("max(x, 0)", sp.Piecewise((0, x < 0), (x, True))),
-    ("min(x, 1)", sp.Piecewise((x, x <= 1), (1, True))),
+    ("max(x, 0)", sp.Piecewise((0, x <= 0), (x, True))),
+    ("min(x, 1)", sp.Piecewise((x, x < 1), (1, True))),
     ("max(x, 2*x, x/3)", sp.Piecewise((x / 3, x <= 0), (2 * x, True))),
     ("relu(x)*relu(-x) + x", x),
     ("sign(x)*log(1 + abs(x))", sp.Piecewise((-sp.log(1 - x), x <= 0), (sp.log(1 + x), True))),

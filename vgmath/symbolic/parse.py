@@ -33,9 +33,10 @@ kink in the piece whose closed condition holds there — vgmath's convention
 * ``relu(u) = Piecewise((0, u <= 0), (u, True))`` (relu′(0) = 0, as in the catalog);
 * ``heaviside(u) = Piecewise((0, u <= 0), (1, True))`` (so ``relu′ = heaviside``);
 * ``abs(u) = Piecewise((-u, u <= 0), (u, True))``;
-* ``max(a, b) = Piecewise((a, a >= b), (b, True))`` and ``min(a, b) = Piecewise((a, a <= b),
-  (b, True))``: a tie goes to the *first* argument, so ``max(0, x)`` is exactly ``relu(x)``
-  while ``max(x, 0)`` has derivative 1 at 0;
+* ``max(a, b)`` and ``min(a, b)``: at a tie a *constant* argument wins, so ``max(x, 0)`` and
+  ``max(0, x)`` are both exactly ``relu(x)`` (φ′(0) = 0) and ``min(max(x, -1), 1)`` has
+  φ′(±1) = 0 like the catalog's ``hard_tanh``; between two arguments that both depend on x
+  the first one wins (``max(x, 2*x)`` has φ′(0) = 1);
 * ``sign(u)`` is −1, 0, 1; an isolated value at a point (the 0 of ``sign(0)``) is kept only
   when it agrees with a neighbouring piece, as in ``sign(x)*log(1 + abs(x))``; a lone jump to a
   different value at one point (``sign(x)`` itself) is refused, since φ′ there is undefined.
@@ -105,6 +106,10 @@ MAX_MAGNITUDE = sp.Float("1.7976931348623157e308")
 
 
 def _relu(u: sp.Expr) -> sp.Expr:
+    if u.is_nonnegative:  # relu(x**2) = x**2: no piece for the isolated zero
+        return u
+    if u.is_nonpositive:
+        return sp.Integer(0)
     return sp.Piecewise((0, u <= 0), (u, True))
 
 
@@ -113,6 +118,10 @@ def _heaviside(u: sp.Expr) -> sp.Expr:
 
 
 def _abs(u: sp.Expr) -> sp.Expr:
+    if u.is_nonnegative:  # abs(x**2) = x**2 (its zero at 0 is not a kink)
+        return u
+    if u.is_nonpositive:
+        return -u
     return sp.Piecewise((-u, u <= 0), (u, True))
 
 
@@ -120,17 +129,25 @@ def _sign(u: sp.Expr) -> sp.Expr:
     return sp.Piecewise((-1, u < 0), (0, sp.Eq(u, 0)), (1, True))
 
 
+def _tie_to_second(a: sp.Expr, b: sp.Expr) -> bool:
+    """At a tie of max/min, a constant argument wins (φ′ = 0 there, as for the catalog's
+    relu, hard_tanh and hard_sigmoid); otherwise the first argument does."""
+    return not b.free_symbols and bool(a.free_symbols)
+
+
 def _max(*args: sp.Expr) -> sp.Expr:
     out = args[0]
     for b in args[1:]:
-        out = sp.Piecewise((out, out >= b), (b, True))
+        cond = out > b if _tie_to_second(out, b) else out >= b
+        out = sp.Piecewise((out, cond), (b, True))
     return out
 
 
 def _min(*args: sp.Expr) -> sp.Expr:
     out = args[0]
     for b in args[1:]:
-        out = sp.Piecewise((out, out <= b), (b, True))
+        cond = out < b if _tie_to_second(out, b) else out <= b
+        out = sp.Piecewise((out, cond), (b, True))
     return out
 
 
