@@ -584,3 +584,25 @@ def test_user_kink_follows_the_expression() -> None:
     assert relu_by_hand.grad(np.array([0.0]))[0] == 0.0
     assert relu_by_hand.breakpoints == (0,)
     assert relu_by_hand.is_piecewise
+
+
+def test_user_max_and_min_follow_the_catalog_kink_convention() -> None:
+    """max(x, 0) used to have φ′(0) = 1 while relu has 0; a constant argument now wins ties."""
+    zero = np.array([-1.0, 0.0, 1.0])
+    relu = vg.activation("relu").grad(zero)
+    for text in ("max(x, 0)", "max(0, x)"):
+        np.testing.assert_array_equal(vg.activation(text).grad(zero), relu)
+    ends = np.array([-1.0, 1.0])
+    np.testing.assert_array_equal(vg.activation("min(max(x, -1), 1)").grad(ends),
+                                  vg.activation("hard_tanh").grad(ends))
+
+
+def test_exact_rewrites_of_catalog_activations_use_the_catalog_formulas() -> None:
+    """'2*sigmoid(2*x)-1' (tanh with exponentials) made predict raise NumericalError."""
+    act = vg.activation("2*sigmoid(2*x)-1")
+    assert act.expr == sp.tanh(x) and act.label == "2*sigmoid(2*x)-1"
+    assert "exactly tanh" in act.doc
+    p = vg.predict(vg.Chain(act, init="xavier", depth=5, width=64))
+    q = vg.predict(vg.Chain("tanh", init="xavier", depth=5, width=64))
+    np.testing.assert_allclose(p.grad_second_moment, q.grad_second_moment, rtol=1e-12)
+    assert vg.activation("tanh(x) + x/100").doc == "user expression"  # no false twin
