@@ -169,3 +169,13 @@ def test_sigterm_removes_the_temporary_folder(tmp_path: Path) -> None:
     assert proc.returncode == 143, err
     assert "terminated" in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_into_a_symlinked_folder_keeps_the_link(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    _tiny_report(link)
+    assert link.is_symlink() and (real / "report.tex").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]  # no .old left

@@ -113,6 +113,9 @@ def _check_out(out: Any) -> Path:
     path = Path(out).expanduser().absolute()
     # resolve '..' and symlinks of the parent, keep the final name as given
     path = path.parent.resolve() / path.name
+    if path.is_symlink():
+        # a link to a folder: the report goes into the folder, the link stays a link
+        path = path.resolve()
     if path.name in ("", ".", ".."):
         raise InvalidArgumentError("out", out, "expected a directory path with a name")
     if path.exists():
