@@ -28,3 +28,26 @@ def test_a_label_starting_with_a_non_latin_character_compiles(tmp_path: Path) ->
     r = vg.report(tmp_path / "R", activations=[("中文", "2*tanh(x)"), ("é" + "a" * 70, "tanh")],
                   inits=["xavier"], depth=3, width=8, simulate=False, latex="pdflatex")
     assert r.pdf is not None and r.pdf.exists()
+
+
+def test_report_records_an_uncertifiable_activation_and_goes_on(tmp_path: Path) -> None:
+    """'x+sin(x)' (infinitely many critical points) used to abort the whole report."""
+    r = vg.report(tmp_path / "R", activations=["tanh", "x+sin(x)"], inits=["xavier"], depth=3,
+                  width=8, simulate=False, latex="none")
+    tex = r.tex.read_text(encoding="utf-8")
+    assert "could not be certified" in tex
+    assert "activations" in r.sections
+    assert r.omitted  # the theory sections that need E[φ²] of x+sin(x) say why they are out
+    assert all("could not be computed" in why or "theory-only" in why or "only simulated" in why
+               for why in r.omitted.values())
+
+
+def test_report_refuses_its_documented_maximums_before_working(tmp_path: Path) -> None:
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(vg.ResourceLimitError, match="memory limit"):
+        vg.report(tmp_path / "R", depth=10_000, width=100_000, trials=10_000_000,
+                  latex="none")
+    assert time.monotonic() - start < 5
+    assert list(tmp_path.iterdir()) == []
