@@ -42,6 +42,9 @@ _EXPORTS: dict[str, str] = {
     "ExpressionError": "core.errors",
     "NoFixedPointError": "core.errors",
     "NumericalError": "core.errors",
+    "EffortLimitError": "core.errors",
+    "ResourceLimitError": "core.errors",
+    "effort_limit": "core.effort",
     # symbols
     "x": "symbolic.symbols",
     "q": "symbolic.symbols",
@@ -126,12 +129,15 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
+    from .core.effort import effort_limit
     from .core.errors import (
+        EffortLimitError,
         ExpressionError,
         InvalidArgumentError,
         NoFixedPointError,
         NumericalError,
         OptionalDependencyError,
+        ResourceLimitError,
         SweepError,
         UnknownActivationError,
         VgmathError,

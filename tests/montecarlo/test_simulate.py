@@ -611,10 +611,11 @@ def test_non_finite_signals_raise_numerical_error(method):
     chain = vg.Chain("softplus", init={"scheme": "custom", "sigma_w2": 50}, depth=200, width=8)
     with pytest.raises(NumericalError, match=r"forward pass .* not finite at layer"):
         vg.simulate(chain, trials=4, seed=0, dtype=np.float32, method=method)
-    # an activation undefined below x = -60 (it passes the construction check on [-50, 50]),
-    # driven there by pre-activations of standard deviation 100
-    chain = vg.Chain("sqrt(x + 60)", init={"scheme": "custom", "sigma_w2": 10_000}, depth=3,
-                     width=4)
+    # an activation undefined below x ≈ -2001 that passes the construction checks (SymPy
+    # cannot solve x - tanh(x) + 2000 < 0 and no witness lies in [-1000, 1000]), driven there
+    # by pre-activations of standard deviation 10^4
+    chain = vg.Chain("sqrt(x - tanh(x) + 2000)", init={"scheme": "custom", "sigma_w2": 10**8},
+                     depth=3, width=4)
     with pytest.raises(NumericalError, match="not finite at layer 1"):
         vg.simulate(chain, trials=4, seed=0, method=method)
 

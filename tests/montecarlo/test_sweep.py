@@ -594,7 +594,8 @@ def test_cli_errors_are_one_line(argv, code, match, tmp_path, capsys, monkeypatc
     assert main(["sweep", *argv]) == code
     err = capsys.readouterr().err.strip()
     assert match in err and len(err.splitlines()) == 1 and "Traceback" not in err
-    assert not (tmp_path / "x.csv").exists()
+    # a failure while running keeps the finished configurations (--on-error record)
+    assert (tmp_path / "x.csv").exists() == (code == 1)
 
 
 def test_cli_dask_without_the_extra(tmp_path, capsys, monkeypatch) -> None:
@@ -649,3 +650,42 @@ def test_dask_hashing_a_user_activation_leaves_mpmath_intact() -> None:
         vg.Chain("0.25*x + tanh(x)", "xavier", depth=2, width=3))
     assert mp.eps.context is mp
     assert mp.quad(lambda z: mp.exp(-z * z), [-mp.inf, mp.inf]) == pytest.approx(math.sqrt(math.pi))
+
+
+def test_on_error_record_keeps_finished_points_and_marks_the_result_partial(tmp_path) -> None:
+    """One failing point ('exp(x)' among three activations) used to lose the whole sweep."""
+    grid = {"activation": ["tanh", "exp(x)", "relu"], "init": ["xavier"], "depth": [4],
+            "width": [8]}
+    with pytest.raises(vg.SweepError, match="exp"):
+        vg.sweep(grid, trials=8, seed=0, executor="serial")
+    res = vg.sweep(grid, trials=8, seed=0, executor="serial", on_error="record")
+    assert not res.complete
+    assert [e.index for e in res.failures] == [1]
+    assert res[1].error["type"] == "NumericalError"
+    assert res[0].prediction is not None and res[2].simulation is not None
+    assert res.metadata["failed"][0]["config"] == 1
+    for name in ("partial.json", "partial.csv"):
+        path = res.save(tmp_path / name)
+        again = vg.SweepResult.load(path)
+        assert again.metadata["complete"] is False
+        assert len(again) == 3
+    assert vg.SweepResult.load(tmp_path / "partial.json")[1].error["type"] == "NumericalError"
+    with pytest.raises(vg.InvalidArgumentError):
+        vg.sweep(grid, on_error="ignore")
+
+
+def test_cli_sweep_writes_the_finished_points_and_exits_1(tmp_path) -> None:
+    import contextlib
+    import io
+
+    from vgmath.cli import main
+
+    out = tmp_path / "g.csv"
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        code = main(["sweep", "--activations", "tanh", "exp(x)", "relu", "--depths", "4",
+                     "--widths", "8", "--trials", "8", "--workers", "1", "--out", str(out)])
+    assert code == 1
+    assert len(err.getvalue().strip().splitlines()) == 1
+    assert "marked partial" in err.getvalue()
+    assert len(vg.SweepResult.load(out)) == 3

@@ -84,7 +84,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         ("φ′", r"\ensuremath{\varphi}\ensuremath{'}"),
         ("\x07bell", " bell"),
         ("é", "e"),
-        ("\u2603", "[U+2603]"),
+        ("\u2603", "{[}U+2603{]}"),
     ],
 )
 def test_escape_text(text: str, expected: str) -> None:

@@ -435,7 +435,7 @@ def test_unknown_name_lists_the_known_names() -> None:
         ("leaky_relu", {"slope": sp.I}, "slope", "finite real number"),
         ("leaky_relu", {"slope": sp.oo}, "slope", "finite real number"),
         ("leaky_relu", {"slope": "x"}, "slope", "not an expression in a variable"),
-        ("leaky_relu", {"slope": "nan"}, "slope", "unknown name 'nan'"),
+        ("leaky_relu", {"slope": "nan"}, "slope", "must be a finite real number"),
         ("leaky_relu", {"slope": [0.1]}, "slope", "expected a real number"),
     ],
 )
@@ -560,11 +560,12 @@ def test_user_expression_survives_overflow_of_its_float_formula() -> None:
     np.testing.assert_array_equal(act.grad(xs), [1.0, 1.0])
     # a genuinely undefined value stays NaN, and a large array outside the domain is not
     # sent point by point through mpmath (32 failed repairs stop the attempt)
-    # (log(x + 1000) passes the construction check on [-50, 50] but is undefined below -1000)
-    shifted = vg.activation("log(x + 1000)")
-    assert np.isnan(shifted(np.array([-1001.0])))[0]
+    # (SymPy cannot solve x - tanh(x) + 1000 <= 0, and no witness lies in [-1000, 1000], so
+    # log(x - tanh(x) + 1000) passes the construction checks but is undefined below -1001)
+    shifted = vg.activation("log(x - tanh(x) + 1000)")
+    assert np.isnan(shifted(np.array([-1002.0])))[0]
     start = time.perf_counter()
-    assert np.isnan(shifted(-np.linspace(1001, 1002, 200_000))).all()
+    assert np.isnan(shifted(-np.linspace(1002, 1003, 200_000))).all()
     assert time.perf_counter() - start < 2.0  # point-wise mpmath would take ~10 s
 
 
@@ -574,7 +575,7 @@ def test_user_expression_survives_overflow_of_its_float_formula() -> None:
      ("abs(x)**(1/2)", "φ′(x)")],
 )
 def test_expressions_undefined_on_part_of_the_line_are_refused(text: str, where: str) -> None:
-    with pytest.raises(vg.InvalidArgumentError, match=re.escape(f"{where} is not a finite real")):
+    with pytest.raises(vg.InvalidArgumentError, match=re.escape(f"{where} is not")):
         vg.activation(text)
 
 
@@ -583,3 +584,25 @@ def test_user_kink_follows_the_expression() -> None:
     assert relu_by_hand.grad(np.array([0.0]))[0] == 0.0
     assert relu_by_hand.breakpoints == (0,)
     assert relu_by_hand.is_piecewise
+
+
+def test_user_max_and_min_follow_the_catalog_kink_convention() -> None:
+    """max(x, 0) used to have φ′(0) = 1 while relu has 0; a constant argument now wins ties."""
+    zero = np.array([-1.0, 0.0, 1.0])
+    relu = vg.activation("relu").grad(zero)
+    for text in ("max(x, 0)", "max(0, x)"):
+        np.testing.assert_array_equal(vg.activation(text).grad(zero), relu)
+    ends = np.array([-1.0, 1.0])
+    np.testing.assert_array_equal(vg.activation("min(max(x, -1), 1)").grad(ends),
+                                  vg.activation("hard_tanh").grad(ends))
+
+
+def test_exact_rewrites_of_catalog_activations_use_the_catalog_formulas() -> None:
+    """'2*sigmoid(2*x)-1' (tanh with exponentials) made predict raise NumericalError."""
+    act = vg.activation("2*sigmoid(2*x)-1")
+    assert act.expr == sp.tanh(x) and act.label == "2*sigmoid(2*x)-1"
+    assert "exactly tanh" in act.doc
+    p = vg.predict(vg.Chain(act, init="xavier", depth=5, width=64))
+    q = vg.predict(vg.Chain("tanh", init="xavier", depth=5, width=64))
+    np.testing.assert_allclose(p.grad_second_moment, q.grad_second_moment, rtol=1e-12)
+    assert vg.activation("tanh(x) + x/100").doc == "user expression"  # no false twin

@@ -41,7 +41,8 @@ def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("architectures")
     g.add_argument("--arch", choices=ARCHES, default="chain",
                    help="chain (plain), resnet (x + α·F(x)), bn (batch-normalised chain), "
-                   "rnn, lstm, gru (recurrent, shared weights; lstm/gru need ACTIVATION tanh) "
+                   "rnn, lstm, gru (recurrent, shared weights; lstm/gru use tanh, "
+                   "ACTIVATION may be omitted) "
                    "(chain)")
     g.add_argument("--steps", type=int, default=None,
                    help="recurrent: time steps T (default: --depth)")

@@ -28,6 +28,7 @@ from typing import Any
 
 import sympy as sp
 
+from ..core.effort import effort_limit
 from ..core.errors import InvalidArgumentError, NumericalError, VgmathError
 from ..reporting.latex import finite_float
 
@@ -100,9 +101,11 @@ def derive(
     eps_v = _threshold("--eps", eps)
     chain_v = _threshold("--chain-eps", chain_eps)
     try:
-        bound = act.derivative_bound()
-        region = act.saturation_region(eps_v)
-        chain = act.chain_bound(eps=chain_v)
+        # one effort limit for the three certifications together (each also has its own)
+        with effort_limit(f"certify the bounds of {act.label}"):
+            bound = act.derivative_bound()
+            region = act.saturation_region(eps_v)
+            chain = act.chain_bound(eps=chain_v)
     except VgmathError:
         raise
     except Exception as err:

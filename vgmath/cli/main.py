@@ -6,14 +6,27 @@ Each subcommand lives in ``vgmath/_cmd_<name>.py`` and defines
 * ``add_arguments(parser)``: its options;
 * ``run(args) -> int``: the work; returns the exit code.
 
-Errors derived from :class:`vgmath.VgmathError` (and argparse usage errors) become one
-readable line on stderr and a non-zero exit code (2 for usage errors, 1 otherwise unless the
-command says so); no traceback.
+Every exception becomes one readable line on stderr and a documented exit code; never a
+traceback (set ``VGMATH_DEBUG=1`` to see one for an internal error):
+
+====  ==================================================================================
+code  meaning
+====  ==================================================================================
+0     success
+1     the computation could not be completed (a bound that cannot be certified, an effort
+      limit, no fixed point, a failed sweep point), or ``verify`` rejected the claim
+2     usage error: a bad option or value, an expression the parser refuses, a request
+      above a memory or size limit (refused before anything is allocated)
+3     internal error (a bug in vgmath: please report the line)
+4     out of memory or another resource of the machine ran out
+130   interrupted (Ctrl-C); 143 terminated (SIGTERM)
+====  ==================================================================================
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 from collections.abc import Sequence
@@ -23,8 +36,21 @@ from ..core.errors import InvalidArgumentError, VgmathError
 
 __all__ = [
     "COMMANDS",
+    "EXIT_FAILED",
+    "EXIT_INTERNAL",
+    "EXIT_OK",
+    "EXIT_RESOURCES",
+    "EXIT_USAGE",
     "main",
 ]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+EXIT_RESOURCES = 4
+#: longest error line printed (a 3000-character expression is echoed shortened)
+_MAX_LINE = 600
 
 #: subcommand name -> module (imported only when that command runs or help is built)
 COMMANDS: dict[str, str] = {
@@ -75,25 +101,82 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _expressions_as_positionals(argv: Sequence[str] | None) -> list[str]:
+    """Let an expression that starts with ``-`` (``-x``, ``-tanh(x)``) be an argument without
+    ``--``: every option of vgmath is long (``--name``) except ``-h``, so a token with a single
+    leading dash is data; a leading space makes argparse read it as such (the expression
+    parser ignores surrounding spaces)."""
+    tokens = list(sys.argv[1:] if argv is None else argv)
+    out = []
+    for i, tok in enumerate(tokens):
+        if (i > 0 and len(tok) > 1 and tok[0] == "-" and tok[1] != "-" and tok != "-h"
+                and "--" not in tokens[:i]):
+            tok = " " + tok
+        out.append(tok)
+    return out
+
+
+def _say(text: str) -> None:
+    """One line on stderr: newlines folded, shortened to :data:`_MAX_LINE` characters."""
+    line = " ".join(str(text).split())
+    if len(line) > _MAX_LINE:
+        line = line[: _MAX_LINE - 3] + "..."
+    with contextlib.suppress(OSError, ValueError):  # stderr closed
+        print(line, file=sys.stderr)
+
+
+class _Terminated(Exception):
+    pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    raise _Terminated
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import os
+    import signal
+    import threading
+
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        # SIGTERM unwinds like Ctrl-C, so the report's temporary folder is removed
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args = parser.parse_args(_expressions_as_positionals(argv))
         if not getattr(args, "command", None):
             parser.print_help()
-            return 2
+            return EXIT_USAGE
         return int(args._run(args))
     except _UsageError as err:
-        print(str(err), file=sys.stderr)
-        return 2
+        _say(str(err))
+        return EXIT_USAGE
     except VgmathError as err:
-        print(f"vgmath: error: {err}", file=sys.stderr)
-        return 2 if isinstance(err, InvalidArgumentError) else 1
+        _say(f"vgmath: error: {err}")
+        return EXIT_USAGE if isinstance(err, InvalidArgumentError) else EXIT_FAILED
     except KeyboardInterrupt:
-        print("vgmath: interrupted", file=sys.stderr)
+        _say("vgmath: interrupted")
         return 130
+    except _Terminated:
+        _say("vgmath: terminated")
+        return 143
     except BrokenPipeError:
-        return 0
+        return EXIT_OK
+    except MemoryError:
+        _say("vgmath: error: out of memory (lower --depth, --width or --trials)")
+        return EXIT_RESOURCES
+    except RecursionError:
+        _say("vgmath: error: the expression is too deeply nested to process")
+        return EXIT_USAGE
     except OSError as err:
-        print(f"vgmath: error: {err}", file=sys.stderr)
-        return 1
+        _say(f"vgmath: error: {err}")
+        return EXIT_RESOURCES if err.errno in (28, 12, 24) else EXIT_FAILED  # ENOSPC ENOMEM EMFILE
+    except Exception as err:
+        if os.environ.get("VGMATH_DEBUG"):
+            raise
+        _say(f"vgmath: internal error (please report it): {type(err).__name__}: {err}")
+        return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

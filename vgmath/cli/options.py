@@ -17,6 +17,11 @@ def parse_params(items: Sequence[str] | None, argument: str = "--param") -> dict
         name, sep, value = item.partition("=")
         if not sep or not name.strip().isidentifier() or not value.strip():
             raise InvalidArgumentError(argument, item, "expected NAME=VALUE")
+        if name.strip() in out:
+            raise InvalidArgumentError(
+                argument, item,
+                f"{name.strip()} is given twice ({out[name.strip()]} and {value.strip()})",
+            )
         out[name.strip()] = value.strip()
     return out
 
@@ -39,10 +44,14 @@ def parse_widths(text: str, depth: int) -> int | list[int]:
     return values
 
 
-def add_chain_arguments(parser: argparse.ArgumentParser, *, depth: int, width: int) -> None:
+def add_chain_arguments(parser: argparse.ArgumentParser, *, depth: int, width: int,
+                        optional_activation: bool = False) -> None:
     """The options that describe a chain, shared by predict, simulate and verify."""
     parser.add_argument("activation", metavar="ACTIVATION",
-                        help="catalog name (tanh, relu, ...) or an expression in x")
+                        nargs="?" if optional_activation else None,
+                        help="catalog name (tanh, relu, ...) or an expression in x"
+                        + (" (LSTM/GRU: optional, the cell's own tanh)" if optional_activation
+                           else ""))
     parser.add_argument("--init", default="xavier",
                         help="initialisation scheme: xavier, he, lecun, orthogonal, "
                         "he_uniform, truncated_normal, custom, ... (xavier)")

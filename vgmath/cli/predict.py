@@ -39,6 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import InvalidArgumentError
     from ..network.description import Residual
+    from ..symbolic.numbers import short_expr, short_text
     from ..theory.predict import predict
 
     if args.rows < 2:
@@ -56,12 +57,12 @@ def run(args: argparse.Namespace) -> int:
     out = [pred.summary(), ""]
     if pred.formulas:
         out.append("closed forms (L = depth, l = layer):")
-        out.extend(f"  {name} = {expr}" for name, expr in pred.formulas.items())
+        out.extend(f"  {name} = {short_expr(expr)}" for name, expr in pred.formulas.items())
         out.append("")
     out.append(pred.table(rows=args.rows))
     ex = pred.exact
     if ex is not None and ex.grad_second_moment is not None:
         out.append("")
-        out.append(f"exact: E[(g^0)^2]/E[(g^L)^2] = {ex.grad_second_moment[0]}")
+        out.append(f"exact: E[(g^0)^2]/E[(g^L)^2] = {short_text(ex.grad_second_moment[0])}")
     sys.stdout.write("\n".join(out) + "\n")
     return 0

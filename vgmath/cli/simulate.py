@@ -26,7 +26,7 @@ _MAX_ROWS = 41  # layers shown in the table for deep chains (all are in --json /
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_chain_arguments(parser, depth=50, width=128)
+    add_chain_arguments(parser, depth=50, width=128, optional_activation=True)
     parser.add_argument("--trials", type=int, default=200,
                         help="independent random networks (200)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
@@ -37,6 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="arithmetic of the networks (float64)")
     parser.add_argument("--workers", type=int, default=1,
                         help="processes (results do not depend on it) (1)")
+    parser.add_argument("--max-memory", metavar="SIZE", default=None,
+                        help="memory limit such as 8G (default: VGMATH_MAX_MEMORY or 80%% of "
+                        "the available memory; 0 = no limit)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--out", metavar="FILE",
                         help="also write the result to FILE (.json or .csv), atomically")
@@ -52,8 +55,14 @@ def run(args: argparse.Namespace) -> int:
     from ..montecarlo.simulate import simulate
     from .arch import build_network, summary, to_json_dict
 
-    if args.out and Path(args.out).suffix.lower() not in (".json", ".csv"):
+    if args.out is not None and Path(args.out).suffix.lower() not in (".json", ".csv"):
         raise InvalidArgumentError("--out", args.out, "expected a .json or .csv file name")
+    if args.activation is None:
+        if args.arch not in ("lstm", "gru"):
+            raise InvalidArgumentError(
+                "ACTIVATION", None, f"--arch {args.arch} needs an activation (e.g. tanh)"
+            )
+        args.activation = "tanh"  # the LSTM/GRU cell's own (its gates are sigmoids)
     act, init, width = chain_parts(args)
     chain = build_network(args, act=act, init=init, width=width)
     show = stderr_is_tty() if args.progress is None else bool(args.progress)
@@ -66,8 +75,9 @@ def run(args: argparse.Namespace) -> int:
         progress=show,
         workers=args.workers,
         clip_norm=args.clip,
+        max_memory=args.max_memory,
     )
-    if args.out:
+    if args.out is not None:
         path = sim.save(args.out)
         print(f"vgmath: wrote {path}", file=sys.stderr)
     if args.json:

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import InvalidArgumentError
+from ..core.errors import InvalidArgumentError, SweepError
 
 __all__ = ["HELP", "add_arguments", "format_summary", "parse_width_item", "run"]
 
@@ -66,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        "(needs vgmath[dask])")
     parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                         help="progress bar on stderr (default: when stderr is a terminal)")
+    parser.add_argument("--on-error", choices=("record", "raise"), default="record",
+                        help="record: a failing configuration is reported and the others are "
+                        "still written (marked partial; exit 1); raise: stop at the first "
+                        "failure and write nothing (record)")
     parser.add_argument("--out", required=True, metavar="FILE",
                         help="write the results to FILE (.json or .csv), atomically")
 
@@ -107,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {
         "trials": args.trials, "seed": args.seed, "method": args.method, "progress": show,
         "predict": not args.no_predict, "simulate": not args.no_simulate,
+        "on_error": args.on_error,
     }
     with contextlib.ExitStack() as stack:
         if args.dask_local is not None:
@@ -120,6 +125,14 @@ def run(args: argparse.Namespace) -> int:
         result = sweep(grid, **options)
     path = result.save(args.out)
     sys.stdout.write(format_summary(result))
+    failures = result.failures
+    if failures:
+        first = failures[0]
+        raise SweepError(
+            first.index, len(result), first.parameters, first.error["type"],
+            f"{first.error['reason']} ({len(failures)} of {len(result)} configurations failed; "
+            f"the others were written to {path}, marked partial)",
+        )
     print(f"vgmath: wrote {path} ({len(result)} configurations)", file=sys.stderr)
     return 0
 

@@ -16,6 +16,8 @@ _EXPORTS: dict[str, str] = {
     "ExpressionError": "errors",
     "NoFixedPointError": "errors",
     "NumericalError": "errors",
+    "EffortLimitError": "errors",
+    "ResourceLimitError": "errors",
     "OptionalDependencyError": "errors",
     "SweepError": "errors",
     "__version__": "version",
@@ -26,11 +28,13 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .errors import (
+        EffortLimitError,
         ExpressionError,
         InvalidArgumentError,
         NoFixedPointError,
         NumericalError,
         OptionalDependencyError,
+        ResourceLimitError,
         SweepError,
         UnknownActivationError,
         VgmathError,

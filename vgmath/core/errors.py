@@ -6,11 +6,13 @@ from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
+    "EffortLimitError",
     "ExpressionError",
     "InvalidArgumentError",
     "NoFixedPointError",
     "NumericalError",
     "OptionalDependencyError",
+    "ResourceLimitError",
     "SweepError",
     "UnknownActivationError",
     "VgmathError",
@@ -55,6 +57,41 @@ class NoFixedPointError(VgmathError):
 
 class NumericalError(VgmathError):
     """A numerical routine could not reach the accuracy it promises."""
+
+
+class EffortLimitError(NumericalError):
+    """A computation did not finish within its effort limit (:mod:`vgmath.core.effort`).
+
+    ``what`` names the computation, ``seconds`` the limit that ran out; the message says how
+    to raise it (``VGMATH_EFFORT_SECONDS`` or :func:`vgmath.core.effort.effort_limit`).
+    """
+
+    def __init__(self, what: str, seconds: float, detail: str = "") -> None:
+        self.what = what
+        self.seconds = seconds
+        self.detail = detail
+        tail = f"; {detail}" if detail else ""
+        super().__init__(
+            f"cannot {what} within the effort limit ({seconds:g} s; raise it with "
+            f"VGMATH_EFFORT_SECONDS){tail}"
+        )
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (EffortLimitError, (self.what, self.seconds, self.detail))
+
+
+class ResourceLimitError(InvalidArgumentError):
+    """A request would need more memory (or work) than the configured limit allows.
+
+    Raised *before* anything is allocated; the message gives the estimate, the limit and how
+    to override it.
+    """
+
+    def __init__(self, argument: str, value: Any, reason: str) -> None:
+        super().__init__(argument, value, reason)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ResourceLimitError, (self.argument, self.value, self.reason))
 
 
 class SweepError(VgmathError):

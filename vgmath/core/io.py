@@ -16,18 +16,45 @@ __all__ = ["atomic_write", "save_by_extension", "text_or_file"]
 def atomic_write(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to a temporary file beside ``path``, then rename it over ``path``: an
     interrupted run leaves the old file (or none), never half a file."""
+    if not str(path).strip():
+        raise InvalidArgumentError("path", str(path), "expected a file name, got an empty one")
     target = Path(path)
+    if target.is_symlink():
+        # write through the link (replacing the link itself would break it)
+        target = Path(os.path.realpath(target))
+    if target.is_dir():
+        raise InvalidArgumentError("path", str(path), "is a directory; expected a file name")
     directory = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    if not directory.is_dir():
+        raise InvalidArgumentError(
+            "path", str(path), f"its folder {str(directory)!r} does not exist"
+        )
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as err:
+        reason = err.strerror or str(err)
+        raise OSError(err.errno, f"cannot write {str(path)!r}: {reason}") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; follow the umask
         os.replace(tmp, target)
+    except OSError as err:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        reason = err.strerror or str(err)
+        raise OSError(err.errno, f"cannot write {str(path)!r}: {reason}") from None
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
     return target
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def save_by_extension(

@@ -24,6 +24,26 @@ class _Bar(tqdm):  # type: ignore[misc]
     monitor_interval = 0
 
 
+class _Lines:
+    """Progress as whole lines at 0 %, every 10 % and the end (for a non-terminal stderr)."""
+
+    def __init__(self, total: int, desc: str, unit: str) -> None:
+        self.total, self.desc, self.unit = max(int(total), 0), desc, unit
+        self.n = 0
+        self._next = 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        if self.total and self.n * 10 >= self._next * self.total:
+            pct = min(100, 100 * self.n // self.total)
+            print(f"{self.desc}: {self.n}/{self.total} {self.unit} ({pct}%)", file=sys.stderr,
+                  flush=True)
+            self._next = self.n * 10 // self.total + 1
+
+    def close(self) -> None:
+        pass
+
+
 class Progress:
     """A progress bar on stderr, or a no-op when disabled. Use as a context manager."""
 
@@ -31,7 +51,10 @@ class Progress:
         self.enabled = bool(enabled)
         self.total = int(total)
         self._bar: Any = None
-        if self.enabled:
+        if self.enabled and not stderr_is_tty():
+            # a file or a pipe: plain lines (at most 11), no carriage returns
+            self._bar = _Lines(self.total, desc or "progress", unit)
+        elif self.enabled:
             self._bar = _Bar(
                 total=self.total, desc=desc, unit=unit, file=sys.stderr, leave=False,
                 dynamic_ncols=True, mininterval=0.2,

@@ -69,6 +69,7 @@ import numpy as np
 from ..core.errors import InvalidArgumentError
 from ..core.io import save_by_extension, text_or_file
 from ..core.progress import progress as _progress
+from ..core.resources import check_memory, format_bytes
 from ..network.description import Chain, Recurrent
 from .kernel import LOG_KEYS, METHODS, Kernel, _log_mean
 from .kernels import make_kernel
@@ -493,6 +494,31 @@ def resolve_method(chain: Chain, method: str) -> str:
     return method
 
 
+def simulation_bytes(chain: Chain | Recurrent, kernel: Kernel, trials: int, block_size: int,
+                     workers: int) -> float:
+    """Estimated peak memory of a run: one block per worker (the kernel's working set, plus
+    the QR workspace of orthogonal weights) and the per-layer result arrays."""
+    per_net = float(kernel.bytes_per_network())
+    if isinstance(chain, Chain) and chain.rule.distribution == "orthogonal":
+        per_net += 3.0 * 8 * max(chain.widths) ** 2
+    fields = len(LOG_KEYS) + len(kernel.extra_fields)
+    results = 8.0 * trials * (chain.depth + 1) * fields * 3  # logs, summaries, samples
+    return per_net * block_size * workers + results
+
+
+def check_simulation_memory(chain: Chain | Recurrent, kernel: Kernel, trials: int,
+                            block_size: int, workers: int, *, max_memory: Any = None) -> None:
+    """Refuse (:class:`vgmath.ResourceLimitError`) a run whose estimate is above the limit."""
+    estimate = simulation_bytes(chain, kernel, trials, block_size, workers)
+    check_memory(
+        f"simulating {trials} networks of {chain}", estimate, argument="size",
+        value=f"depth={chain.depth}, width={max(chain.widths)}, trials={trials}",
+        max_memory=max_memory,
+        hint="lower the depth, width, trials or workers (one network alone needs "
+        f"{format_bytes(simulation_bytes(chain, kernel, 1, 1, 1))})",
+    )
+
+
 def default_block_size(kernel: Kernel) -> int:
     """Networks per block: as many as fit a 256 MiB working set, between 1 and 256.
 
@@ -514,6 +540,7 @@ def simulate(
     block_size: int | None = None,
     chunk_size: int | None = None,
     clip_norm: Any = None,
+    max_memory: Any = None,
 ) -> Simulation:
     """Simulate ``trials`` independent random networks described by ``chain``.
 
@@ -549,6 +576,11 @@ def simulate(
     clip_norm
         Also report gradient clipping by global norm at this threshold
         (:mod:`vgmath.montecarlo.clipping`).
+    max_memory
+        Memory limit for this run (``"8G"``, bytes; default: ``VGMATH_MAX_MEMORY`` or 80 % of
+        the available memory, :mod:`vgmath.core.resources`). The working set (one block per
+        worker, the per-layer results) is estimated before anything is allocated; above the
+        limit :class:`vgmath.ResourceLimitError` is raised. Blocks shrink to fit first.
 
     Returns
     -------
@@ -575,6 +607,8 @@ def simulate(
     bsize = _optional_int_arg("block_size", block_size, minimum=1)
     if bsize is None:
         bsize = default_block_size(kernel)
+    check_simulation_memory(chain, kernel, n_trials, min(bsize, n_trials), n_workers,
+                            max_memory=max_memory)
     csize = _optional_int_arg("chunk_size", chunk_size, minimum=1)
 
     sizes = _block_sizes(n_trials, bsize)

@@ -147,6 +147,7 @@ class _Options:
     simulate: bool
     method: str
     dtype: str
+    on_error: str = "raise"
 
 
 #: theory fields kept per configuration (plus the prediction's ``extras``)
@@ -197,9 +198,10 @@ def _run_chunk(
     for index, chain, seed in tasks:
         try:
             out.append((index, "ok", _run_one(chain, seed, options)))
-        except Exception as err:  # reported by the caller as a SweepError
+        except Exception as err:  # reported by the caller as a SweepError (or recorded)
             out.append((index, "error", (type(err).__name__, str(err), traceback.format_exc())))
-            break
+            if options.on_error == "raise":
+                break
     return out
 
 
@@ -216,6 +218,7 @@ def sweep(
     method: str = "auto",
     dtype: Any = "float64",
     chunk_size: int | None = None,
+    on_error: str = "raise",
 ) -> SweepResult:
     """Predict and/or simulate every configuration of a grid of networks.
 
@@ -242,6 +245,12 @@ def sweep(
     chunk_size
         Configurations per unit of work (default: about four units per worker, or one when
         the executor's size is unknown). Does not change the results.
+    on_error
+        ``"raise"`` (default): the first failing configuration raises :class:`SweepError`.
+        ``"record"``: every configuration runs; a failure is kept in its entry's ``error``
+        (no data), the finished ones are kept, and the result is marked partial
+        (``result.complete`` is False, ``metadata["failed"]`` lists the failures, and
+        ``save`` writes both).
 
     Returns
     -------
@@ -256,6 +265,8 @@ def sweep(
     SweepError
         A configuration failed while running (its index and parameters in the message).
     """
+    if on_error not in ("raise", "record"):
+        raise InvalidArgumentError("on_error", on_error, "expected 'raise' or 'record'")
     chains, description = _configurations(grid)
     n_trials = _positive_int("trials", trials)
     if not (predict or simulate):
@@ -270,7 +281,7 @@ def sweep(
     from .simulate import _resolve_dtype
 
     dt = _resolve_dtype(dtype).name
-    options = _Options(n_trials, bool(predict), bool(simulate), method, dt)
+    options = _Options(n_trials, bool(predict), bool(simulate), method, dt, on_error)
     params = [chain_parameters(c) for c in chains]
     if simulate:
         _check_simulable(chains, params, method, dt)
@@ -288,6 +299,7 @@ def sweep(
     chunks = [tasks[i : i + size] for i in range(0, n, size)]
 
     results: list[dict[str, Any] | None] = [None] * n
+    errors: dict[int, dict[str, str]] = {}
     t0 = time.perf_counter()
     runner = _start_executor(kind, parallelism, obj, len(chunks))
     # at most two chunks per worker in flight (all of them when the size is unknown)
@@ -319,8 +331,11 @@ def sweep(
                 for i, status, payload in outcomes:
                     if status == "error":
                         error_type, reason, details = payload
-                        raise SweepError(i, n, params[i], error_type, reason, details)
-                    results[i] = payload
+                        if on_error == "raise":
+                            raise SweepError(i, n, params[i], error_type, reason, details)
+                        errors[i] = {"type": error_type, "reason": reason}
+                    else:
+                        results[i] = payload
                     bar.update(1)
                 fill()
     finally:
@@ -350,9 +365,18 @@ def sweep(
         "versions": {"vgmath": __version__, "numpy": np.__version__,
                      "python": platform.python_version()},
     }
+    if errors:
+        metadata["complete"] = False
+        metadata["failed"] = [{"config": i, **errors[i]} for i in sorted(errors)]
     entries = []
     for i, payload in enumerate(results):
-        assert payload is not None
+        if payload is None:
+            entries.append(SweepEntry(
+                index=i, parameters=params[i], seed=seeds[i], chain=chains[i],
+                description=chains[i].to_dict(), prediction=None, prediction_info=None,
+                simulation=None, simulation_info=None, error=errors[i],
+            ))
+            continue
         entries.append(SweepEntry(
             index=i, parameters=params[i], seed=seeds[i], chain=chains[i],
             description=chains[i].to_dict(),

@@ -46,6 +46,12 @@ class SweepEntry:
     prediction_info: Mapping[str, Any] | None
     simulation: Mapping[str, FloatArray] | None
     simulation_info: Mapping[str, Any] | None
+    #: ``{"type": ..., "reason": ...}`` when this configuration failed (``on_error="record"``)
+    error: Mapping[str, str] | None = None
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
 
     @property
     def depth(self) -> int:
@@ -67,6 +73,7 @@ class SweepEntry:
                    for k, v in (self.simulation_info or {}).items()},
                 "fields": {k: _enc_array(v) for k, v in self.simulation.items()},
             },
+            **({} if self.error is None else {"error": dict(self.error)}),
         }
 
     @classmethod
@@ -90,6 +97,7 @@ class SweepEntry:
             simulation=None if sim is None else _freeze(
                 {k: _dec_array(v) for k, v in sim["fields"].items()}),
             simulation_info=sinfo,
+            error=data.get("error"),
         )
 
 
@@ -117,6 +125,16 @@ class SweepResult:
     @property
     def seed(self) -> int:
         return int(self.metadata["seed"])
+
+    @property
+    def complete(self) -> bool:
+        """False when some configurations failed (``on_error="record"``; see ``failures``)."""
+        return not any(e.failed for e in self.entries)
+
+    @property
+    def failures(self) -> list[SweepEntry]:
+        """The entries that failed, with their ``error``."""
+        return [e for e in self.entries if e.failed]
 
     def columns(self) -> list[str]:
         """The columns of :meth:`rows` (per-layer level), in order."""

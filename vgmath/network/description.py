@@ -27,6 +27,7 @@ A :class:`Recurrent` network applies one cell with *shared* weights for T steps;
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -38,7 +39,11 @@ from ..symbolic.activation import Activation, as_activation
 from ..symbolic.parse import to_sympy_number
 from .init import Init, as_init
 
-__all__ = ["CELLS", "Chain", "Recurrent", "Residual"]
+__all__ = ["CELLS", "MAX_DEPTH", "Chain", "Recurrent", "Residual"]
+
+#: Deepest chain (and longest recurrent run) vgmath describes: every engine keeps per-layer
+#: arrays, and a million layers already take seconds of theory and megabytes of results.
+MAX_DEPTH = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,14 @@ class Residual:
             raise InvalidArgumentError("branch_depth", self.branch_depth, "must be 1 or 2")
         if self.variant not in ("post", "pre"):
             raise InvalidArgumentError("variant", self.variant, "must be 'post' or 'pre'")
+
+
+def _short_int(v: Any) -> Any:
+    """An int for a message: itself, or ``<a 5001-digit integer>`` (never a 5000-digit echo,
+    and never Python's 4300-digit ``str`` limit)."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 64:
+        return f"<a {math.floor(v.bit_length() * math.log10(2)) + 1}-digit integer>"
+    return v
 
 
 def _widths(width: Any, depth: int) -> tuple[int, ...]:
@@ -137,7 +150,11 @@ class Chain(_TypedViews):
         set_(self, "init", as_init(self.init))
         d = self.depth
         if isinstance(d, bool) or not isinstance(d, int) or d < 1:
-            raise InvalidArgumentError("depth", d, "must be a positive integer")
+            raise InvalidArgumentError("depth", _short_int(d), "must be a positive integer")
+        if d > MAX_DEPTH:
+            raise InvalidArgumentError(
+                "depth", _short_int(d), f"at most {MAX_DEPTH:,} layers are supported"
+            )
         set_(self, "widths", _widths(self.width, d))
         sb = to_sympy_number("sigma_b2", self.sigma_b2)
         if sb.is_negative:
@@ -271,7 +288,11 @@ SPECTRAL_MAX_HIDDEN = 128
 
 def _positive_int(name: str, value: Any, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise InvalidArgumentError(name, value, f"must be an integer >= {minimum}")
+        raise InvalidArgumentError(name, _short_int(value), f"must be an integer >= {minimum}")
+    if name == "steps" and value > MAX_DEPTH:
+        raise InvalidArgumentError(
+            name, _short_int(value), f"at most {MAX_DEPTH:,} steps are supported"
+        )
     return value
 
 
@@ -346,7 +367,7 @@ class Recurrent(_TypedViews):
             if value.is_negative:
                 raise InvalidArgumentError(name, getattr(self, name), "must be >= 0")
             set_(self, name, value)
-        if self.input_size and not sp.sympify(self.input_q).is_positive:
+        if self.input_size and not (self.input_q).is_positive:
             raise InvalidArgumentError("input_q", self.input_q, "inputs need input_q > 0")
         fb = to_sympy_number("forget_bias", self.forget_bias)
         if fb != 0 and self.cell != "lstm":
@@ -380,14 +401,14 @@ class Recurrent(_TypedViews):
     @property
     def weight_variance(self) -> sp.Expr:
         """Var(W_ij) of the recurrent weights (each n × n gate block)."""
-        return sp.sympify(self.rule.variance(self.hidden, self.hidden))
+        return self.rule.variance(self.hidden, self.hidden)
 
     @property
     def input_variance(self) -> sp.Expr:
         """Var(U_ij) of the input weights (0 without inputs)."""
         if not self.input_size:
             return sp.Integer(0)
-        return sp.sympify(self.input_rule.variance(self.input_size, self.hidden))
+        return self.input_rule.variance(self.input_size, self.hidden)
 
     @property
     def spectral(self) -> bool:
@@ -410,7 +431,7 @@ class Recurrent(_TypedViews):
             raise InvalidArgumentError(
                 "cell", self.cell, "only a vanilla RNN has a plain-chain mean-field limit"
             )
-        if not sp.sympify(self.h0_q).is_positive:
+        if not (self.h0_q).is_positive:
             raise InvalidArgumentError(
                 "h0_q", self.h0_q, "the mean-field chain needs a nonzero initial state"
             )

@@ -35,7 +35,7 @@ import numpy as np
 import sympy as sp
 
 from ..core.errors import InvalidArgumentError
-from ..symbolic.parse import to_sympy_number
+from ..symbolic.parse import as_sympy, to_sympy_number
 from ..symbolic.symbols import fan_in as FAN_IN
 from ..symbolic.symbols import fan_out as FAN_OUT
 
@@ -68,7 +68,8 @@ class Init:
             raise InvalidArgumentError(
                 "distribution", self.distribution, f"expected one of {', '.join(DISTRIBUTIONS)}"
             )
-        if not sp.sympify(self.scale).is_positive:
+        object.__setattr__(self, "scale", as_sympy("scale", self.scale))
+        if not self.scale.is_positive:
             raise InvalidArgumentError("scale", self.scale, "must be > 0")
 
     # ---- construction
@@ -88,7 +89,7 @@ class Init:
 
     # ---- views
     def fan(self, fan_in: Any = FAN_IN, fan_out: Any = FAN_OUT) -> sp.Expr:
-        fi, fo = sp.sympify(fan_in), sp.sympify(fan_out)
+        fi, fo = as_sympy("fan_in", fan_in), as_sympy("fan_out", fan_out)
         return {
             "fan_in": fi,
             "fan_out": fo,
@@ -102,7 +103,7 @@ class Init:
 
     def sigma_w2(self, fan_in: Any = FAN_IN, fan_out: Any = FAN_OUT) -> sp.Expr:
         """The mean-field σ_w² = fan_in · Var(W_ij)."""
-        return sp.simplify(sp.sympify(fan_in) * self.variance(fan_in, fan_out))
+        return sp.simplify(as_sympy("fan_in", fan_in) * self.variance(fan_in, fan_out))
 
     def uniform_bound(self, fan_in: Any = FAN_IN, fan_out: Any = FAN_OUT) -> sp.Expr:
         """Bound a of U(−a, a) with the rule's variance: a = √(3·Var)."""
@@ -242,7 +243,7 @@ def init_variance(
     if isinstance(scheme, Init) and options:
         raise InvalidArgumentError("options", options, "options go with a scheme name, not an Init")
     for arg, v in (("fan_in", fan_in), ("fan_out", fan_out)):
-        sv = sp.sympify(v)
+        sv = as_sympy(arg, v)
         if sv.is_number and not (sv.is_integer and sv.is_positive):
             raise InvalidArgumentError(arg, v, "must be a positive integer")
     return rule.variance(fan_in, fan_out)

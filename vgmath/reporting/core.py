@@ -186,6 +186,11 @@ def _default_label(act: Activation) -> str:
     return act.label
 
 
+#: Longest activation label a report accepts (a label is a section title, a table cell and a
+#: figure legend; TeX cannot typeset a 3000-character one: "Dimension too large").
+MAX_LABEL = 80
+
+
 def coerce_activations(value: Any) -> tuple[tuple[str, Activation], ...]:
     items: list[tuple[str, Any]] = []
     if isinstance(value, (str, Activation)):
@@ -206,6 +211,11 @@ def coerce_activations(value: Any) -> tuple[tuple[str, Activation], ...]:
     for label, v in items:
         act = as_activation(v, "activations")
         lab = label.strip() if label.strip() else _default_label(act)
+        if len(lab) > MAX_LABEL:
+            raise InvalidArgumentError(
+                "activations", lab[:40] + "...",
+                f"a label has at most {MAX_LABEL} characters ({len(lab)} given)",
+            )
         out.append((lab, act))
     labels = [lab for lab, _ in out]
     dup = sorted({lab for lab in labels if labels.count(lab) > 1})

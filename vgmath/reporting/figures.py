@@ -108,8 +108,29 @@ def save(fig: Figure, directory: Path, stem: str, *, version: str) -> tuple[Path
 def mpl_text(text: str) -> str:
     """User text made safe for matplotlib: no mathtext (``$`` escaped), and never the
     ``_nolegend_`` convention (a leading underscore hides a legend entry)."""
-    s = str(text).replace("$", r"\$")
+    s = "".join(ch if _has_glyph(ch) else f"[U+{ord(ch):04X}]" for ch in str(text))
+    s = s.replace("$", r"\$")
     return (" " + s) if s.startswith("_") else s
+
+
+_GLYPHS: dict[str, bool] = {}
+
+
+def _has_glyph(ch: str) -> bool:
+    """Whether matplotlib's default font can draw ``ch`` (a missing glyph is a warning — an
+    error under strict warning filters — and an empty box in the figure)."""
+    if ch.isascii():
+        return True
+    if ch not in _GLYPHS:
+        try:
+            from matplotlib import font_manager
+            from matplotlib.ft2font import FT2Font
+
+            font = FT2Font(font_manager.findfont(font_manager.FontProperties()))
+            _GLYPHS[ch] = font.get_char_index(ord(ch)) != 0
+        except Exception:  # pragma: no cover - no font information: be conservative
+            _GLYPHS[ch] = ord(ch) < 0x2000
+    return _GLYPHS[ch]
 
 
 # --------------------------------------------------------------------------- activations

@@ -151,7 +151,8 @@ def escape_text(text: Any, *, breakable: bool = False) -> str:
 
     ASCII specials are escaped; common Greek letters and symbols are rendered; other non-ASCII
     characters are decomposed to ASCII where possible (``é`` → ``e``) and otherwise shown as
-    ``[U+hhhh]`` (its hexadecimal code point) — pdflatex cannot typeset arbitrary Unicode,
+    ``[U+hhhh]`` (its hexadecimal code point, braced so a leading ``[`` is never an optional
+    argument) — pdflatex cannot typeset arbitrary Unicode,
     and an unknown character must not break the document. Control characters become spaces.
 
     ``breakable=True`` allows a line break after every punctuation character and inside long
@@ -186,7 +187,9 @@ def escape_text(text: Any, *, breakable: bool = False) -> str:
             if ascii_ and all(" " <= c <= "~" for c in ascii_):
                 out.append(escape_text(ascii_))
             else:
-                out.append(f"[U+{ord(ch):04X}]")
+                # braces: a '[' at the start of a table row (after \midrule or \\) would
+                # otherwise be read as an optional argument ("Missing number")
+                out.append(f"{{[}}U+{ord(ch):04X}{{]}}")
     return "".join(out)
 
 

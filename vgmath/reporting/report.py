@@ -34,10 +34,12 @@ is printed instead; numbers formatted by fixed rules; per-chain seeds derived fr
 the chain's labels with :class:`numpy.random.SeedSequence`), identical figures (fixed PDF and
 PNG metadata) and, with pdfTeX, an identical PDF (``SOURCE_DATE_EPOCH``). Everything is built
 in a temporary directory beside ``DIR`` and renamed into place at the end, so an interrupted
-run (an exception, Ctrl-C) leaves ``DIR`` as it was. (Replacing an existing ``DIR`` takes two
-renames; only a hard kill between them — microseconds — could leave ``DIR`` absent, with the
-old report still in a hidden ``.DIR.*.old`` folder beside it.) An existing ``DIR`` is replaced
-only when it is empty or holds a previous vgmath report (its ``manifest.json`` says so).
+run (an exception, Ctrl-C, SIGTERM from the command line) leaves ``DIR`` as it was, and the
+temporary folder of a killed run is removed by the next run. An existing ``DIR`` is accepted
+only when it is empty or holds a previous vgmath report (its ``manifest.json`` says so); at the
+end vgmath removes only the files it wrote there itself (listed in that manifest, unchanged)
+and keeps every other file — also one saved into ``DIR`` while the report was being built —
+and says so (:mod:`vgmath.reporting.publish`). Permissions follow the umask.
 """
 
 from __future__ import annotations
@@ -47,14 +49,15 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..core.errors import InvalidArgumentError
+import numpy as np
+
+from ..core.errors import InvalidArgumentError, VgmathError
 from ..symbolic.parse import to_sympy_number
 from . import latex as L
 from . import sections as _report_sections  # noqa: F401  (registers the sections)
@@ -74,6 +77,7 @@ from .core import (
     note,
     positive_int,
 )
+from .publish import make_temp, publish, remove_stale
 
 __all__ = ["Report", "build_document", "report"]
 
@@ -109,6 +113,9 @@ def _check_out(out: Any) -> Path:
     path = Path(out).expanduser().absolute()
     # resolve '..' and symlinks of the parent, keep the final name as given
     path = path.parent.resolve() / path.name
+    if path.is_symlink():
+        # a link to a folder: the report goes into the folder, the link stays a link
+        path = path.resolve()
     if path.name in ("", ".", ".."):
         raise InvalidArgumentError("out", out, "expected a directory path with a name")
     if path.exists():
@@ -132,20 +139,21 @@ def _is_report_dir(path: Path) -> bool:
     return isinstance(data, dict) and data.get("generator") == GENERATOR
 
 
-def _replace_dir(tmp: Path, out: Path) -> None:
-    """Move the finished ``tmp`` to ``out`` (replacing an old report there)."""
-    if not out.exists():
-        os.rename(tmp, out)
+def check_report_memory(options: ReportOptions) -> None:
+    """Refuse (before any work) a report whose simulations would not fit in memory: the
+    largest chain it simulates has the options' depth and width and ``trials`` networks."""
+    if not options.simulate:
         return
-    old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-    old.rmdir()
-    os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        os.rename(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    from ..montecarlo.kernels import make_kernel
+    from ..montecarlo.simulate import check_simulation_memory, default_block_size, resolve_method
+    from ..network.description import Chain
+
+    for _, init in options.inits:
+        chain = Chain("tanh", init=init, depth=options.depth, width=options.width)
+        method = resolve_method(chain, "auto")
+        kernel = make_kernel(chain, method=method, dtype=np.dtype("float64"), threads=1)
+        block = min(default_block_size(kernel), options.trials)
+        check_simulation_memory(chain, kernel, options.trials, block, 1)
 
 
 def build_document(ctx: ReportContext) -> tuple[str, list[str], dict[str, str]]:
@@ -165,7 +173,16 @@ def build_document(ctx: ReportContext) -> tuple[str, list[str], dict[str, str]]:
             note(f"section '{name}' left out: {reason}")
             continue
         ctx.progress(f"vgmath report: {name} ...")
-        body = section.build(ctx)
+        try:
+            body = section.build(ctx)
+        except VgmathError as err:
+            # one activation the theory cannot handle (a bound that cannot be certified, a
+            # Gaussian rule that does not converge, an effort limit) costs this section, not
+            # the report: it is recorded as not computed and the report goes on
+            reason = f"could not be computed: {err}"
+            omitted[cls.key] = reason
+            note(f"section '{name}' left out: {reason}")
+            continue
         if not body.strip():
             omitted[cls.key] = "nothing to show for these options"
             continue
@@ -244,7 +261,9 @@ def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights
 def sp_latex(v: Any) -> str:
     import sympy as sp
 
-    return sp.latex(sp.sympify(v))
+    from ..symbolic.parse import as_sympy
+
+    return sp.latex(as_sympy("value", v))
 
 
 def _bibliography(ctx: ReportContext) -> str:
@@ -333,8 +352,10 @@ def report(
         raise InvalidArgumentError("trials", trials, "needs at least 2 networks for a CI")
 
     show = Progress(progress)
+    check_report_memory(options)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent))
+    remove_stale(out_path, note)
+    tmp = make_temp(out_path)
     t_start = time.perf_counter()
     try:
         ctx = ReportContext(options=options, root=tmp, progress=show, version=__version__)
@@ -385,7 +406,7 @@ def report(
             },
         }
         (tmp / MANIFEST).write_text(dumps_json(manifest), encoding="utf-8")
-        _replace_dir(tmp, out_path)
+        publish(tmp, out_path, manifest=MANIFEST, generator=GENERATOR, note=note)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

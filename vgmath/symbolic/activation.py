@@ -20,7 +20,9 @@ the same convention (tested).
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,9 +32,17 @@ import numpy as np
 import sympy as sp
 from scipy import special
 
-from ..core.errors import InvalidArgumentError, UnknownActivationError
+from ..core.effort import effort_limit
+from ..core.errors import (
+    EffortLimitError,
+    InvalidArgumentError,
+    NumericalError,
+    UnknownActivationError,
+    VgmathError,
+)
 from .parse import parse_expression, to_sympy_number
 from .piecewise import breakpoints as _breakpoints
+from .piecewise import pieces
 from .symbols import x
 
 __all__ = ["Activation", "activation", "activations", "as_activation", "to_sympy_number"]
@@ -425,24 +435,59 @@ class Activation:
 
     # ---- derived quantities (see vgmath.symbolic.bounds)
     def derivative_bound(self) -> Any:
-        """Certified sup and inf of φ′ over ℝ (a :class:`vgmath.DerivativeBound`)."""
+        """Certified sup and inf of φ′ over ℝ (a :class:`vgmath.DerivativeBound`).
+
+        Runs under the effort limit (:mod:`vgmath.core.effort`); an expression the certifier
+        cannot finish raises :class:`vgmath.EffortLimitError` (with a sampled estimate) or
+        :class:`vgmath.NumericalError`, never hangs.
+        """
         if "bound" not in self._cache:
             from .bounds import derivative_bound
 
-            self._cache["bound"] = derivative_bound(self)
+            self._cache["bound"] = self._certified("bound", lambda: derivative_bound(self))
         return self._cache["bound"]
 
     def saturation_region(self, eps: Any = _DEFAULT_EPS) -> Any:
         """Where |φ′(x)| < eps, exact or certified (a :class:`vgmath.SaturationRegion`)."""
         from .bounds import saturation_region
 
-        return saturation_region(self, eps)
+        return self._certified("saturation region", lambda: saturation_region(self, eps))
 
     def chain_bound(self, *, depth: Any = None, eps: Any = None) -> Any:
         """∏ φ′(x_i) ≤ (sup|φ′|)^L, and the smallest L with the bound below eps."""
         from .bounds import chain_bound
 
-        return chain_bound(self, depth=depth, eps=eps)
+        return self._certified("chain bound", lambda: chain_bound(self, depth=depth, eps=eps))
+
+    def _certified(self, what: str, compute: Callable[[], Any]) -> Any:
+        """Run a certification under the effort limit; one clear error if it cannot finish."""
+        try:
+            with effort_limit(f"certify the {what} of {self.label}"):
+                return compute()
+        except EffortLimitError as err:
+            raise EffortLimitError(err.what, err.seconds, self._estimate()) from None
+        except VgmathError:
+            raise
+        except (ArithmeticError, TypeError, ValueError, AttributeError, RecursionError) as err:
+            # an expression the certifier cannot analyse (a pole, a non-real value): one
+            # readable error rather than a traceback; the cause stays chained
+            raise NumericalError(
+                f"cannot certify the {what} of {self.label}: {type(err).__name__}: {err}; "
+                + self._estimate()
+            ) from err
+
+    def _estimate(self) -> str:
+        """A sampled (uncertified) estimate of sup and inf of φ′ for error messages."""
+        grid = np.linspace(-50.0, 50.0, 20001)
+        with np.errstate(all="ignore"):
+            d = np.asarray(self.grad(grid), dtype=float)
+        d = d[np.isfinite(d)]
+        if not d.size:
+            return "no numeric estimate is available"
+        return (
+            f"the numeric estimate (sampled on [-50, 50], not certified) is sup φ′ ≈ "
+            f"{d.max():.6g}, inf φ′ ≈ {d.min():.6g}"
+        )
 
     # ---- printing
     def latex(self) -> str:
@@ -495,7 +540,7 @@ class Activation:
 
 
 def _rebuild_catalog(name: str, params: dict[str, Any]) -> Activation:
-    return activation(name, **{k: sp.sympify(v) for k, v in params.items()})
+    return activation(name, **{k: to_sympy_number(k, v) for k, v in params.items()})
 
 
 def _rebuild_user(source: str, params: dict[str, Any]) -> Activation:
@@ -581,14 +626,144 @@ def _from_spec(spec: _Spec, params: Mapping[str, Any]) -> Activation:
     )
 
 
+def _float_numbers(expr: sp.Expr) -> sp.Expr:
+    """``expr`` with integers beyond int64 (and rationals with such parts) as floats, so that
+    NumPy never sees a Python int it cannot hold (``tanh(10**100)``)."""
+    big = {
+        r: sp.Float(r, 17)
+        for r in expr.atoms(sp.Rational)
+        if max(abs(int(r.p)), int(r.q)) >= 2**62
+    }
+    return expr.xreplace(big) if big else expr
+
+
+_MP_HUGE = mpmath.mpf(2) ** 1100  # beyond any float64 input; exp of more is ±inf or 0
+
+
+def _huge(u: Any) -> bool:
+    return isinstance(u, mpmath.mpf) and mpmath.isfinite(u) and abs(u) > _MP_HUGE
+
+
+def _saturating(name: str, at_plus: Any, at_minus: Any) -> Callable[[Any], Any]:
+    """mpmath's ``name`` whose value at an astronomically large argument is its limit
+    (computing it exactly would take time and memory in proportion to the argument's size)."""
+    fn = getattr(mpmath, name)
+
+    def guarded(u: Any) -> Any:
+        if _huge(u):
+            return at_plus if u > 0 else at_minus
+        return fn(u)
+
+    return guarded
+
+
+def _unbounded(name: str) -> Callable[[Any], Any]:
+    """mpmath's ``name`` refused at an astronomically large argument (sin, cos, tan: no
+    limit to saturate to); the repair then gives up on that point."""
+    fn = getattr(mpmath, name)
+
+    def guarded(u: Any) -> Any:
+        if _huge(u):
+            raise OverflowError(f"{name} of a number beyond 2^1100")
+        return fn(u)
+
+    return guarded
+
+
+def _mp_pow(base: Any, exponent: Any) -> Any:
+    """base**exponent with the result's size estimated first: a power whose binary exponent
+    would itself be astronomically large saturates to inf or 0 (as a float would) instead of
+    building a gigantic integer."""
+    b, e = mpmath.mpmathify(base), mpmath.mpmathify(exponent)
+    if isinstance(b, mpmath.mpf) and isinstance(e, mpmath.mpf) and b > 0 and mpmath.isfinite(e):
+        size = e * mpmath.log(b, 2) if b != 1 else mpmath.mpf(0)
+        if abs(size) > _MP_HUGE:
+            return mpmath.inf if size > 0 else mpmath.mpf(0)
+    return b**e
+
+
+_INF, _ZERO, _ONE = mpmath.inf, mpmath.mpf(0), mpmath.mpf(1)
+_MP_GUARDS: dict[str, Callable[..., Any]] = {
+    "exp": _saturating("exp", _INF, _ZERO),
+    "sinh": _saturating("sinh", _INF, -_INF),
+    "cosh": _saturating("cosh", _INF, _INF),
+    "tanh": _saturating("tanh", _ONE, -_ONE),
+    "erf": _saturating("erf", _ONE, -_ONE),
+    "erfc": _saturating("erfc", _ZERO, mpmath.mpf(2)),
+    "atan": _saturating("atan", mpmath.pi / 2, -mpmath.pi / 2),
+    "sin": _unbounded("sin"),
+    "cos": _unbounded("cos"),
+    "tan": _unbounded("tan"),
+    "sec": _unbounded("sec"),
+    "csc": _unbounded("csc"),
+    "cot": _unbounded("cot"),
+    "vgpow": _mp_pow,
+}
+
+_VGPOW = sp.Function("vgpow")
+_MP_MODULES = [_MP_GUARDS, "mpmath"]
+
+
+def _mp_lambdify(expr: sp.Expr) -> Callable[[Any], Any]:
+    """An mpmath evaluator of ``expr`` whose exponentials and powers cannot blow up (exact
+    evaluation of ``exp(exp(exp(x)))`` at x = 50 would need a 10²¹-bit integer)."""
+    guarded = expr.replace(
+        lambda e: isinstance(e, sp.Pow) and not e.exp.is_Integer,
+        lambda e: _VGPOW(e.base, e.exp),
+    )
+    return sp.lambdify(x, guarded, modules=_MP_MODULES)  # type: ignore[no-any-return]
+
+
+#: points where a user expression is compared with the catalog (see :func:`_catalog_twin`)
+_FINGERPRINT = np.array([-2.31, -0.73, 0.0, 0.41, 1.87, 3.3])
+
+
+def _catalog_twin(expr: sp.Expr) -> Activation | None:
+    """The catalog activation (with its default parameters) that ``expr`` is an exact
+    rewrite of — ``2*sigmoid(2*x) - 1`` is tanh — or None. A float fingerprint picks the
+    candidate; SymPy proves the identity (within a short effort limit) before it is used."""
+    try:
+        fn = sp.lambdify(x, _float_numbers(expr), modules=["scipy", "numpy"])
+        with np.errstate(all="ignore"):
+            mine = np.broadcast_to(np.asarray(fn(_FINGERPRINT), dtype=float), _FINGERPRINT.shape)
+    except (TypeError, ValueError, NameError, ZeroDivisionError):
+        return None
+    if not np.all(np.isfinite(mine)):
+        return None
+    for name, spec in _CATALOG.items():
+        if name == "identity" or any(p.default is None for p in spec.params.values()):
+            continue
+        cat = _from_spec(spec, {})
+        if not np.allclose(cat(_FINGERPRINT), mine, rtol=1e-12, atol=1e-14):
+            continue
+        try:
+            with effort_limit(f"compare with {name}", 1.0):
+                diff = (expr - cat.expr).rewrite(sp.exp)
+                same = sp.simplify(diff) == 0 or sp.simplify(sp.piecewise_fold(diff)) == 0
+        except (EffortLimitError, TypeError, ValueError, NotImplementedError):
+            same = False
+        if same:
+            return cat
+    return None
+
+
 def _from_expression(text: str, params: Mapping[str, Any]) -> Activation:
     values = {k: to_sympy_number(k, v) for k, v in params.items()}
     expr = parse_expression(text, params=values)
-    f_raw = sp.lambdify(x, expr, modules=["scipy", "numpy"])
-    df_raw = sp.lambdify(x, _clean(sp.diff(expr, x)), modules=["scipy", "numpy"])
+    twin = _catalog_twin(expr) if not values and not expr.has(sp.Piecewise) else None
+    if twin is not None:
+        # an exact rewrite of a catalog entry: its closed forms and stable float formulas
+        # (the theory's quadrature of 2*sigmoid(2*x) - 1 loses digits to cancellation)
+        return Activation(
+            name=text, expr=twin.expr, params={}, _f=twin._f, _df=twin._df, source=text,
+            doc=f"user expression (exactly {twin.name})", reference=twin.reference,
+        )
+    d_expr = _clean(sp.diff(expr, x))
+    f_raw = sp.lambdify(x, _float_numbers(expr), modules=["scipy", "numpy"])
+    df_raw = sp.lambdify(x, _float_numbers(d_expr), modules=["scipy", "numpy"])
 
-    f_mp = sp.lambdify(x, expr, modules="mpmath")
-    df_mp = sp.lambdify(x, _clean(sp.diff(expr, x)), modules="mpmath")
+    f_mp = _mp_lambdify(expr)
+    df_mp = _mp_lambdify(d_expr)
 
     def f(u: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):
@@ -603,8 +778,169 @@ def _from_expression(text: str, params: Mapping[str, Any]) -> Activation:
     act = Activation(
         name=text, expr=expr, params=values, _f=f, _df=df, source=text, doc="user expression"
     )
+    _check_domain(expr, d_expr, text)
     _check_real_on_the_line(act, text)
+    _check_gradient_passes(d_expr, text)
     return act
+
+
+#: effort limit of the symbolic domain check (seconds); beyond it only the grid check applies
+_DOMAIN_SECONDS = 2.0
+
+
+def _check_domain(expr: sp.Expr, d_expr: sp.Expr, text: str) -> None:
+    """Refuse φ or φ′ that is undefined somewhere on ℝ, *certified* by SymPy's ``solveset``
+    rather than sampled: a pole (``1/(x - 0.123)``, ``tan(x)``), a logarithm or a fractional
+    power of something that becomes ≤ 0 or < 0 (``log(x + 50.01)``, ``sqrt(x - 60)``) is
+    found wherever it is, not only on a grid. Sub-expressions inside a ``Piecewise`` are
+    checked on their own piece only. When SymPy cannot decide (an implicit equation) within
+    :data:`_DOMAIN_SECONDS`, the grid check of :func:`_check_real_on_the_line` remains."""
+    with contextlib.suppress(EffortLimitError), effort_limit(
+        "check where the expression is defined", _DOMAIN_SECONDS
+    ):
+        for label, e in (("φ", expr), ("φ′", d_expr)):
+            where = _undefined_point(e, sp.S.Reals)
+            if where is not None:
+                point, why = where
+                raise InvalidArgumentError(
+                    "activation", text,
+                    f"{label}(x) is not defined on the whole real line: {why} at "
+                    f"x = {_show_point(point)}; an activation and its derivative must be "
+                    "finite and real everywhere",
+                )
+
+
+def _show_point(p: Any) -> str:
+    try:
+        text = str(p)
+        return text if len(text) <= 30 else f"{float(p):.6g}"
+    except (TypeError, ValueError):  # pragma: no cover
+        return "?"
+
+
+def _first_point(s: sp.Set) -> Any | None:
+    """A point of the solution set ``s`` (None if empty or undecided)."""
+    if s is sp.S.EmptySet or isinstance(s, sp.ConditionSet):
+        return None
+    if isinstance(s, sp.FiniteSet):
+        return min(s, key=lambda v: abs(float(v))) if s else None
+    if isinstance(s, sp.Interval):
+        if s.start.is_finite and s.end.is_finite:
+            return s.start if not s.left_open else (s.start + s.end) / 2
+        if s.start.is_finite:
+            return s.start if not s.left_open else s.start + 1
+        if s.end.is_finite:
+            return s.end if not s.right_open else s.end - 1
+        return sp.Integer(0)
+    if isinstance(s, sp.Union):
+        for a in s.args:
+            p = _first_point(a)
+            if p is not None:
+                return p
+        return None
+    if isinstance(s, sp.ImageSet):
+        try:
+            return s.lamda(0)
+        except (TypeError, ValueError):
+            return None
+    if isinstance(s, sp.Complement):
+        return _first_point(s.args[0])
+    return None
+
+
+#: where an undecided condition is searched for a witness (a sign change of a continuous u)
+_WITNESS_GRID = np.linspace(-1000.0, 1000.0, 400001)
+
+
+def _sign_change(u: sp.Expr, kind: str, region: sp.Set) -> Any | None:
+    """A point where ``u`` ≤ 0 / < 0 / changes sign (so has a zero: u is continuous there),
+    found on a fine grid of [-1000, 1000] inside ``region``; None if none is seen. A point
+    found is a witness (up to float rounding); not finding one proves nothing."""
+    fn = sp.lambdify(x, u, modules="numpy")
+    with np.errstate(all="ignore"):
+        v = np.broadcast_to(np.asarray(fn(_WITNESS_GRID), dtype=float), _WITNESS_GRID.shape)
+    try:
+        inside = np.asarray([bool(region.contains(sp.Float(t)))
+                             for t in _WITNESS_GRID[::4000]])
+    except TypeError:
+        inside = np.ones(101, dtype=bool)
+    mask = np.repeat(inside, 4000)[: v.size] if not inside.all() else np.ones(v.size, bool)
+    if kind == "zero":
+        s = np.sign(v)
+        hits = np.flatnonzero(mask[:-1] & mask[1:] & np.isfinite(v[:-1]) & np.isfinite(v[1:])
+                              & (s[:-1] * s[1:] <= 0))
+    else:
+        hits = np.flatnonzero(mask & ((v <= 0) if kind == "le" else (v < 0)))
+    if not hits.size:
+        return None
+    return sp.Float(_WITNESS_GRID[hits[0]], 6)
+
+
+def _solve(cond: Any, region: sp.Set) -> sp.Set:
+    try:
+        return sp.solveset(cond, x, region)
+    except (NotImplementedError, ValueError, TypeError):
+        return sp.ConditionSet(x, cond, region)
+
+
+def _undefined_point(e: sp.Expr, region: sp.Set) -> tuple[Any, str] | None:
+    """A point of ``region`` where ``e`` is undefined (with why), or None."""
+    if region is sp.S.EmptySet or x not in e.free_symbols:
+        return None
+    if isinstance(e, sp.Piecewise):
+        remaining = region
+        for f, c in e.args:
+            piece = remaining if c is sp.true else sp.Intersection(c.as_set(), remaining)
+            found = _undefined_point(f, piece)
+            if found is not None:
+                return found
+            remaining = sp.Complement(remaining, piece)
+        return None
+    bad: list[tuple[Any, str]] = []
+    if isinstance(e, sp.Pow) and x in e.base.free_symbols:
+        b, k = e.base, e.exp
+        if x in k.free_symbols or not k.is_integer:
+            # a real power needs a positive base (SymPy's principal branch is complex else)
+            if x in k.free_symbols or k.is_negative:
+                bad.append((b, "le", "a power with a non-positive base"))
+            else:
+                bad.append((b, "lt", "a fractional power of a negative number"))
+        elif k.is_negative:
+            bad.append((b, "zero", "division by zero"))
+    elif isinstance(e, sp.log):
+        bad.append((e.args[0], "le", "the logarithm of a non-positive number"))
+    elif isinstance(e, sp.tan):
+        bad.append((sp.cos(e.args[0]), "zero", "a pole of tan"))
+    for u, kind, why in bad:
+        cond = {"le": u <= 0, "lt": u < 0, "zero": sp.Eq(u, 0)}[kind]
+        s = _solve(cond, region)
+        p = _first_point(s)
+        if p is None and isinstance(s, sp.ConditionSet):
+            p = _sign_change(u, kind, region)  # SymPy cannot decide: look for a witness
+        if p is not None:
+            return p, why
+    for a in e.args:
+        if isinstance(a, sp.Expr):
+            found = _undefined_point(a, region)
+            if found is not None:
+                return found
+    return None
+
+
+def _check_gradient_passes(d_expr: sp.Expr, text: str) -> None:
+    """Refuse φ whose derivative is zero almost everywhere (``heaviside(x)``, a staircase):
+    such a unit passes no gradient at all."""
+    try:
+        with effort_limit("check the derivative", _DOMAIN_SECONDS):
+            pcs = pieces(d_expr)
+            flat = all(sp.simplify(f) == 0 for _, f in pcs)
+    except (EffortLimitError, TypeError, ValueError, NotImplementedError):
+        return
+    if flat:
+        raise InvalidArgumentError(
+            "activation", text,
+            "φ′(x) is zero almost everywhere (a step function): the unit passes no gradient",
+        )
 
 
 #: where a user expression must be real and finite (with its derivative): a grid of step 1/20
@@ -621,12 +957,22 @@ def _check_real_on_the_line(act: Activation, text: str) -> None:
         bad = ~np.isfinite(values)
         if bad.any():
             x0 = float(_PROBE[bad][0])
+            v0 = float(values[bad][0])
+            what = f"{label}(x) is not a finite real number" + (
+                " (infinite or beyond float64)" if math.isinf(v0) else ""
+            )
             raise InvalidArgumentError(
                 "activation",
                 text,
-                f"{label}(x) is not a finite real number at x = {x0:g}; an activation and its "
+                f"{what} at x = {x0:g}; an activation and its "
                 "derivative must be defined on the whole real line",
             )
+
+
+#: effort limit of one exact re-evaluation of a non-finite float (seconds)
+_REPAIR_SECONDS = 0.5
+#: total time one array's repairs may take (seconds); the remaining points stay non-finite
+_REPAIR_TOTAL = 2.0
 
 
 def _repair_nonfinite(out: np.ndarray, u: np.ndarray, exact: Callable[[Any], Any]) -> np.ndarray:
@@ -638,12 +984,14 @@ def _repair_nonfinite(out: np.ndarray, u: np.ndarray, exact: Callable[[Any], Any
     overflow), so a large array outside the domain costs no more than 32 mpmath calls."""
     flat_out, flat_u = out.reshape(-1), u.reshape(-1)
     failures = repaired = 0
+    started = time.monotonic()
     for i in np.flatnonzero(~np.isfinite(flat_out) & np.isfinite(flat_u)):
-        if failures >= 32 and not repaired:
+        if (failures >= 32 and not repaired) or time.monotonic() - started > _REPAIR_TOTAL:
             break
         try:
-            v = mpmath.mpmathify(exact(mpmath.mpf(float(flat_u[i]))))
-        except (ValueError, ZeroDivisionError, OverflowError):
+            with effort_limit("repair a non-finite value by exact evaluation", _REPAIR_SECONDS):
+                v = mpmath.mpmathify(exact(mpmath.mpf(float(flat_u[i]))))
+        except (ValueError, ZeroDivisionError, OverflowError, TypeError, EffortLimitError):
             v = None
         if isinstance(v, mpmath.mpf) and mpmath.isfinite(v):
             flat_out[i] = float(v)

@@ -33,9 +33,10 @@ kink in the piece whose closed condition holds there — vgmath's convention
 * ``relu(u) = Piecewise((0, u <= 0), (u, True))`` (relu′(0) = 0, as in the catalog);
 * ``heaviside(u) = Piecewise((0, u <= 0), (1, True))`` (so ``relu′ = heaviside``);
 * ``abs(u) = Piecewise((-u, u <= 0), (u, True))``;
-* ``max(a, b) = Piecewise((a, a >= b), (b, True))`` and ``min(a, b) = Piecewise((a, a <= b),
-  (b, True))``: a tie goes to the *first* argument, so ``max(0, x)`` is exactly ``relu(x)``
-  while ``max(x, 0)`` has derivative 1 at 0;
+* ``max(a, b)`` and ``min(a, b)``: at a tie a *constant* argument wins, so ``max(x, 0)`` and
+  ``max(0, x)`` are both exactly ``relu(x)`` (φ′(0) = 0) and ``min(max(x, -1), 1)`` has
+  φ′(±1) = 0 like the catalog's ``hard_tanh``; between two arguments that both depend on x
+  the first one wins (``max(x, 2*x)`` has φ′(0) = 1);
 * ``sign(u)`` is −1, 0, 1; an isolated value at a point (the 0 of ``sign(0)``) is kept only
   when it agrees with a neighbouring piece, as in ``sign(x)*log(1 + abs(x))``; a lone jump to a
   different value at one point (``sign(x)`` itself) is refused, since φ′ there is undefined.
@@ -72,9 +73,12 @@ __all__ = [
     "FUNCTIONS",
     "MAX_BITS",
     "MAX_DEPTH",
+    "MAX_EXPONENT",
     "MAX_KINKS",
     "MAX_LENGTH",
+    "as_sympy",
     "parse_expression",
+    "to_sympy_number",
 ]
 
 #: Longest accepted expression (characters).
@@ -91,12 +95,21 @@ MAX_BITS = 8192
 MAX_KINKS = 8
 #: Largest decimal exponent of a literal such as ``1e300`` (10**1000 has 3322 bits < MAX_BITS).
 MAX_LITERAL_EXPONENT = 1000
+#: Largest |n| in a power ``u**n`` of an expression in x (``x**1e300`` or ``2**x**10**10``
+#: would make every evaluation, derivative and bound astronomically expensive).
+MAX_EXPONENT = 1000
+#: Largest magnitude of a number in an activation: beyond float64 it cannot be simulated.
+MAX_MAGNITUDE = sp.Float("1.7976931348623157e308")
 
 
 # --------------------------------------------------------------------------- the whitelist
 
 
 def _relu(u: sp.Expr) -> sp.Expr:
+    if u.is_nonnegative:  # relu(x**2) = x**2: no piece for the isolated zero
+        return u
+    if u.is_nonpositive:
+        return sp.Integer(0)
     return sp.Piecewise((0, u <= 0), (u, True))
 
 
@@ -105,6 +118,10 @@ def _heaviside(u: sp.Expr) -> sp.Expr:
 
 
 def _abs(u: sp.Expr) -> sp.Expr:
+    if u.is_nonnegative:  # abs(x**2) = x**2 (its zero at 0 is not a kink)
+        return u
+    if u.is_nonpositive:
+        return -u
     return sp.Piecewise((-u, u <= 0), (u, True))
 
 
@@ -112,17 +129,25 @@ def _sign(u: sp.Expr) -> sp.Expr:
     return sp.Piecewise((-1, u < 0), (0, sp.Eq(u, 0)), (1, True))
 
 
+def _tie_to_second(a: sp.Expr, b: sp.Expr) -> bool:
+    """At a tie of max/min, a constant argument wins (φ′ = 0 there, as for the catalog's
+    relu, hard_tanh and hard_sigmoid); otherwise the first argument does."""
+    return not b.free_symbols and bool(a.free_symbols)
+
+
 def _max(*args: sp.Expr) -> sp.Expr:
     out = args[0]
     for b in args[1:]:
-        out = sp.Piecewise((out, out >= b), (b, True))
+        cond = out > b if _tie_to_second(out, b) else out >= b
+        out = sp.Piecewise((out, cond), (b, True))
     return out
 
 
 def _min(*args: sp.Expr) -> sp.Expr:
     out = args[0]
     for b in args[1:]:
-        out = sp.Piecewise((out, out <= b), (b, True))
+        cond = out < b if _tie_to_second(out, b) else out <= b
+        out = sp.Piecewise((out, cond), (b, True))
     return out
 
 
@@ -426,6 +451,21 @@ class _Walker:
         """
         if exponent.free_symbols:
             return
+        self.guard_bits(base, exponent, node)
+        if base.free_symbols:
+            try:
+                large = bool(abs(exponent) > MAX_EXPONENT)
+            except TypeError:
+                large = False
+            if large:
+                self.fail(
+                    self.segment(node),
+                    f"a power of an expression in x needs an exponent of at most "
+                    f"{MAX_EXPONENT} in magnitude",
+                )
+
+    def guard_bits(self, base: sp.Expr, exponent: sp.Expr, node: ast.AST) -> None:
+        """The exact-size part of :meth:`guard_power`."""
         sizes = [
             max(math.log2(abs(int(r.p))), math.log2(int(r.q)))
             for r in base.atoms(sp.Rational)
@@ -700,11 +740,28 @@ def parse_expression(
             walker.fail(
                 stripped[:40], f"the expression holds a number with more than {MAX_BITS} bits"
             )
+        if r != 0 and not sp.Float("2.2250738585072014e-308") <= abs(r) <= MAX_MAGNITUDE:
+            walker.fail(
+                _short(r), "the number is outside the float64 range (about 1e-308 to 1e308)"
+            )
     if expr.has(sp.Piecewise):
         expr = sp.piecewise_fold(expr)
         expr = _tidy_piecewise(expr, walker.fail)
         _check_pieces(expr, walker.fail)
     return expr
+
+
+def _short(r: sp.Rational) -> str:
+    """A number for a message: itself when short, else its order of magnitude."""
+    text = str(r)
+    if len(text) <= 40:
+        return text
+    p, q = abs(int(r.p)), int(r.q)
+    log10 = (p.bit_length() - q.bit_length()) * math.log10(2)  # no float overflow
+    return f"{'-' if r < 0 else ''}1e{round(log10)} (about)"
+
+
+_NON_FINITE_WORDS = ("nan", "inf", "infinity", "oo")
 
 
 def to_sympy_number(name: str, value: Any) -> sp.Expr:
@@ -719,7 +776,7 @@ def to_sympy_number(name: str, value: Any) -> sp.Expr:
         raise InvalidArgumentError(name, value, "expected a real number, got a bool")
     try:
         if isinstance(value, sp.Basic):
-            v = sp.sympify(value)
+            v = value
         elif isinstance(value, (int, np.integer)):
             v = sp.Integer(int(value))
         elif isinstance(value, Fraction):
@@ -729,6 +786,8 @@ def to_sympy_number(name: str, value: Any) -> sp.Expr:
                 raise InvalidArgumentError(name, value, "must be finite")
             v = sp.Rational(repr(float(value)))
         elif isinstance(value, str):
+            if value.strip().lower().lstrip("+-") in _NON_FINITE_WORDS:
+                raise InvalidArgumentError(name, value, "must be a finite real number")
             v = parse_expression(value, params={}, allow_constant=True)
         else:
             raise InvalidArgumentError(name, value, "expected a real number")
@@ -741,3 +800,21 @@ def to_sympy_number(name: str, value: Any) -> sp.Expr:
     if not (v.is_real and v.is_finite):
         raise InvalidArgumentError(name, value, "must be a finite real number")
     return v
+
+
+def as_sympy(name: str, value: Any) -> sp.Basic:
+    """Coerce ``value`` to a SymPy object without ever evaluating text.
+
+    The one door for values that may be a number *or* a symbolic expression (a fan that is
+    :data:`vgmath.fan_in` or 256, a point that is ``sp.pi`` or ``"1/2"``): SymPy objects pass
+    unchanged, Python numbers become exact SymPy numbers and strings are read by the safe
+    parser (a number such as ``"1/4"``; never ``sympify``). Anything else is refused with
+    :class:`InvalidArgumentError` naming ``name``.
+    """
+    if isinstance(value, sp.Basic):
+        return value
+    if isinstance(value, bool):
+        raise InvalidArgumentError(name, value, "expected a number or a SymPy expression")
+    if isinstance(value, (str, int, float, Fraction, np.integer, np.floating)):
+        return to_sympy_number(name, value)
+    raise InvalidArgumentError(name, value, "expected a number or a SymPy expression")

@@ -17,6 +17,7 @@ from numpy.typing import NDArray
 
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
+from ..symbolic.numbers import exact_text, short_expr
 
 __all__ = ["FIELDS", "ExactProfile", "Prediction", "distribution_notes", "layer_scales"]
 
@@ -50,7 +51,7 @@ class ExactProfile:
         out: dict[str, list[str] | None] = {}
         for name in (*FIELDS, "sigma_w2"):
             vals = getattr(self, name)
-            out[name] = None if vals is None else [str(v) for v in vals]
+            out[name] = None if vals is None else [exact_text(v) for v in vals]
         return out
 
 
@@ -132,9 +133,9 @@ class Prediction:
             "converged_at": self.converged_at,
             "fields": fields,
             "extras": {k: _floats(v) for k, v in self.extras.items()},
-            "formula": None if self.formula is None else str(self.formula),
+            "formula": None if self.formula is None else exact_text(self.formula),
             "formula_latex": None if self.formula is None else sp.latex(self.formula),
-            "formulas": {k: str(v) for k, v in self.formulas.items()},
+            "formulas": {k: exact_text(v) for k, v in self.formulas.items()},
         }
         if include_exact:
             ex = self.exact
@@ -189,7 +190,9 @@ class Prediction:
         """A few lines: the chain, the method, the closed form or the overall ratio, notes."""
         lines = [str(self.chain), f"method: {self.method}"]
         if self.formula is not None:
-            lines.append(f"E[(g^l)^2]/E[(g^L)^2] = {self.formula}   (L = depth, l = layer)")
+            lines.append(
+                f"E[(g^l)^2]/E[(g^L)^2] = {short_expr(self.formula)}   (L = depth, l = layer)"
+            )
         lines.append(f"E[(g^0)^2]/E[(g^L)^2] = {self.gradient_ratio:.6g}")
         if self.converged_at is not None:
             lines.append(f"q reaches its fixed point {self.q[-1]:.6g} at layer {self.converged_at}")

@@ -12,11 +12,12 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
+from ...core.errors import VgmathError
 from ...symbolic.activation import Activation
 from ...symbolic.symbols import x
 from .. import figures as F
 from .. import latex as L
-from ..core import ReportContext, Section, register
+from ..core import ReportContext, Section, note, register
 from .common import _m, _t, slug
 
 # --------------------------------------------------------------------------- activations
@@ -144,10 +145,23 @@ class ActivationsSection(Section):
         data_rows: list[dict[str, Any]] = []
         json_rows: list[dict[str, Any]] = []
         for idx, (label, act) in enumerate(o.activations):
-            with ctx.timed("bounds"):
-                bound = act.derivative_bound()
-                region = act.saturation_region(eps)
-                chain = act.chain_bound(eps=sp.Rational(1, 1000))
+            try:
+                with ctx.timed("bounds"):
+                    bound = act.derivative_bound()
+                    region = act.saturation_region(eps)
+                    chain = act.chain_bound(eps=sp.Rational(1, 1000))
+            except VgmathError as err:
+                # one activation that cannot be certified (x + sin(x), an effort limit) is
+                # recorded as such; the rest of the report goes on
+                note(f"{label}: the bounds could not be certified ({err})")
+                out.extend(_uncertified_subsection(ctx, idx, label, act, err))
+                rows_tex.append([_t(label), "not certified", "not certified", "no", "--", "--"])
+                data_rows.append({"activation": label, "exact": False,
+                                  "error": str(err)})
+                json_rows.append({"label": label, "expression": str(act.expr),
+                                  "latex": act.latex(), "derivative": str(act.derivative),
+                                  "error": str(err)})
+                continue
             phi_tex, dphi_tex, pnote = _definition_latex(act)
             cite = ""
             if act.name in _ACT_CITES and not act.source:
@@ -252,7 +266,7 @@ class ActivationsSection(Section):
             })
         vanish = [(label, d["chain_depth_1e-3"]) for label, d in
                   zip((lab for lab, _ in o.activations), data_rows, strict=True)
-                  if d["chain_depth_1e-3"] is not None]
+                  if d.get("chain_depth_1e-3") is not None]
         if vanish:
             self._highlights.append(
                 "Certified chain bounds: " + "; ".join(
@@ -281,6 +295,25 @@ class ActivationsSection(Section):
             size=r"\footnotesize",
         ))
         return "\n".join(out) + "\n"
+
+
+def _uncertified_subsection(ctx: ReportContext, idx: int, label: str, act: Any,
+                            err: Exception) -> list[str]:
+    """The subsection of an activation whose bounds could not be certified."""
+    phi_tex, dphi_tex, _ = _definition_latex(act)
+    reason = str(err)
+    if len(reason) > 400:
+        reason = reason[:397] + "..."
+    return [
+        r"\subsection{\texorpdfstring{" + _t(label) + "}{" + L.pdf_string(label) + "}}",
+        r"\label{sec:act-" + str(idx) + "}",
+        r"\emph{Definition:}",
+        L.fit_display(phi_tex),
+        r"\emph{Derivative} (SymPy):",
+        L.fit_display(dphi_tex),
+        r"\emph{Certified bound:} could not be certified. " + _t(reason),
+        "",
+    ]
 
 
 _ACT_CITES = {"selu": "klambauer2017"}

@@ -152,19 +152,21 @@ class PhaseDiagramSection(Section):
         rows, mdata = [], []
         groups: dict[str, list[str]] = {}
         phases: dict[str, str] = {}
+        values: dict[str, sp.Expr] = {}
         for lab, s in markers_in:
             with ctx.timed("theory"):
                 fp = fixed_point("tanh", s, o.sigma_b2)
             groups.setdefault(str(s), []).append(lab)
             phases[str(s)] = fp.phase
+            values[str(s)] = s
             rows.append([_t(lab), _m(L.fmt_exact(s, max_len=20)), _m(L.fmt_float(fp.q_star, 4)),
                          _m(L.fmt_float(fp.chi_1, 4)), _t(fp.phase)])
             mdata.append({"point": lab, "sigma_w2": float(s), "sigma_w2_exact": str(s),
                           "sigma_b2": sb_mark, "q_star": _num(fp.q_star),
                           "chi_1": _num(fp.chi_1), "phase": fp.phase})
         markers = [
-            (", ".join(labs) + f": σ_w² = {float(sp.sympify(key)):.4g}, {phases[key]}",
-             float(sp.sympify(key)), sb_mark)
+            (", ".join(labs) + f": σ_w² = {float(values[key]):.4g}, {phases[key]}",
+             float(values[key]), sb_mark)
             for key, labs in groups.items()
         ]
         xmax = max(4.0, 1.15 * max(m[1] for m in markers))

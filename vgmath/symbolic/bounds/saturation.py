@@ -12,7 +12,7 @@ import mpmath
 import sympy as sp
 
 from ...core.errors import InvalidArgumentError, NumericalError
-from ..parse import to_sympy_number
+from ..parse import as_sympy, to_sympy_number
 from ..symbols import x
 from .analysis import (
     _analysis,
@@ -140,7 +140,10 @@ class SaturationRegion:
 
     def contains(self, value: Any) -> bool:
         """Is the point ``value`` in the saturation region?"""
-        return bool(self.region.contains(sp.sympify(value)))
+        point = as_sympy("value", value)
+        if getattr(point, "free_symbols", None):
+            raise InvalidArgumentError("value", value, "expected a number")
+        return bool(self.region.contains(point))
 
     def latex(self) -> str:
         return r"\{x : |\varphi'(x)| < " + sp.latex(self.eps) + r"\} = " + sp.latex(self.region)
