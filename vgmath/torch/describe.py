@@ -408,8 +408,8 @@ def _choose_rule(stats: list[_WeightStats], act: Activation) -> tuple[Init, str 
         dist = "normal"
     s2 = float(np.median([s.fan_in * s.v for s in stats]))
     rule = Init.custom(f"{s2:.4g}", distribution=dist)
-    return rule, None, [f"no torch.nn.init scheme matches most layers; σ_w² = n_in·Var(W) = "
-                        f"{s2:.4g} is the median over the layers ({dist} weights)"]
+    return rule, None, [(f"no torch.nn.init scheme matches most layers; σ_w² = n_in·Var(W) = "
+                        f"{s2:.4g} is the median over the layers ({dist} weights)")]
 
 
 def _readout_info(s: _WeightStats, layer: int, act: Activation) -> LayerInfo:
@@ -444,13 +444,13 @@ def _sigma_b2(stats: list[_WeightStats]) -> tuple[Any, list[str]]:
         return 0, []
     if kinds == {"default"} and len({s.fan_in for s in stats}) == 1:
         return sp.Rational(1, 3 * stats[0].fan_in), [
-            "biases: nn.Linear's default U(−1/√n_in, 1/√n_in), σ_b² = 1/(3 n_in); vgmath's "
-            "simulate draws N(0, σ_b²) biases (the same variance)"]
+            ("biases: nn.Linear's default U(−1/√n_in, 1/√n_in), σ_b² = 1/(3 n_in); vgmath's "
+            "simulate draws N(0, σ_b²) biases (the same variance)")]
     n = sum(s.bias_n for s in stats)
     est = sum(s.bias_sumsq for s in stats) / max(n, 1)
-    return f"{est:.3g}", [f"σ_b² = {est:.3g} estimated from the {n} bias entries "
+    return f"{est:.3g}", [(f"σ_b² = {est:.3g} estimated from the {n} bias entries "
                           f"(relative standard error ≈ {math.sqrt(2 / max(n, 1)):.1%} for "
-                          "Gaussian biases)"]
+                          "Gaussian biases)")]
 
 
 # --------------------------------------------------------------------------- the result
@@ -511,8 +511,8 @@ class ModelInfo:
         out = [f"{self.model_name}: {self.description}",
                f"  init: {self.scheme or 'no torch.nn.init scheme recognised'}",
                f"  convention: {self.convention}", "",
-               f"  {'l':>3}  {'path':<22} {'n_in→n_out':>12} {'n_in·Var(W)':>12} "
-               f"{'/ expected':>10}  {'dist':<10} bias"]
+               (f"  {'l':>3}  {'path':<22} {'n_in→n_out':>12} {'n_in·Var(W)':>12} "
+               f"{'/ expected':>10}  {'dist':<10} bias")]
         for info in (*self.layers, *(() if self.readout is None else (self.readout,))):
             flag = "" if info.matches else "   <-- deviates"
             out.append(
