@@ -1,0 +1,16 @@
+"""The PyTorch adapter's tests need the ``torch`` extra.
+
+Without PyTorch only ``test_torch_extra.py`` is collected, and it skips with one line; with
+PyTorch, torch runs one intra-op thread (the suite's processes share the machine's cores).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+if importlib.util.find_spec("torch") is None:
+    collect_ignore_glob = ["test_[!t]*.py"]  # everything but test_torch_extra.py
+else:
+    import torch
+
+    torch.set_num_threads(1)
