@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "verify": "verify",
     "sweep": "sweep",
     "report": "report",
+    "inspect": "inspect",
 }
 
 

@@ -1,0 +1,65 @@
+"""``vgmath inspect FILE:FUNCTION``: text and JSON, and one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from vgmath.cli.main import main
+
+MODEL = '''
+import torch.nn as nn
+
+def build_model():
+    layers = []
+    for _ in range(6):
+        lin = nn.Linear(64, 64)
+        nn.init.kaiming_normal_(lin.weight, nonlinearity="relu")
+        nn.init.zeros_(lin.bias)
+        layers += [lin, nn.ReLU()]
+    layers.append(nn.Linear(64, 10))
+    return nn.Sequential(*layers)
+
+def not_a_chain():
+    return nn.Sequential(nn.Conv1d(1, 1, 3))
+'''
+
+
+@pytest.fixture
+def model_file(tmp_path: Path) -> Path:
+    path = tmp_path / "model.py"
+    path.write_text(MODEL)
+    return path
+
+
+def test_inspect_prints_description_profiles_and_verdict(model_file: Path, capsys) -> None:
+    assert main(["inspect", f"{model_file}:build_model", "--reinit", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "Chain(relu, he, depth=6, width=64)" in out
+    assert "kaiming_normal_(nonlinearity='relu')" in out
+    assert "predicted" in out and "measured" in out
+    assert "verdict: PASSED" in out
+    assert "read-out nn.Linear at '12'" in out
+
+
+def test_inspect_json(model_file: Path, capsys) -> None:
+    assert main(["inspect", f"{model_file}:build_model", "--reinit", "8", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["model"]["kind"] == "chain"
+    assert len(data["prediction"]["grad_second_moment"]) == 7
+    assert data["measured"]["trials"] == 8 and data["measured"]["method"] == "torch"
+    assert isinstance(data["passed"], bool)
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [("missing.py:f", "no file"), ("{}:nope", "defines no function nope"),
+     ("{}:not_a_chain", "nn.Conv1d at '0'")],
+)
+def test_inspect_errors_are_one_line(model_file: Path, capsys, target: str,
+                                     message: str) -> None:
+    code = main(["inspect", target.format(model_file), "--reinit", "4"])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
