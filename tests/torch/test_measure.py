@@ -120,7 +120,7 @@ def test_exact_gradient_against_a_hand_written_loop() -> None:
     model = mlp(nn.ReLU, "kaiming", depth=3, width=16, readout=None).double()
     x = torch.randn(1, 16, dtype=torch.float64)
     m = vgt.measure(model, x, reinit=0, seed=3)
-    from vgmath.torch.measure import _seed_k
+    from vgmath.torch.measurement import _seed_k
 
     gen = torch.Generator().manual_seed(_seed_k(3, 0))
     xr = x.clone().requires_grad_(True)

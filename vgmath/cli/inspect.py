@@ -74,8 +74,8 @@ def _num(v: float) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..theory.predict import predict
-    from ..torch.describe import read_model
-    from ..torch.measure import measure
+    from ..torch.measurement import measure
+    from ..torch.model import read_model
     from ..verification.verify import verify
 
     for name in ("reinit", "inputs"):
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
     from ..torch.backend import require_torch
 
     torch = require_torch()
-    from ..torch.measure import _seed_k
+    from ..torch.measurement import _seed_k
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_seed_k(args.seed, 0))

@@ -22,12 +22,12 @@ from ..core.lazy import lazy_exports
 
 #: public name -> the module of this package that defines it (imported on first use)
 _EXPORTS: dict[str, str] = {
-    "describe": "describe",
-    "read_model": "describe",
-    "ModelInfo": "describe",
-    "LayerInfo": "describe",
-    "UnsupportedModelError": "describe",
-    "measure": "measure",
+    "describe": "model",
+    "read_model": "model",
+    "ModelInfo": "model",
+    "LayerInfo": "model",
+    "UnsupportedModelError": "model",
+    "measure": "measurement",
     "GradientMonitor": "monitor",
     "load_monitor": "monitor",
     "plot_monitor": "monitor",
@@ -38,7 +38,7 @@ __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
-    from .describe import LayerInfo, ModelInfo, UnsupportedModelError, describe, read_model
-    from .measure import measure
+    from .measurement import measure
+    from .model import LayerInfo, ModelInfo, UnsupportedModelError, describe, read_model
     from .modules import ResidualBlock
     from .monitor import GradientMonitor, load_monitor, plot_monitor

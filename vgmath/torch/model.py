@@ -442,10 +442,17 @@ def _sigma_b2(stats: list[_WeightStats]) -> tuple[Any, list[str]]:
     kinds = {s.bias for s in stats}
     if kinds <= {"none", "zero"}:
         return 0, []
-    if kinds == {"default"} and len({s.fan_in for s in stats}) == 1:
-        return sp.Rational(1, 3 * stats[0].fan_in), [
-            ("biases: nn.Linear's default U(−1/√n_in, 1/√n_in), σ_b² = 1/(3 n_in); vgmath's "
-            "simulate draws N(0, σ_b²) biases (the same variance)")]
+    if kinds == {"default"}:
+        fans = [s.fan_in for s in stats]
+        n = max(set(fans), key=lambda f: (fans.count(f), f))
+        notes = [("biases: nn.Linear's default U(−1/√n_in, 1/√n_in), σ_b² = 1/(3 n_in); vgmath's "
+                  "simulate draws N(0, σ_b²) biases (the same variance)")]
+        other = [k + 1 for k, f in enumerate(fans) if f != n]
+        if other:
+            notes.append(f"the description has one σ_b² = 1/(3·{n}); the biases of layers "
+                         f"{other} have variance 1/(3 n_in) with another n_in (measure keeps "
+                         "them)")
+        return sp.Rational(1, 3 * n), notes
     n = sum(s.bias_n for s in stats)
     est = sum(s.bias_sumsq for s in stats) / max(n, 1)
     return f"{est:.3g}", [(f"σ_b² = {est:.3g} estimated from the {n} bias entries "

@@ -8,7 +8,7 @@ deviates from the scheme keeps its own variance and distribution) — pushes the
 through each with the model's own forward (the traced ``torch.fx`` graph, so shared
 modules and functional activations are measured where they act), backpropagates
 an output gradient g^L with i.i.d. N(0, 1) entries from x^L (vgmath's convention: at the
-output of the last φ, i.e. the input of a read-out; see :mod:`vgmath.torch.describe`) with
+output of the last φ, i.e. the input of a read-out; see :mod:`vgmath.torch.model`) with
 one ``torch.autograd.grad`` call, and records per network (index l = 0..L, B inputs x_b):
 
 ===============================  ==========================================================
@@ -52,7 +52,7 @@ from ..montecarlo.simulate import Simulation, _summarise
 from ..network.description import Chain
 from ..network.init import TRUNCATION_VARIANCE_FACTOR, Init
 from .backend import require_torch
-from .describe import ModelInfo, _Plan, read_model
+from .model import ModelInfo, _Plan, read_model
 
 __all__ = ["measure"]
 
