@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "sweep": "sweep",
     "report": "report",
     "inspect": "inspect",
+    "plot-monitor": "plot_monitor",
 }
 
 
