@@ -40,6 +40,7 @@ chain's fixed input √q·(1, …, 1) has the same law of every field).
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from collections.abc import Callable
@@ -64,44 +65,43 @@ def _seed_k(seed: int, k: int) -> int:
 
 
 def _redraw(net: Any, plan: _Plan, gen: Any) -> None:
-    """Redraw every Linear of ``net`` from the plan's rules with generator ``gen``."""
+    """Redraw every Linear of ``net`` in place from the plan's rules with generator ``gen``."""
     torch = require_torch()
     with torch.no_grad():
         for (path, rule, bias_kind), bvar in zip(plan.linears, plan.bias_var, strict=True):
             mod = net.get_submodule(path)
-            w = mod.weight
-            n_out, n_in = w.shape
-            fresh = _sample(torch, rule, n_in, n_out, gen)
-            w.copy_(fresh.to(dtype=w.dtype, device=w.device))
-            if mod.bias is None:
-                continue
+            n_out, n_in = mod.weight.shape
+            _sample_(torch, mod.weight, rule, n_in, n_out, gen)
             b = mod.bias
+            if b is None:
+                continue
             if bias_kind == "zero" or bvar == 0:
                 b.zero_()
             elif bias_kind == "default":
                 a = 1.0 / math.sqrt(n_in)
-                fresh_b = (torch.rand(n_out, generator=gen, dtype=torch.float64) * 2 - 1) * a
-                b.copy_(fresh_b.to(dtype=b.dtype, device=b.device))
+                b.uniform_(-a, a, generator=gen)
             else:
-                fresh_b = torch.randn(n_out, generator=gen, dtype=torch.float64) * math.sqrt(bvar)
-                b.copy_(fresh_b.to(dtype=b.dtype, device=b.device))
+                b.normal_(0.0, math.sqrt(bvar), generator=gen)
 
 
-def _sample(torch: Any, rule: Init, n_in: int, n_out: int, gen: Any) -> Any:
-    var = float(rule.variance(n_in, n_out))
-    shape = (n_out, n_in)
-    f64 = torch.float64
+@functools.lru_cache(maxsize=1024)
+def _variance(rule: Init, n_in: int, n_out: int) -> float:
+    return float(rule.variance(n_in, n_out))
+
+
+def _sample_(torch: Any, w: Any, rule: Init, n_in: int, n_out: int, gen: Any) -> None:
+    """Fill ``w`` (n_out × n_in) with a draw of ``rule``."""
+    var = _variance(rule, n_in, n_out)
     if rule.distribution == "normal":
-        return torch.randn(shape, generator=gen, dtype=f64) * math.sqrt(var)
-    if rule.distribution == "uniform":
+        w.normal_(0.0, math.sqrt(var), generator=gen)
+    elif rule.distribution == "uniform":
         a = math.sqrt(3.0 * var)
-        return (torch.rand(shape, generator=gen, dtype=f64) * 2 - 1) * a
-    if rule.distribution == "truncated_normal":
+        w.uniform_(-a, a, generator=gen)
+    elif rule.distribution == "truncated_normal":
         std = math.sqrt(var / float(TRUNCATION_VARIANCE_FACTOR))
-        w = torch.empty(shape, dtype=f64)
-        return torch.nn.init.trunc_normal_(w, std=std, a=-2 * std, b=2 * std, generator=gen)
-    w = torch.empty(shape, dtype=f64)
-    return torch.nn.init.orthogonal_(w, gain=math.sqrt(var * max(n_in, n_out)), generator=gen)
+        torch.nn.init.trunc_normal_(w, std=std, a=-2 * std, b=2 * std, generator=gen)
+    else:
+        torch.nn.init.orthogonal_(w, gain=math.sqrt(var * max(n_in, n_out)), generator=gen)
 
 
 def _recorder(torch: Any, gm: Any, wanted: set[str]) -> Any:

@@ -361,10 +361,13 @@ def _weight_stats(path: str, mod: Any) -> _WeightStats:
     se = math.sqrt(max(m4 - v * v, 0.0) / w.size)
     kurt = m4 / (v * v) if v > 0 else math.nan
     dist = "normal"
+    # orthogonal: the (shorter) columns/rows are orthonormal up to a common scale; 16 of them
+    # decide it at O(16² n) (a Gaussian matrix has off-diagonal cosines of order 1/√n ≫ 1e-4)
     m = min(n_in, n_out)
-    gram = w.T @ w if n_out >= n_in else w @ w.T
-    c = float(np.trace(gram)) / m
-    if c > 0 and m > 1 and np.abs(gram / c - np.eye(m)).max() < 1e-4:
+    vecs = (w if n_out >= n_in else w.T)[:, : min(m, 16)]
+    gram = vecs.T @ vecs
+    c = float(np.trace(gram)) / gram.shape[0]
+    if c > 0 and m > 1 and np.abs(gram / c - np.eye(gram.shape[0])).max() < 1e-4:
         dist = "orthogonal"
     elif kurt < 2.1:
         dist = "uniform"
