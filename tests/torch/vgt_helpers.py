@@ -62,8 +62,8 @@ def assert_agree(a: vg.Simulation, b: vg.Simulation, fields: Sequence[str], *,
         sa = np.asarray(a.fields[f"log10_{f}_se"]) * math.log(10)
         sb = np.asarray(b.fields[f"log10_{f}_se"]) * math.log(10)
         for l in range(len(la)):
-            if np.isnan(la[l]) and np.isnan(lb[l]):
-                continue
+            if (np.isnan(la[l]) and np.isnan(lb[l])) or la[l] == lb[l]:
+                continue  # absent at this layer in both, or equal (e.g. both ln 0 = -inf)
             se = math.hypot(sa[l], sb[l])
             comps.append((f, l, la[l] - lb[l], se))
     z = z_threshold(alpha, len(comps))

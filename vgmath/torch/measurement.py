@@ -104,6 +104,20 @@ def _sample_(torch: Any, w: Any, rule: Init, n_in: int, n_out: int, gen: Any) ->
         torch.nn.init.orthogonal_(w, gain=math.sqrt(var * max(n_in, n_out)), generator=gen)
 
 
+def _copy_state(dst: Any, src: Any) -> None:
+    """Copy the parameters and buffers of a freshly built network into the measured one."""
+    torch = require_torch()
+    with torch.no_grad():
+        try:
+            for name, p in dst.named_parameters():
+                p.copy_(src.get_parameter(name))
+            for name, b in dst.named_buffers():
+                b.copy_(src.get_buffer(name))
+        except AttributeError as err:
+            raise InvalidArgumentError("model", type(src).__name__, "the builder returned "
+                                       f"networks of different structures ({err})") from None
+
+
 def _recorder(torch: Any, gm: Any, wanted: set[str]) -> Any:
     class Recorder(torch.fx.Interpreter):  # type: ignore[misc, name-defined]
         def __init__(self) -> None:
@@ -188,6 +202,7 @@ def measure(
     input_q: Any = None,
     dtype: Any = "float64",
     info: ModelInfo | None = None,
+    steps: int | None = None,
 ) -> Simulation:
     """Per-layer gradient and activation second moments of a PyTorch model (module doc).
 
@@ -218,6 +233,14 @@ def measure(
         do not underflow) or ``"float32"`` (the model's own precision).
     info
         A :func:`vgmath.torch.read_model` result to reuse.
+    steps
+        Recurrent models (``nn.RNN``/``nn.LSTM``/``nn.GRU``): the number of steps T (or give
+        ``inputs`` of shape (B, T, m), batch first); ``inputs`` = B draws fresh
+        N(0, input_q) inputs at every step. Fields are then per time step t = 0..T
+        (:mod:`vgmath.montecarlo.recurrent`): ``activation_second_moment``,
+        ``grad_second_moment`` (‖∂E/∂h_t‖²/n over every path, E = gᵀ h_T) and ``q``
+        (‖a_t‖²/(G n), rnn and lstm); the gradients at the pre-activations and weights are
+        not measured (NaN).
 
     Returns
     -------
@@ -246,6 +269,21 @@ def measure(
         if reinit == 0:
             raise InvalidArgumentError("reinit", 0, "a builder is called once per network: "
                                        "reinit must be >= 1")
+    def build(k: int) -> Any:
+        assert builder is not None
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_seed_k(seed, k))
+            net = builder()
+        if not isinstance(net, torch.nn.Module):
+            raise InvalidArgumentError("model", type(net).__name__,
+                                       "the builder must return an nn.Module")
+        return net
+
+    first = model if is_module else build(0)
+    if isinstance(first, torch.nn.RNNBase):
+        return _measure_recurrent(torch, model if is_module else None, first, build, inputs,
+                                  reinit=reinit, seed=seed, steps=steps, input_q=input_q,
+                                  tdtype=tdtype, info=info, description=description)
     fixed = None
     if isinstance(inputs, bool) or not isinstance(inputs, int):
         fixed = torch.as_tensor(inputs)
@@ -258,17 +296,6 @@ def measure(
             raise InvalidArgumentError("inputs", inputs, "the batch must be >= 1")
         B = inputs
 
-    def build(k: int) -> Any:
-        assert builder is not None
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(_seed_k(seed, k))
-            net = builder()
-        if not isinstance(net, torch.nn.Module):
-            raise InvalidArgumentError("model", type(net).__name__,
-                                       "the builder must return an nn.Module")
-        return net
-
-    first = model if is_module else build(0)
     if info is None:
         q_arg = None if fixed is not None else input_q
         info = read_model(first, inputs=fixed, batch=B, input_q=q_arg)
@@ -286,15 +313,16 @@ def measure(
     K = max(reinit, 1)
     logs = {k: np.empty((K, desc.depth + 1)) for k in ("q", "act", "grad", "preact", "weight")}
     t0 = time.perf_counter()
-    net = gm = None
-    if is_module:
-        net = copy.deepcopy(model).to(tdtype)
-        gm = fx.symbolic_trace(net)
+    # one traced copy; a builder's networks are copied into it (the builder draws the
+    # weights, so every network's parameters are the user's own draw)
+    net = copy.deepcopy(model) if is_module else first
+    net = net.to(tdtype)
+    gm = fx.symbolic_trace(net)
     for k in range(K):
         gen = torch.Generator().manual_seed(_seed_k(seed, k))
         if builder is not None:
-            net = (first if k == 0 else build(k)).to(tdtype)
-            gm = fx.symbolic_trace(net)
+            if k > 0:
+                _copy_state(gm, build(k))
             # the builder drew the weights; the network's generator draws inputs and g^L
             gen = torch.Generator().manual_seed(_seed_k(seed, k) ^ 0x5EED)
         elif reinit > 0:
@@ -347,3 +375,134 @@ def _setup(torch: Any, info: ModelInfo, built: bool, reinit: int, B: int, fixed:
         "model": info.to_dict(),
         "rng": "torch.Generator seeded by SeedSequence(seed, spawn_key=(k,)) for network k",
     }
+
+
+# --------------------------------------------------------------------------- recurrent
+
+
+def _redraw_recurrent(net: Any, plan: _Plan, gen: Any) -> None:
+    """Redraw W_hh and W_ih gate block by gate block, and both biases."""
+    torch = require_torch()
+    assert plan.recurrent is not None
+    rule_hh, rule_ih, bias_kind, each, forget = plan.recurrent
+    n, m = net.hidden_size, net.input_size
+    with torch.no_grad():
+        for w, rule, fan_in in ((net.weight_hh_l0, rule_hh, n), (net.weight_ih_l0, rule_ih, m)):
+            for g in range(w.shape[0] // n):
+                _sample_(torch, w[g * n: (g + 1) * n], rule, fan_in, n, gen)
+        if net.bias:
+            for b in (net.bias_ih_l0, net.bias_hh_l0):
+                if bias_kind == "zero" or each == 0:
+                    b.zero_()
+                elif bias_kind == "default":
+                    a = 1.0 / math.sqrt(n)
+                    b.uniform_(-a, a, generator=gen)
+                else:
+                    b.normal_(0.0, math.sqrt(each), generator=gen)
+            if forget:
+                net.bias_ih_l0[n: 2 * n] += forget
+
+
+def _recurrent_network(torch: Any, net: Any, cell: str, xs: Any, gen: Any,
+                       h0_q: float) -> dict[str, np.ndarray]:
+    """One network: run the module one step at a time (its own kernels), then one backward of
+    E = Σ_b g_bᵀ h_T to every state h_t."""
+    B, T, _ = xs.shape
+    n = net.hidden_size
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    dt = xs.dtype
+    h = torch.full((B, n), math.sqrt(h0_q), dtype=dt).requires_grad_(True)
+    c = torch.zeros((B, n), dtype=dt)
+    hs = [h]
+    qs = [math.log(h0_q) if h0_q > 0 else -math.inf]
+    with torch.enable_grad():
+        for t in range(T):
+            x = xs[:, t: t + 1, :] if net.batch_first else xs[:, t, :].unsqueeze(0)
+            if cell in ("rnn", "lstm"):
+                with torch.no_grad():
+                    a = (xs[:, t, :] @ net.weight_ih_l0.T + h @ net.weight_hh_l0.T)
+                    if net.bias:
+                        a = a + net.bias_ih_l0 + net.bias_hh_l0
+                    qv = float((a.to(torch.float64) ** 2).sum()) / (G * n * B)
+                qs.append(math.log(qv) if qv > 0 else -math.inf)
+            else:
+                qs.append(math.nan)
+            if cell == "lstm":
+                _, (hn, cn) = net(x, (h.unsqueeze(0), c.unsqueeze(0)))
+                h, c = hn[0], cn[0]
+            else:
+                _, hn = net(x, h.unsqueeze(0))
+                h = hn[0]
+            hs.append(h)
+        g = torch.randn((B, n), generator=gen, dtype=torch.float64).to(dt)
+        grads = torch.autograd.grad(h, hs, grad_outputs=g, allow_unused=True)
+    L = T
+    out = {k: np.full(L + 1, np.nan) for k in ("q", "act", "grad", "preact", "weight")}
+    with np.errstate(divide="ignore"):
+        for t in range(L + 1):
+            a2 = (_sq(hs[t]) / n).mean().item()
+            out["act"][t] = math.log(a2) if a2 > 0 else -math.inf
+            gt = grads[t]
+            g2 = 0.0 if gt is None else (_sq(gt) / n).mean().item()
+            out["grad"][t] = math.log(g2) if g2 > 0 else -math.inf
+    out["q"][:] = qs
+    return out
+
+
+def _measure_recurrent(torch: Any, module: Any, first: Any, build: Callable[[int], Any],
+                       inputs: Any, *, reinit: int, seed: int, steps: int | None,
+                       input_q: Any, tdtype: Any, info: ModelInfo | None,
+                       description: Any) -> Simulation:
+    from ..network.description import Recurrent
+
+    fixed = None
+    if isinstance(inputs, bool) or not isinstance(inputs, int):
+        fixed = torch.as_tensor(inputs)
+        if fixed.ndim != 3:
+            raise InvalidArgumentError("inputs", tuple(fixed.shape), "a recurrent model takes "
+                                       "(batch, steps, features) inputs or an integer batch")
+        B, T = int(fixed.shape[0]), int(fixed.shape[1])
+        if steps is not None and steps != T:
+            raise InvalidArgumentError("steps", steps, f"the inputs have {T} steps")
+        q_default: Any = f"{float((fixed.to(torch.float64) ** 2).mean()):.6g}"
+    else:
+        if inputs < 1:
+            raise InvalidArgumentError("inputs", inputs, "the batch must be >= 1")
+        B, T = inputs, steps
+        q_default = 1 if input_q is None else input_q
+    if info is None:
+        info = read_model(first, steps=T, input_q=q_default)
+    desc = info.description if description is None else description
+    if not isinstance(desc, Recurrent) or desc.hidden != first.hidden_size:
+        raise InvalidArgumentError("description", str(desc), "is not the model's recurrent "
+                                   "network")
+    plan = info.plan
+    cell = desc.cell
+    q_in = float(desc.input_q)
+    m = first.input_size
+    K = max(reinit, 1)
+    logs = {k: np.empty((K, desc.depth + 1)) for k in ("q", "act", "grad", "preact", "weight")}
+    t0 = time.perf_counter()
+    net = (copy.deepcopy(module) if module is not None else first).to(tdtype)
+    for k in range(K):
+        gen = torch.Generator().manual_seed(_seed_k(seed, k))
+        if module is None:
+            if k > 0:
+                _copy_state(net, build(k))
+            gen = torch.Generator().manual_seed(_seed_k(seed, k) ^ 0x5EED)
+        elif reinit > 0:
+            _redraw_recurrent(net, plan, gen)
+        if fixed is not None:
+            xs = fixed.to(tdtype)  # (B, T, m); the step loop slices it per step
+        else:
+            xs = (torch.randn((B, desc.depth, m), generator=gen, dtype=torch.float64)
+                  * math.sqrt(q_in)).to(tdtype)
+        row = _recurrent_network(torch, net, cell, xs, gen, float(desc.h0_q))
+        for key, vals in row.items():
+            logs[key][k] = vals
+    elapsed = time.perf_counter() - t0
+    setup = _setup(torch, info, module is None, reinit, B, fixed is not None, q_in)
+    setup["input"] = (f"{B} sequence(s) per network, " + ("the given inputs" if fixed is not None
+                      else f"x_t with i.i.d. N(0, {q_in:.6g}) entries fresh at every step"))
+    return _summarise(desc, logs, seed=seed, method="torch", dtype=str(tdtype).replace(
+        "torch.", ""), block_size=1, elapsed=elapsed, setup=setup)

@@ -57,7 +57,7 @@ import numpy as np
 import sympy as sp
 
 from ..core.errors import InvalidArgumentError
-from ..network.description import Chain, Residual
+from ..network.description import Chain, Recurrent, Residual
 from ..network.init import Init
 from ..symbolic.activation import Activation, activation
 from .backend import require_torch
@@ -351,10 +351,18 @@ class _WeightStats:
 
 
 def _weight_stats(path: str, mod: Any) -> _WeightStats:
+    return _tensor_stats(path, mod.weight, mod.bias)
+
+
+def _tensor_stats(path: str, weight: Any, bias: Any, *, fan_out: int | None = None,
+                  bias2: Any = None) -> _WeightStats:
+    """Statistics of a weight (n_out × n_in; ``fan_out`` overrides n_out for stacked gate
+    blocks) and its bias (``bias2``: a second bias added to it, as b_ih + b_hh)."""
     torch = require_torch()
     with torch.no_grad():
-        w = mod.weight.detach().to(torch.float64).cpu().numpy()
-    n_out, n_in = w.shape
+        w = weight.detach().to(torch.float64).cpu().numpy()
+    rows, n_in = w.shape
+    n_out = rows if fan_out is None else fan_out
     w2 = w * w
     v = float(w2.mean())
     m4 = float((w2 * w2).mean())
@@ -363,8 +371,8 @@ def _weight_stats(path: str, mod: Any) -> _WeightStats:
     dist = "normal"
     # orthogonal: the (shorter) columns/rows are orthonormal up to a common scale; 16 of them
     # decide it at O(16² n) (a Gaussian matrix has off-diagonal cosines of order 1/√n ≫ 1e-4)
-    m = min(n_in, n_out)
-    vecs = (w if n_out >= n_in else w.T)[:, : min(m, 16)]
+    m = min(n_in, rows)
+    vecs = (w if rows >= n_in else w.T)[:, : min(m, 16)]
     gram = vecs.T @ vecs
     c = float(np.trace(gram)) / gram.shape[0]
     if c > 0 and m > 1 and np.abs(gram / c - np.eye(gram.shape[0])).max() < 1e-4:
@@ -373,19 +381,21 @@ def _weight_stats(path: str, mod: Any) -> _WeightStats:
         dist = "uniform"
     elif kurt < 2.7:
         dist = "truncated_normal"
-    bias, bvar, bn, bss = "none", 0.0, 0, 0.0
-    if mod.bias is not None:
-        b = mod.bias.detach().to(torch.float64).cpu().numpy()
-        bn, bss = b.size, float((b * b).sum())
-        bound = 1.0 / math.sqrt(n_in)
-        if not np.any(b):
-            bias = "zero"
-        elif np.abs(b).max() <= bound * (1 + 1e-6) and (
-                b.size < 20 or (b**4).mean() / (b**2).mean() ** 2 < 2.3):
-            bias, bvar = "default", 1.0 / (3.0 * n_in)
+    kind, bvar, bn, bss = "none", 0.0, 0, 0.0
+    if bias is not None:
+        b = bias.detach().to(torch.float64).cpu().numpy()
+        bound = 1.0 / math.sqrt(n_in if bias2 is None else n_out)
+        parts = [b] if bias2 is None else [b, bias2.detach().to(torch.float64).cpu().numpy()]
+        total = sum(parts)
+        bn, bss = total.size, float((total * total).sum())
+        if not any(np.any(p) for p in parts):
+            kind = "zero"
+        elif all(np.abs(p).max() <= bound * (1 + 1e-6) and (
+                p.size < 20 or (p**4).mean() / (p**2).mean() ** 2 < 2.3) for p in parts):
+            kind, bvar = "default", len(parts) * bound**2 / 3.0
         else:
-            bias, bvar = "empirical", bss / bn
-    return _WeightStats(path, n_in, n_out, v, se, kurt, dist, bias, bvar, bn, bss)
+            kind, bvar = "empirical", bss / bn
+    return _WeightStats(path, n_in, n_out, v, se, kurt, dist, kind, bvar, bn, bss)
 
 
 def _matches(s: _WeightStats, rule: Init) -> bool:
@@ -476,6 +486,9 @@ class _Plan:
     linears: tuple[tuple[str, Init, str], ...]  # (path, rule to redraw with, bias kind)
     bias_var: tuple[float, ...]
     batchnorm: bool
+    #: recurrent models: (W_hh rule per gate block, W_ih rule, bias kind, Var of each bias
+    #: vector, forget-gate bias) — ``measure`` redraws the stacked matrices block by block
+    recurrent: tuple[Any, ...] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -490,7 +503,7 @@ class ModelInfo:
     estimates.
     """
 
-    description: Chain
+    description: Chain | Recurrent
     kind: str
     layers: tuple[LayerInfo, ...]
     readout: LayerInfo | None
@@ -549,13 +562,17 @@ def _input_q(inputs: Any) -> Any:
 
 
 def read_model(model: Any, *, inputs: Any = None, batch: int | None = None,
-               input_q: Any = None) -> ModelInfo:
+               input_q: Any = None, steps: int | None = None) -> ModelInfo:
     """Read ``model`` (an ``nn.Module``): its description, per-layer init and conventions.
 
     ``inputs`` (a (B, n_0) tensor) sets the description's ``input_q`` = mean of ‖x‖²/n_0
     (6 significant digits) and, for a batch-normalised model, ``batch`` = B; or give
-    ``input_q`` (default 1) and ``batch`` directly. See the module docstring.
+    ``input_q`` (default 1) and ``batch`` directly. A recurrent model (``nn.RNN``,
+    ``nn.LSTM``, ``nn.GRU`` itself) needs ``steps`` = T. See the module docstring.
     """
+    torch = require_torch()
+    if isinstance(model, torch.nn.RNNBase):
+        return _recurrent(model, steps, 1 if input_q is None else input_q)
     gm = _trace(model)
     items = _items(gm)
     if input_q is None:
@@ -568,7 +585,7 @@ def read_model(model: Any, *, inputs: Any = None, batch: int | None = None,
 
 
 def describe(model: Any, *, inputs: Any = None, batch: int | None = None,
-             input_q: Any = None) -> Chain:
+             input_q: Any = None, steps: int | None = None) -> Chain | Recurrent:
     """The vgmath description (:class:`vgmath.Chain`) of a PyTorch model.
 
     >>> import torch, vgmath.torch as vgt                                 # doctest: +SKIP
@@ -579,7 +596,8 @@ def describe(model: Any, *, inputs: Any = None, batch: int | None = None,
     deviations, the read-out). Raises :class:`UnsupportedModelError` for a module vgmath
     cannot describe, naming it and its path.
     """
-    return read_model(model, inputs=inputs, batch=batch, input_q=input_q).description
+    return read_model(model, inputs=inputs, batch=batch, input_q=input_q,
+                      steps=steps).description
 
 
 def _one_activation(items: list[_Item]) -> Activation:
@@ -776,3 +794,105 @@ def _residual(model: Any, items: list[_Item], input_q: Any) -> ModelInfo:
     )
     return ModelInfo(chain, "residual", infos, ro_info, scheme, _readout_convention(ro_stats),
                      tuple(notes), type(model).__name__, plan)
+
+
+# --------------------------------------------------------------------------- recurrent
+
+_CELLS = {"RNN": "rnn", "LSTM": "lstm", "GRU": "gru"}
+
+
+def _recurrent(model: Any, steps: int | None, input_q: Any) -> ModelInfo:
+    """``nn.RNN``/``nn.LSTM``/``nn.GRU`` (one layer, one direction) as a vgmath Recurrent.
+
+    PyTorch's default draws every weight and bias from U(−1/√n, 1/√n), n = hidden size:
+    Var(W_hh) = 1/(3n) (σ_w² = 1/3 per n × n gate block), Var(W_ih) = 1/(3n) with fan_in =
+    m (σ_u² = m/(3n)), b_ih + b_hh of variance 2/(3n), and the state starts at h₀ = 0
+    (c₀ = 0). ``orthogonal_``/``xavier_normal_`` applied to the stacked G n × n matrix
+    ``weight_hh_l0`` use fan_out = G n, not a gate block's n: each block then has
+    Var = gain²/(G n) and (orthogonal) is not orthogonal itself.
+    """
+    name = type(model).__name__
+    cell = _CELLS.get(name)
+    path = name
+    if cell is None:
+        raise UnsupportedModelError(f"nn.{name}", "", "not nn.RNN, nn.LSTM or nn.GRU")
+    if model.num_layers != 1 or model.bidirectional or getattr(model, "proj_size", 0):
+        raise UnsupportedModelError(f"nn.{name}", "", "vgmath's Recurrent is one layer in one "
+                                    "direction without projection")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise InvalidArgumentError("steps", steps, "a recurrent model needs the number of "
+                                   "steps T (an integer >= 1)")
+    n, m = model.hidden_size, model.input_size
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[cell]
+    act = activation(model.nonlinearity if cell == "rnn" else "tanh")
+    notes: list[str] = []
+    s_hh = _tensor_stats(f"{path}.weight_hh_l0", model.weight_hh_l0, None, fan_out=n)
+    s_ih = _tensor_stats(f"{path}.weight_ih_l0", model.weight_ih_l0, None, fan_out=n)
+    default_hh = ("PyTorch default U(−1/√n, 1/√n)", Init.custom("1/3", distribution="uniform"))
+    default_ih = ("PyTorch default U(−1/√n, 1/√n)",
+                  Init.custom(sp.Rational(m, 3 * n), distribution="uniform"))
+    rule_hh, label_hh = _recurrent_rule(s_hh, [default_hh, *_scheme_candidates(act)], G, notes,
+                                        "W_hh")
+    rule_ih, label_ih = _recurrent_rule(s_ih, [default_ih, *_scheme_candidates(act)], G, notes,
+                                        "W_ih")
+    # biases: b_ih + b_hh, each n-wide block per gate; LSTM forget gate = block 1
+    forget = 0.0
+    bias_kind, each = "none", 0.0
+    sigma_b2: Any = 0
+    if model.bias:
+        b_ih = model.bias_ih_l0.detach().to(require_torch().float64).cpu().numpy()
+        b_hh = model.bias_hh_l0.detach().to(require_torch().float64).cpu().numpy()
+        total = b_ih + b_hh
+        bound = 1.0 / math.sqrt(n)
+        if cell == "lstm":
+            fb = total[n: 2 * n]
+            mean = float(fb.mean())
+            if abs(mean) > 5 * max(float(fb.std()), 1e-12) / math.sqrt(n):
+                forget = mean
+                total = total.copy()
+                total[n: 2 * n] -= mean
+                b_ih = b_ih.copy()
+                b_ih[n: 2 * n] -= mean
+                notes.append(f"LSTM forget-gate bias {mean:.4g} (mean of b_ih + b_hh over the "
+                             "forget block)")
+        if not np.any(b_ih) and not np.any(b_hh):
+            bias_kind = "zero"
+        elif max(np.abs(b_ih).max(), np.abs(b_hh).max()) <= bound * (1 + 1e-6):
+            bias_kind, each = "default", bound**2 / 3.0
+            sigma_b2 = sp.Rational(2, 3 * n)
+        else:
+            bias_kind = "empirical"
+            est = float((total * total).mean())
+            each = est / 2.0
+            sigma_b2 = f"{est:.3g}"
+            notes.append(f"σ_b² = Var(b_ih + b_hh) = {est:.3g} estimated from the biases")
+    net = Recurrent(cell=cell, activation=act, hidden=n, steps=steps, init=rule_hh,
+                    input_size=m, input_init=rule_ih, sigma_b2=sigma_b2,
+                    forget_bias=f"{forget:.4g}" if forget else 0, h0_q=0,
+                    input_q=input_q)
+    infos = (
+        _layer_info(s_hh, 1, "recurrent", rule_hh, label_hh),
+        _layer_info(s_ih, 1, "input", rule_ih, label_ih),
+    )
+    plan = _Plan(stream=(), pre=(), weight_in=(), linears=(), bias_var=(), batchnorm=False,
+                 recurrent=(rule_hh, rule_ih, bias_kind, each, forget))
+    conv = ("PyTorch's recurrent conventions: h₀ = 0 (c₀ = 0), inputs x_t with i.i.d. "
+            "N(0, input_q) entries fresh at every step, E = gᵀ h_T with g i.i.d. N(0, 1); "
+            "layers are the time steps t = 0..T")
+    return ModelInfo(net, "recurrent", infos, None, label_hh, conv, tuple(notes), name, plan)
+
+
+def _recurrent_rule(s: _WeightStats, candidates: list[tuple[str, Init]], gates: int,
+                    notes: list[str], what: str) -> tuple[Init, str | None]:
+    """The rule of one gate block (n_out = n) of a stacked recurrent weight."""
+    for label, rule in candidates:
+        if _matches(s, rule):
+            return rule, label
+    if s.dist == "orthogonal" and gates > 1:
+        notes.append(f"{what}: orthogonal_ on the stacked ({gates}n × n) matrix: each gate "
+                     f"block has Var = gain²/({gates}n) and is not orthogonal itself")
+    dist = "normal" if s.dist == "orthogonal" else s.dist
+    s2 = s.fan_in * s.v
+    notes.append(f"{what}: no torch.nn.init scheme per gate block; σ² = n_in·Var = {s2:.4g} "
+                 f"({dist})")
+    return Init.custom(f"{s2:.4g}", distribution=dist), None
