@@ -844,20 +844,22 @@ def _recurrent(model: Any, steps: int | None, input_q: Any) -> ModelInfo:
         b_hh = model.bias_hh_l0.detach().to(require_torch().float64).cpu().numpy()
         total = b_ih + b_hh
         bound = 1.0 / math.sqrt(n)
-        if cell == "lstm":
-            fb = total[n: 2 * n]
-            mean = float(fb.mean())
-            if abs(mean) > 5 * max(float(fb.std()), 1e-12) / math.sqrt(n):
-                forget = mean
-                total = total.copy()
-                total[n: 2 * n] -= mean
-                b_ih = b_ih.copy()
-                b_ih[n: 2 * n] -= mean
-                notes.append(f"LSTM forget-gate bias {mean:.4g} (mean of b_ih + b_hh over the "
-                             "forget block)")
+        if cell == "lstm":  # a constant added to the forget block of b_ih or b_hh
+            b_ih, b_hh = b_ih.copy(), b_hh.copy()
+            for b in (b_ih, b_hh):
+                blk = b[n: 2 * n]
+                mid = 0.5 * (float(blk.max()) + float(blk.min()))  # midrange: O(bound/n) error
+                if abs(mid) > 2 * bound:
+                    shift = float(f"{mid:.2g}")
+                    forget += shift
+                    blk -= shift
+            if forget:
+                total = b_ih + b_hh
+                notes.append(f"LSTM forget-gate bias {forget:.2g} (the midrange of the forget "
+                             "block of the biases, 2 significant digits)")
         if not np.any(b_ih) and not np.any(b_hh):
             bias_kind = "zero"
-        elif max(np.abs(b_ih).max(), np.abs(b_hh).max()) <= bound * (1 + 1e-6):
+        elif max(np.abs(b_ih).max(), np.abs(b_hh).max()) <= bound * (1.1 if forget else 1 + 1e-6):
             bias_kind, each = "default", bound**2 / 3.0
             sigma_b2 = sp.Rational(2, 3 * n)
         else:
@@ -868,7 +870,7 @@ def _recurrent(model: Any, steps: int | None, input_q: Any) -> ModelInfo:
             notes.append(f"σ_b² = Var(b_ih + b_hh) = {est:.3g} estimated from the biases")
     net = Recurrent(cell=cell, activation=act, hidden=n, steps=steps, init=rule_hh,
                     input_size=m, input_init=rule_ih, sigma_b2=sigma_b2,
-                    forget_bias=f"{forget:.4g}" if forget else 0, h0_q=0,
+                    forget_bias=f"{forget:.2g}" if forget else 0, h0_q=0,
                     input_q=input_q)
     infos = (
         _layer_info(s_hh, 1, "recurrent", rule_hh, label_hh),
