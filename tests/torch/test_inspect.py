@@ -63,3 +63,30 @@ def test_inspect_errors_are_one_line(model_file: Path, capsys, target: str,
     code = main(["inspect", target.format(model_file), "--reinit", "4"])
     err = capsys.readouterr().err
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+OTHERS = '''
+import torch.nn as nn
+
+def lstm():
+    return nn.LSTM(8, 16)
+
+def bn():
+    layers = []
+    for _ in range(4):
+        layers += [nn.Linear(32, 32), nn.BatchNorm1d(32), nn.Tanh()]
+    return nn.Sequential(*layers)
+'''
+
+
+@pytest.mark.parametrize(("func", "extra", "expect"), [
+    ("lstm", ["--steps", "6"], "Recurrent(lstm"),
+    ("bn", [], "batchnorm(batch=4)"),
+])
+def test_inspect_without_mean_field_theory_compares_with_simulate(
+        tmp_path: Path, capsys, func: str, extra: list[str], expect: str) -> None:
+    path = tmp_path / "others.py"
+    path.write_text(OTHERS)
+    assert main(["inspect", f"{path}:{func}", "--reinit", "8", *extra]) == 0
+    out = capsys.readouterr().out
+    assert expect in out and "prediction: vg.simulate" in out and "verdict:" in out
