@@ -6,11 +6,9 @@ PyTorch, torch runs one intra-op thread (the suite's processes share the machine
 
 from __future__ import annotations
 
-import importlib.util
-
-if importlib.util.find_spec("torch") is None:
+try:
+    import torch
+except ImportError:
     collect_ignore_glob = ["test_[!t]*.py"]  # everything but test_torch_extra.py
 else:
-    import torch
-
     torch.set_num_threads(1)
