@@ -15,8 +15,9 @@ code) and tests one against the other (``vg.verify``). Then it does the same for
   mean-field prediction for it, so its Monte Carlo ``vg.simulate`` is the "prediction".
 
 Run ``python examples/torch_diagnose.py`` (width 256, 64 networks) or ``--fast`` (width 64,
-16 networks, a few seconds). Exits 1 if a fix does not lift the input-layer gradient by at
-least ten orders of magnitude, predicted and measured.
+16 networks, a few seconds); ``vgmath inspect examples/torch_diagnose.py:build_model``
+inspects the user's model from the command line. Exits 1 if a fix does not lift the
+input-layer gradient by at least ten orders of magnitude, predicted and measured.
 """
 
 from __future__ import annotations
@@ -54,6 +55,11 @@ def sigmoid_mlp(width: int, *, act: type[nn.Module] = nn.Sigmoid, sigma_w2: floa
             layers += [lin, act()]
     layers.append(nn.Linear(width, 10))
     return nn.Sequential(*layers)
+
+
+def build_model() -> nn.Module:
+    """The user's model at width 256 (``vgmath inspect examples/torch_diagnose.py:build_model``)."""
+    return sigmoid_mlp(256)
 
 
 def main() -> int:

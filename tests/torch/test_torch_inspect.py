@@ -90,3 +90,10 @@ def test_inspect_without_mean_field_theory_compares_with_simulate(
     assert main(["inspect", f"{path}:{func}", "--reinit", "8", *extra]) == 0
     out = capsys.readouterr().out
     assert expect in out and "prediction: vg.simulate" in out and "verdict:" in out
+
+
+def test_inspect_the_example(capsys) -> None:
+    example = Path(__file__).resolve().parents[2] / "examples" / "torch_diagnose.py"
+    assert main(["inspect", f"{example}:build_model", "--reinit", "4", "--inputs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "Chain(sigmoid, xavier, depth=40, width=256)" in out and "verdict:" in out
