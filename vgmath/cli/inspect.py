@@ -90,10 +90,10 @@ def run(args: argparse.Namespace) -> int:
                                        else "need at least 1 input")
     if args.rows < 2:
         raise InvalidArgumentError("--rows", args.rows, "must be at least 2")
-    builder = load_builder(args.target)
     from ..torch.backend import require_torch
 
-    torch = require_torch()
+    torch = require_torch()  # before the user's file, which imports torch itself
+    builder = load_builder(args.target)
     from ..torch.measurement import _seed_k
 
     with torch.random.fork_rng(devices=[]):
