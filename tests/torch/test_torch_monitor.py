@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from vgt_helpers import mlp
 
+import vgmath as vg
 import vgmath.torch as vgt
 from vgmath.cli.main import main
 
@@ -71,3 +72,8 @@ def test_plot_monitor_command(tmp_path: Path, capsys) -> None:
     assert (tmp_path / "grads.png").stat().st_size > 1000
     assert "3 recorded steps" in capsys.readouterr().out
     assert main(["plot-monitor", str(tmp_path / "missing.json")]) == 2
+
+
+def test_recurrent_modules_are_refused() -> None:
+    with pytest.raises(vg.InvalidArgumentError, match="recurrent"):
+        vgt.GradientMonitor(nn.LSTM(4, 4))

@@ -82,6 +82,9 @@ class GradientMonitor:
         torch = require_torch()
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise InvalidArgumentError("every", every, "expected an integer >= 1")
+        if isinstance(model, torch.nn.RNNBase):
+            raise InvalidArgumentError("model", type(model).__name__, "GradientMonitor hooks "
+                                       "Linear layers; recurrent modules are not monitored")
         self.info = read_model(model, batch=batch)
         self.every = every
         self.model = model
