@@ -62,6 +62,8 @@ COMMANDS: dict[str, str] = {
     "sweep": "sweep",
     "report": "report",
     "train-study": "train_study",
+    "inspect": "inspect",
+    "plot-monitor": "plot_monitor",
 }
 
 

@@ -325,8 +325,17 @@ class Recurrent(_TypedViews):
     action ‖J_{T,t}ᵀ u‖ on one random unit vector u, a lower bound) or ``"auto"`` (spectral
     for n ≤ 128).
 
-    PyTorch's own default initialisation is U(−1/√n, 1/√n) for every weight and bias:
-    ``init={"scheme": "custom", "sigma_w2": "1/3", "distribution": "uniform"}``.
+    PyTorch's own default (``nn.RNN``/``nn.LSTM``/``nn.GRU``) draws *every* weight and bias
+    from U(−1/√n, 1/√n), n = hidden, and starts from h₀ = 0 (and c₀ = 0). All of it, not only
+    W_hh: ``init={"scheme": "custom", "sigma_w2": "1/3", "distribution": "uniform"}``
+    (Var = 1/(3n) per gate block), ``input_init={"scheme": "custom", "sigma_w2": m/(3n),
+    "distribution": "uniform"}`` (Var = 1/(3n) although fan_in = m), ``sigma_b2 = 2/(3n)``
+    (b_ih + b_hh; vgmath draws it Gaussian with that variance) and ``h0_q=0``. Leaving the
+    inputs, biases or zero state out changes the gradients through time by large factors.
+    ``torch.nn.init.orthogonal_``/``xavier_normal_`` applied to the stacked G n × n
+    ``weight_hh_l0`` use fan_out = G n, not a gate block's n: each block then has
+    Var = gain²/(G n) and is not orthogonal. :func:`vgmath.torch.describe` reads all of this
+    from a model's own weights.
 
     >>> import vgmath as vg
     >>> rnn = vg.Recurrent("rnn", activation="tanh", hidden=64, steps=50, init="orthogonal")
