@@ -32,7 +32,7 @@ import numpy as np
 
 import vgmath as vg
 from vgmath.montecarlo.kernels import make_kernel
-from vgmath.montecarlo.simulate import default_block_size
+from vgmath.montecarlo.simulation import default_block_size
 
 
 def best_of(fn: Callable[[], Any], repeat: int, *, cpu: bool = False) -> float:

@@ -29,8 +29,9 @@ import numpy as np
 from scipy import stats
 
 import vgmath as vg
-from vgmath.montecarlo.simulate import simulate
-from vgmath.verification.verify import Verdict, verify
+from vgmath.montecarlo.simulation import simulate
+from vgmath.verification.profile import verify
+from vgmath.verification.verdict import Verdict
 
 POWER_CHAINS = (("tanh", "xavier"), ("relu", "he"), ("sigmoid", "xavier"), ("selu", "lecun"))
 HARD_CHAINS = (("gelu", "he"), ("silu", "he"), ("softplus", "he"), ("mish", "he"))

@@ -31,7 +31,7 @@ import time
 import numpy as np
 
 import vgmath as vg
-from vgmath.theory.width_bias import width_bias
+from vgmath.theory.bias import width_bias
 from vgmath.verification.stats import log_mean_test, pareto_k
 from vgmath.verification.tolerance import TAIL_K_MAX, tail_shape
 

@@ -119,9 +119,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                     rel=1e-16 if args.fast else PUBLISHED_REL)
     catalog = vg.activation("selu").params
     ck.close("λ equals vgmath's catalog constant", lam, catalog["scale"], rel=1e-45,
-             source="vgmath.symbolic.activation (Klambauer's closed form)")
+             source="vgmath.symbolic.catalog (Klambauer's closed form)")
     ck.close("α equals vgmath's catalog constant", alpha, catalog["alpha"], rel=1e-45,
-             source="vgmath.symbolic.activation (Klambauer's closed form)")
+             source="vgmath.symbolic.catalog (Klambauer's closed form)")
 
     ck.section("the fixed point under mean-field theory and simulation")
     fp = vg.fixed_point("selu", 1, 0, q0=1.0)

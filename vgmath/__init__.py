@@ -53,9 +53,9 @@ _EXPORTS: dict[str, str] = {
     "fan_in": "symbolic.symbols",
     "fan_out": "symbolic.symbols",
     # activations
-    "Activation": "symbolic.activation",
-    "activation": "symbolic.activation",
-    "activations": "symbolic.activation",
+    "Activation": "symbolic.catalog",
+    "activation": "symbolic.catalog",
+    "activations": "symbolic.catalog",
     # bounds
     "DerivativeBound": "symbolic.bounds",
     "SaturationRegion": "symbolic.bounds",
@@ -72,7 +72,7 @@ _EXPORTS: dict[str, str] = {
     "GaussianResult": "theory.gaussian",
     "gaussian_series": "theory.gaussian",
     # theory
-    "predict": "theory.predict",
+    "predict": "theory.prediction",
     "Prediction": "theory.profile",
     "critical_point": "theory.criticality",
     "CriticalPoint": "theory.criticality",
@@ -85,8 +85,8 @@ _EXPORTS: dict[str, str] = {
     "finite_width_moment_ratio": "theory.finite_width",
     "finite_width_formula": "theory.finite_width",
     # Monte Carlo
-    "simulate": "montecarlo.simulate",
-    "Simulation": "montecarlo.simulate",
+    "simulate": "montecarlo.simulation",
+    "Simulation": "montecarlo.simulation",
     # architectures: batch norm, recurrent networks, gradient clipping
     "preactivation_profile": "montecarlo.batchnorm",
     "PreactivationProfile": "montecarlo.batchnorm",
@@ -95,7 +95,7 @@ _EXPORTS: dict[str, str] = {
     "clip_report": "montecarlo.clipping",
     "ClipReport": "montecarlo.clipping",
     # sweeps
-    "sweep": "montecarlo.sweep",
+    "sweep": "montecarlo.sweeps",
     "SweepResult": "montecarlo.sweep_results",
     "SweepEntry": "montecarlo.sweep_results",
     "SweepError": "core.errors",
@@ -103,23 +103,23 @@ _EXPORTS: dict[str, str] = {
     "dask_executor": "montecarlo.executors",
     "OptionalDependencyError": "core.errors",
     # verification
-    "verify": "verification.verify",
-    "Verification": "verification.verify",
-    "verify_bound": "verification.verify",
-    "BoundVerification": "verification.verify",
-    "verify_gradient_bound": "verification.verify",
-    "GradientBoundVerification": "verification.verify",
+    "verify": "verification.profile",
+    "Verification": "verification.profile",
+    "verify_bound": "verification.bounds",
+    "BoundVerification": "verification.bounds",
+    "verify_gradient_bound": "verification.bounds",
+    "GradientBoundVerification": "verification.bounds",
     # training studies
     "train_study": "training.study",
     "TrainingStudy": "training.study",
-    "Verdict": "verification.verify",
-    "Coverage": "verification.verify",
-    "verify_rate": "verification.verify",
-    "verify_band": "verification.verify",
-    "ShapeVerification": "verification.verify",
+    "Verdict": "verification.verdict",
+    "Coverage": "verification.verdict",
+    "verify_rate": "verification.shape",
+    "verify_band": "verification.shape",
+    "ShapeVerification": "verification.shape",
     # reports
-    "report": "reporting.report",
-    "Report": "reporting.report",
+    "report": "reporting.driver",
+    "Report": "reporting.driver",
 }
 
 __all__ = ["__version__", *_EXPORTS]
@@ -149,14 +149,14 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     )
     from .montecarlo.clipping import ClipReport, clip_grad_norm, clip_report
     from .montecarlo.executors import SerialExecutor, dask_executor
-    from .montecarlo.simulate import Simulation, simulate
-    from .montecarlo.sweep import sweep
+    from .montecarlo.simulation import Simulation, simulate
     from .montecarlo.sweep_results import SweepEntry, SweepResult
+    from .montecarlo.sweeps import sweep
     from .network.description import Chain, Recurrent, Residual
     from .network.init import Init, init_variance
-    from .reporting.report import Report, report
-    from .symbolic.activation import Activation, activation, activations
+    from .reporting.driver import Report, report
     from .symbolic.bounds import ChainBound, DerivativeBound, SaturationRegion
+    from .symbolic.catalog import Activation, activation, activations
     from .symbolic.symbols import depth_symbol, fan_in, fan_out, layer_symbol, q, x
     from .theory.criticality import (
         CriticalPoint,
@@ -168,19 +168,15 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .theory.finite_width import finite_width_formula, finite_width_moment_ratio
     from .theory.gains import GainRow, gain_table
     from .theory.gaussian import GaussianResult, gaussian_expectation, gaussian_series
-    from .theory.predict import predict
+    from .theory.prediction import predict
     from .theory.profile import ExactProfile, Prediction
     from .training.study import TrainingStudy, train_study
-    from .verification.verify import (
+    from .verification.bounds import (
         BoundVerification,
-        Coverage,
         GradientBoundVerification,
-        ShapeVerification,
-        Verdict,
-        Verification,
-        verify,
-        verify_band,
         verify_bound,
         verify_gradient_bound,
-        verify_rate,
     )
+    from .verification.profile import Verification, verify
+    from .verification.shape import ShapeVerification, verify_band, verify_rate
+    from .verification.verdict import Coverage, Verdict

@@ -177,13 +177,13 @@ def test_the_checker_catches_a_cycle_and_an_upward_import(tmp_path: Path) -> Non
     (pkg / "bad.py").write_text(
         "from typing import TYPE_CHECKING\n"
         "if TYPE_CHECKING:\n    from ..reporting import ok\n"
-        "def f():\n    from ..montecarlo.simulate import simulate\n"
+        "def f():\n    from ..montecarlo.simulation import simulate\n"
     )
-    mods = {"vgmath.montecarlo.simulate", "vgmath.reporting.ok", "vgmath.symbolic.bad"}
+    mods = {"vgmath.montecarlo.simulation", "vgmath.reporting.ok", "vgmath.symbolic.bad"}
     global ROOT
     saved, ROOT = ROOT, tmp_path / "vgmath"
     try:
-        assert _imports(pkg / "bad.py", mods) == {"vgmath.montecarlo.simulate"}
+        assert _imports(pkg / "bad.py", mods) == {"vgmath.montecarlo.simulation"}
         (pkg / "typo.py").write_text("def f():\n    from ..symbolc import parse\n")
         with pytest.raises(AssertionError, match="do not exist"):
             _imports(pkg / "typo.py", mods)

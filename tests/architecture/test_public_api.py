@@ -29,7 +29,7 @@ NAMES_0_1 = [
 ]
 
 SUBPACKAGES = ("core", "symbolic", "network", "theory", "montecarlo", "verification",
-               "reporting", "cli")
+               "training", "reporting", "cli")
 
 
 def test_the_0_1_names_are_all_still_public() -> None:
@@ -53,6 +53,30 @@ def test_root_and_subpackage_exports_are_the_same_objects() -> None:
     assert vg.simulate is importlib.import_module("vgmath.montecarlo").simulate
     assert vg.Chain is importlib.import_module("vgmath.network").Chain
     assert vg.activation is importlib.import_module("vgmath.symbolic").activation
+
+
+def test_no_module_shadows_an_exported_name() -> None:
+    """Importing every module of the package must not replace an exported function by a
+    submodule of the same name (``vgmath.theory.predict`` is the function, always)."""
+    import pkgutil
+    from types import ModuleType
+
+    import vgmath
+
+    for info in pkgutil.walk_packages(vgmath.__path__, "vgmath."):
+        if info.name.endswith("__main__"):
+            continue
+        try:
+            importlib.import_module(info.name)
+        except ImportError:  # an optional extra (PyTorch) that is not installed
+            continue
+    for package in ("vgmath", *(f"vgmath.{p}" for p in SUBPACKAGES)):
+        mod = importlib.import_module(package)
+        for name in mod.__all__:
+            value = getattr(mod, name)
+            assert not isinstance(value, ModuleType), f"{package}.{name} is a module"
+            if hasattr(vg, name) and name != "__version__":
+                assert value is getattr(vg, name), f"{package}.{name} is not vg.{name}"
 
 
 def test_import_vgmath_imports_no_engine() -> None:

@@ -30,7 +30,7 @@ from vgmath.cli import main
 from vgmath.montecarlo.kernel import LOG_KEYS
 from vgmath.montecarlo.kernels import make_kernel
 from vgmath.montecarlo.sampler import ChainKernel, dense_pass, fill_parallel, positively_homogeneous
-from vgmath.montecarlo.simulate import FIELDS, MEAN_FIELDS
+from vgmath.montecarlo.simulation import FIELDS, MEAN_FIELDS
 
 ALPHA = 1e-3  # family-wise error rate of each statistical test below
 

@@ -262,7 +262,7 @@ def test_threads_and_chunk_sizes_agree_with_serial(small) -> None:
 
 
 def test_progress_counts_every_configuration(monkeypatch) -> None:
-    import vgmath.montecarlo.sweep as sweep_module
+    import vgmath.montecarlo.sweeps as sweep_module
 
     seen: dict[str, Any] = {}
     real = sweep_module._progress

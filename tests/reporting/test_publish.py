@@ -17,7 +17,7 @@ import pytest
 import vgmath as vg
 from vgmath.reporting.publish import OWNER, make_temp, publish, remove_stale
 
-report_module = importlib.import_module("vgmath.reporting.report")
+report_module = importlib.import_module("vgmath.reporting.driver")
 MANIFEST = "manifest.json"
 GEN = "vgmath report"
 

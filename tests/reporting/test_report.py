@@ -134,7 +134,7 @@ def test_fmt_exact_falls_back_to_decimals_for_long_forms() -> None:
     import sympy as sp
 
     assert L.fmt_exact(sp.Rational(1, 4)) == r"\frac{1}{4}"
-    from vgmath.symbolic.activation import SELU_LAMBDA
+    from vgmath.symbolic.catalog import SELU_LAMBDA
 
     assert L.fmt_exact(SELU_LAMBDA, digits=6) == r"\approx 1.0507"  # 1.050701: %g drops 0s
     s = sp.Union(sp.Interval.open(-sp.oo, -sp.log(100)), sp.Interval(3, 4))
@@ -264,7 +264,7 @@ def test_a_section_whose_engine_is_missing_is_left_out(
     from vgmath.reporting.sections import InitialisationsSection
 
     monkeypatch.setattr(core, "SECTIONS", [Future, Partial, InitialisationsSection])
-    import vgmath.reporting.report as R
+    import vgmath.reporting.driver as R
 
     monkeypatch.setattr(R, "SECTIONS", core.SECTIONS)
     rep = vg.report(tmp_path / "o", activations=["relu"], inits=["he"], depth=3, width=8,
@@ -598,7 +598,7 @@ def test_a_broken_document_is_caught(tmp_path: Path) -> None:
 def test_a_document_that_does_not_compile_is_an_error_with_its_log(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vgmath.reporting.report as R
+    import vgmath.reporting.driver as R
     from vgmath.reporting.sections import InitialisationsSection
 
     monkeypatch.setattr(R, "SECTIONS", [InitialisationsSection])

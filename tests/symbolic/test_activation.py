@@ -1,4 +1,4 @@
-"""The activation catalog (vgmath/symbolic/activation.py): NumPy against SymPy at high precision,
+"""The activation catalog (vgmath/symbolic/catalog.py): NumPy against SymPy at high precision,
 floating-point hygiene, the kink convention, parameters, aliases, pickling, user expressions.
 
 Accuracy model
@@ -36,7 +36,7 @@ import pytest
 import sympy as sp
 
 import vgmath as vg
-from vgmath.symbolic.activation import _CATALOG, SELU_ALPHA, SELU_LAMBDA
+from vgmath.symbolic.catalog import _CATALOG, SELU_ALPHA, SELU_LAMBDA
 from vgmath.symbolic.piecewise import pieces
 
 x = vg.x
@@ -193,7 +193,7 @@ def test_numpy_matches_sympy_evaluated_with_mpmath(index: int) -> None:
 @pytest.mark.quality
 @pytest.mark.slow
 def test_the_accuracy_check_catches_wrong_kernels() -> None:
-    from vgmath.symbolic.activation import _np_gelu_tanh, _np_gelu_tanh_grad
+    from vgmath.symbolic.catalog import _np_gelu_tanh, _np_gelu_tanh_grad
 
     gelu = CASES.index(("gelu", {}))
     sigmoid = CASES.index(("sigmoid", {}))
@@ -288,7 +288,7 @@ def _numpy_grad_at(act: vg.Activation, point: sp.Expr) -> float:
 def test_kink_convention_documented_values(
     name: str, params: dict[str, Any], point: int, value: sp.Expr
 ) -> None:
-    # PyTorch's autograd values at the kinks (the module docstring of vgmath.symbolic.activation)
+    # PyTorch's autograd values at the kinks (the module docstring of vgmath.symbolic.catalog)
     act = vg.activation(name, **params)
     assert act.derivative.subs(x, point) == value
     assert _numpy_grad_at(act, sp.Integer(point)) == float(value)
@@ -310,7 +310,7 @@ def test_piecewise_entries_and_their_kinks() -> None:
     }
 
 
-# the piece that owns each kink (module docstring of vgmath.symbolic.activation): the left one,
+# the piece that owns each kink (module docstring of vgmath.symbolic.catalog): the left one,
 # except the upper kinks of hard_tanh and hard_sigmoid (PyTorch's values there are 0)
 RIGHT_OWNED = {("hard_tanh", 1), ("hard_sigmoid", 3)}
 

@@ -25,7 +25,7 @@ import numpy as np
 import pytest
 
 import vgmath as vg
-from vgmath.theory.width_bias import width_bias
+from vgmath.theory.bias import width_bias
 from vgmath.verification.tolerance import bias_tolerance
 
 DATA = Path(__file__).parent / "data" / "width_bias_calibration.json"

@@ -20,10 +20,10 @@ import sympy as sp
 
 import vgmath as vg
 from vgmath.cli import main
-from vgmath.theory.width_bias import gaussian_moments, width_bias
+from vgmath.theory.bias import gaussian_moments, width_bias
+from vgmath.verification.claims import parse_claim
 from vgmath.verification.stats import holm, log_mean_test
 from vgmath.verification.tolerance import bias_tolerance
-from vgmath.verification.verify import parse_claim
 
 L_SYM, DEPTH_SYM = vg.layer_symbol, vg.depth_symbol
 

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import InvalidArgumentError, NoFixedPointError
-    from ..symbolic.activation import activation
+    from ..symbolic.catalog import activation
     from ..theory.criticality import critical_point
     from .options import parse_params
 

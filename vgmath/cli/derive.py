@@ -95,7 +95,7 @@ def derive(
     (``"bound"``), the :class:`vgmath.SaturationRegion` (``"region"``) and the
     :class:`vgmath.ChainBound` (``"chain"``).
     """
-    from ..symbolic.activation import activation as make_activation
+    from ..symbolic.catalog import activation as make_activation
 
     act = make_activation(activation, **(params or {}))
     eps_v = _threshold("--eps", eps)

@@ -76,12 +76,12 @@ def _num(v: float) -> float | None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import VgmathError
-    from ..montecarlo.simulate import Simulation, simulate
+    from ..montecarlo.simulation import Simulation, simulate
     from ..network.description import Chain
-    from ..theory.predict import predict
+    from ..theory.prediction import predict
     from ..torch.measurement import measure
     from ..torch.model import read_model
-    from ..verification.verify import verify
+    from ..verification.profile import verify
 
     for name in ("reinit", "inputs"):
         if getattr(args, name) < (3 if name == "reinit" else 1):

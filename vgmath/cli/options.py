@@ -70,7 +70,7 @@ def add_chain_arguments(parser: argparse.ArgumentParser, *, depth: int, width: i
 
 def chain_parts(args: argparse.Namespace) -> tuple[Any, Any, int | list[int]]:
     """(activation, init spec, widths) from the options of :func:`add_chain_arguments`."""
-    from ..symbolic.activation import activation
+    from ..symbolic.catalog import activation
 
     act = activation(args.activation, **parse_params(args.param, "--param"))
     init_options = parse_params(args.init_param, "--init-param")

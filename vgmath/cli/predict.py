@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     from ..core.errors import InvalidArgumentError
     from ..network.description import Residual
     from ..symbolic.numbers import short_expr, short_text
-    from ..theory.predict import predict
+    from ..theory.prediction import predict
 
     if args.rows < 2:
         raise InvalidArgumentError("--rows", args.rows, "must be at least 2")

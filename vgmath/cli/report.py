@@ -42,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           help="show progress on stderr (default)")
     progress.add_argument("--quiet", dest="progress", action="store_false",
                           help="no progress output")
+    parser.add_argument("--training", nargs="+", default=None, metavar="FILE",
+                        help="saved training studies (vgmath train-study ... --out FILE.json) "
+                        "for the training section")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder (created; an old vgmath report there is replaced)")
 
@@ -61,7 +64,7 @@ def parse_activation_items(items: list[str]) -> list[object]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..reporting.report import report
+    from ..reporting.driver import report
 
     result = report(
         args.out,
@@ -75,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
         sigma_b2=args.sigma_b2,
         eps=args.eps,
         alpha=args.alpha,
+        training=args.training,
         latex=args.latex,
         progress=args.progress,
     )

@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..core.progress import stderr_is_tty
-    from ..montecarlo.simulate import simulate
+    from ..montecarlo.simulation import simulate
     from .arch import build_network, summary, to_json_dict
 
     if args.out is not None and Path(args.out).suffix.lower() not in (".json", ".csv"):

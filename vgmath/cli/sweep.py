@@ -88,7 +88,7 @@ def parse_width_item(text: str) -> int | list[int]:
 def run(args: argparse.Namespace) -> int:
     from ..core.progress import stderr_is_tty
     from ..montecarlo.executors import dask_executor
-    from ..montecarlo.sweep import sweep
+    from ..montecarlo.sweeps import sweep
 
     if Path(args.out).suffix.lower() not in (".json", ".csv"):
         raise InvalidArgumentError("--out", args.out, "expected a .json or .csv file name")

@@ -100,15 +100,10 @@ def _network(args: argparse.Namespace) -> object:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..verification.verify import (
-        DEFAULT_TRIALS,
-        EXIT_CODES,
-        verify,
-        verify_band,
-        verify_bound,
-        verify_gradient_bound,
-        verify_rate,
-    )
+    from ..verification.bounds import verify_bound, verify_gradient_bound
+    from ..verification.profile import DEFAULT_TRIALS, verify
+    from ..verification.shape import verify_band, verify_rate
+    from ..verification.verdict import EXIT_CODES
 
     if args.out and Path(args.out).suffix.lower() not in (".json", ".csv"):
         raise InvalidArgumentError("--out", args.out, "expected a .json or .csv file name")

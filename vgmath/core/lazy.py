@@ -21,7 +21,7 @@ def lazy_exports(
     """``(__getattr__, __dir__)`` for ``package`` re-exporting ``exports`` lazily.
 
     ``exports`` maps a public name to the module that defines it, relative to ``package``
-    (``"activation"`` or ``"symbolic.activation"``). The looked-up value is cached in
+    (``"activation"`` or ``"symbolic.catalog"``). The looked-up value is cached in
     ``namespace`` (the package's ``globals()``), so each name is resolved once.
     """
 

@@ -20,8 +20,8 @@ from ..core.lazy import lazy_exports
 
 #: public name -> the module of this package that defines it (imported on first use)
 _EXPORTS: dict[str, str] = {
-    "Simulation": "simulate",
-    "simulate": "simulate",
+    "Simulation": "simulation",
+    "simulate": "simulation",
     "PreactivationProfile": "batchnorm",
     "bn_relu_gradient_rate": "batchnorm",
     "preactivation_profile": "batchnorm",
@@ -32,7 +32,7 @@ _EXPORTS: dict[str, str] = {
     "SweepEntry": "sweep_results",
     "SweepResult": "sweep_results",
     "dask_executor": "executors",
-    "sweep": "sweep",
+    "sweep": "sweeps",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -42,6 +42,6 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .batchnorm import PreactivationProfile, bn_relu_gradient_rate, preactivation_profile
     from .clipping import ClipReport, clip_grad_norm, clip_report
     from .executors import SerialExecutor, dask_executor
-    from .simulate import Simulation, simulate
-    from .sweep import sweep
+    from .simulation import Simulation, simulate
     from .sweep_results import SweepEntry, SweepResult
+    from .sweeps import sweep

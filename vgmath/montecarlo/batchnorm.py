@@ -184,7 +184,7 @@ def preactivation_profile(
     inputs with and without batch normalisation. Networks are seeded as in
     :func:`vgmath.simulate` (block k from ``SeedSequence(seed, spawn_key=(k,))``).
     """
-    from .simulate import (
+    from .simulation import (
         _block_rng,
         _block_sizes,
         _int_arg,

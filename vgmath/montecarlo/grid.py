@@ -16,7 +16,7 @@ import numpy as np
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain, Residual
 from ..network.init import Init, as_init
-from ..symbolic.activation import Activation, as_activation
+from ..symbolic.catalog import Activation, as_activation
 from ..symbolic.parse import to_sympy_number
 
 FloatArray = np.ndarray

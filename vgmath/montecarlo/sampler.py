@@ -16,7 +16,7 @@ key          per network, layer l
 ``weight``   ln(‖δ^l‖² ‖x^{l-1}‖²/(n_l n_{l-1})), the mean square of ∂E/∂W^l_ij (l ≥ 1)
 ==========  ==========================================================================
 
-The driver in :mod:`vgmath.montecarlo.simulate` owns seeds, blocks, processes and statistics; a
+The driver in :mod:`vgmath.montecarlo.simulation` owns seeds, blocks, processes and statistics; a
 kernel
 owns only one architecture's forward and backward pass. Residual, batch-normalised and
 recurrent networks are further :class:`Kernel` subclasses returning the same keys.
@@ -91,7 +91,7 @@ import sympy as sp
 
 from ..core.errors import InvalidArgumentError, NumericalError
 from ..network.description import Chain
-from ..symbolic.activation import Activation
+from ..symbolic.catalog import Activation
 from ..symbolic.piecewise import pieces
 from ..symbolic.symbols import x as X_SYMBOL
 from .kernel import LOG_KEYS, Kernel

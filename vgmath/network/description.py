@@ -35,7 +35,7 @@ from typing import Any
 import sympy as sp
 
 from ..core.errors import InvalidArgumentError
-from ..symbolic.activation import Activation, as_activation
+from ..symbolic.catalog import Activation, as_activation
 from ..symbolic.parse import to_sympy_number
 from .init import Init, as_init
 
@@ -243,7 +243,7 @@ class Chain(_TypedViews):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Chain:
         """The chain of :meth:`to_dict`'s plain data (a round trip: equal fields)."""
-        from ..symbolic.activation import activation, activations
+        from ..symbolic.catalog import activation, activations
 
         try:
             label = str(data["activation"])

@@ -16,12 +16,12 @@ from ..core.lazy import lazy_exports
 
 #: public name -> the module of this package that defines it (imported on first use)
 _EXPORTS: dict[str, str] = {
-    "Report": "report",
-    "report": "report",
+    "Report": "driver",
+    "report": "driver",
 }
 
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
-    from .report import Report, report
+    from .driver import Report, report

@@ -4,7 +4,7 @@ The document is a list of independent :class:`Section` objects (:data:`SECTIONS`
 :mod:`vgmath.reporting.sections`). Each declares the engines it needs (``requires``) and builds
 its LaTeX, figures and data files from a shared :class:`ReportContext`, which caches expensive
 results (predictions, simulations) that several sections read. :func:`vgmath.report` (in
-:mod:`vgmath.reporting.report`) drives the build.
+:mod:`vgmath.reporting.driver`) drives the build.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ import sympy as sp
 from ..core.errors import InvalidArgumentError, VgmathError
 from ..network.description import Chain
 from ..network.init import Init, as_init
-from ..symbolic.activation import Activation, as_activation
+from ..symbolic.catalog import Activation, as_activation
 from . import figures as F
 
 __all__ = [
@@ -132,6 +132,8 @@ class ReportOptions:
     seed: int = 0
     simulate: bool = True
     alpha: float = 0.01
+    #: saved training studies (``vg.train_study(..., out=...)``) for the training section
+    training: tuple[str, ...] = ()
 
     def chain(self, act: Activation, init: Init) -> Chain:
         return Chain(
@@ -166,6 +168,7 @@ class ReportOptions:
             "sigma_b2": str(self.sigma_b2),
             "eps": str(self.eps),
             "alpha": self.alpha,
+            "training": [Path(t).name for t in self.training],
         }
 
 
@@ -177,7 +180,7 @@ def _default_label(act: Activation) -> str:
     if act.source:
         return act.source
     try:
-        from ..symbolic.activation import activation as _make
+        from ..symbolic.catalog import activation as _make
 
         if dict(_make(act.name).params) == dict(act.params):
             return act.name

@@ -18,10 +18,10 @@ from ..core.lazy import lazy_exports
 
 #: public name -> the module of this package that defines it (imported on first use)
 _EXPORTS: dict[str, str] = {
-    "Activation": "activation",
-    "activation": "activation",
-    "activations": "activation",
-    "as_activation": "activation",
+    "Activation": "catalog",
+    "activation": "catalog",
+    "activations": "catalog",
+    "as_activation": "catalog",
     "parse_expression": "parse",
     "to_sympy_number": "parse",
     "plain_data": "numbers",
@@ -45,7 +45,6 @@ __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
-    from .activation import Activation, activation, activations, as_activation
     from .bounds import (
         ChainBound,
         DerivativeBound,
@@ -54,6 +53,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
         derivative_bound,
         saturation_region,
     )
+    from .catalog import Activation, activation, activations, as_activation
     from .numbers import plain_data
     from .parse import parse_expression, to_sympy_number
     from .piecewise import breakpoints, pieces

@@ -28,7 +28,7 @@ or ``"sqrt(2)"`` with ``allow_constant=True``.
 Kinked functions become ``Piecewise`` (what :func:`vgmath.symbolic.piecewise.pieces` splits),
 with the
 kink in the piece whose closed condition holds there — vgmath's convention
-(:mod:`vgmath.symbolic.activation`):
+(:mod:`vgmath.symbolic.catalog`):
 
 * ``relu(u) = Piecewise((0, u <= 0), (u, True))`` (relu′(0) = 0, as in the catalog);
 * ``heaviside(u) = Piecewise((0, u <= 0), (1, True))`` (so ``relu′ = heaviside``);

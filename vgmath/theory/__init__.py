@@ -21,7 +21,7 @@ _EXPORTS: dict[str, str] = {
     "GaussianResult": "gaussian",
     "gaussian_expectation": "gaussian",
     "gaussian_series": "gaussian",
-    "predict": "predict",
+    "predict": "prediction",
     "ExactProfile": "profile",
     "Prediction": "profile",
     "CriticalPoint": "criticality",
@@ -33,14 +33,15 @@ _EXPORTS: dict[str, str] = {
     "gain_table": "gains",
     "finite_width_formula": "finite_width",
     "finite_width_moment_ratio": "finite_width",
-    "WidthBias": "width_bias",
-    "width_bias": "width_bias",
+    "WidthBias": "bias",
+    "width_bias": "bias",
 }
 
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
+    from .bias import WidthBias, width_bias
     from .criticality import (
         CriticalPoint,
         FixedPoint,
@@ -51,6 +52,5 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .finite_width import finite_width_formula, finite_width_moment_ratio
     from .gains import GainRow, gain_table
     from .gaussian import GaussianResult, gaussian_expectation, gaussian_series
-    from .predict import predict
+    from .prediction import predict
     from .profile import ExactProfile, Prediction
-    from .width_bias import WidthBias, width_bias

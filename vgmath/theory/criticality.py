@@ -32,7 +32,7 @@ import sympy as sp
 from scipy import optimize
 
 from ..core.errors import InvalidArgumentError, NoFixedPointError, NumericalError
-from ..symbolic.activation import Activation, as_activation
+from ..symbolic.catalog import Activation, as_activation
 from ..symbolic.parse import to_sympy_number
 from .meanfield import Moments, homogeneous, moment_provider, zero_behaviour
 

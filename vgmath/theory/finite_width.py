@@ -85,7 +85,7 @@ from sympy import stats
 
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
-from ..symbolic.activation import Activation, as_activation
+from ..symbolic.catalog import Activation, as_activation
 from ..symbolic.symbols import depth_symbol
 from .meanfield import Homogeneous, activation_key, homogeneous
 

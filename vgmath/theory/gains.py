@@ -11,7 +11,7 @@ from typing import Any
 import sympy as sp
 
 from ..core.errors import NoFixedPointError
-from ..symbolic.activation import Activation, as_activation
+from ..symbolic.catalog import Activation, as_activation
 from .criticality import _json_float, fixed_point
 from .meanfield import homogeneous
 
@@ -122,7 +122,7 @@ def gain_table(activations: Any = None) -> list[GainRow]:
     (sqrt(2), sqrt(2), 1.0)
     """
     if activations is None:
-        from ..symbolic.activation import activations as catalog
+        from ..symbolic.catalog import activations as catalog
 
         acts = [as_activation(n) for n in catalog()]
     elif isinstance(activations, (str, Activation)):

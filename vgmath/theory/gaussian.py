@@ -34,7 +34,7 @@ import sympy as sp
 from scipy import integrate
 
 from ..core.errors import InvalidArgumentError, NumericalError
-from ..symbolic.activation import Activation
+from ..symbolic.catalog import Activation
 from ..symbolic.parse import to_sympy_number
 from ..symbolic.piecewise import pieces
 from ..symbolic.symbols import q as Q_SYMBOL

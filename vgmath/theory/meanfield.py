@@ -1,4 +1,4 @@
-"""Shared mean-field machinery for :mod:`vgmath.theory.predict`,
+"""Shared mean-field machinery for :mod:`vgmath.theory.prediction`,
 :mod:`vgmath.theory.criticality` and
 :mod:`vgmath.theory.finite_width`: how an activation behaves at 0 and at every scale, and one
 moment provider over :mod:`vgmath.theory.gaussian`.
@@ -37,7 +37,7 @@ import numpy as np
 import sympy as sp
 from numpy.typing import NDArray
 
-from ..symbolic.activation import Activation
+from ..symbolic.catalog import Activation
 from ..symbolic.piecewise import pieces
 from ..symbolic.symbols import x
 from .moments import GaussianMoments, moments

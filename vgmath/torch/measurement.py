@@ -24,7 +24,7 @@ field                            per network (plain chains: the mean over the B 
                                  chains: ‖Σ_b δ_b u_bᵀ‖²_F/(n_l n_in) (the batch gradient)
 ===============================  ==========================================================
 
-These are :mod:`vgmath.montecarlo.simulate`'s definitions (for B = 1 exactly; for B > 1 the
+These are :mod:`vgmath.montecarlo.simulation`'s definitions (for B = 1 exactly; for B > 1 the
 per-network value is averaged over the inputs, which leaves every ensemble mean unchanged
 when the inputs have the same norm, and makes the per-network spread smaller), summarised
 by the same code, so ``vg.verify(description, simulation=measured)`` tests the theory
@@ -49,7 +49,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InvalidArgumentError
-from ..montecarlo.simulate import Simulation, _summarise
+from ..montecarlo.simulation import Simulation, _summarise
 from ..network.description import Chain
 from ..network.init import TRUNCATION_VARIANCE_FACTOR, Init
 from .backend import require_torch

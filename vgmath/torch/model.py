@@ -59,7 +59,7 @@ import sympy as sp
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain, Recurrent, Residual
 from ..network.init import Init
-from ..symbolic.activation import Activation, activation
+from ..symbolic.catalog import Activation, activation
 from .backend import require_torch
 
 __all__ = ["LayerInfo", "ModelInfo", "UnsupportedModelError", "describe", "read_model"]

@@ -63,7 +63,7 @@ _KEYS = ("step", "layer", "role", "path", "fan_in", "fan_out", *COLUMNS)
 def _prediction(info: ModelInfo) -> list[float] | None:
     """Predicted E[(g^l)²], l = 0..L, at initialisation (None where vg.predict has no theory)."""
     from ..core.errors import VgmathError
-    from ..theory.predict import predict
+    from ..theory.prediction import predict
 
     try:
         pred = predict(info.description)

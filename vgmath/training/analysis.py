@@ -32,7 +32,7 @@ import numpy as np
 from ..core.errors import InvalidArgumentError, NoFixedPointError
 from ..network.description import Chain, Residual
 from ..network.init import Init
-from ..symbolic.activation import as_activation
+from ..symbolic.catalog import as_activation
 from ..theory.criticality import critical_point, fixed_point
 from .study import TrainingStudy, train_study
 

@@ -195,7 +195,7 @@ def verify_bound(
     >>> vg.verify_bound("sigmoid", "1/4").holds, vg.verify_bound("sigmoid", 0.24).holds
     (True, False)
     """
-    from ..symbolic.activation import as_activation
+    from ..symbolic.catalog import as_activation
 
     act = as_activation(activation)
     cval = _bound_constant(c)
@@ -415,7 +415,7 @@ def verify_gradient_bound(
     >>> vg.verify_gradient_bound(chain, "1/4", trials=50, seed=0).passed
     False
     """
-    from ..montecarlo.simulate import Simulation, simulate
+    from ..montecarlo.simulation import Simulation, simulate
 
     if not isinstance(chain, Chain):
         raise InvalidArgumentError("chain", chain, "expected a vgmath.Chain")

@@ -13,7 +13,7 @@ What is tested, per layer l
 Y_t (t = 1..T) are the per-network values of the quantity (e.g. ‖g^l‖²/n_l) in T
 independent random networks; the claim m_l is an infinite-width (mean-field) statement.
 At width n the ensemble mean differs from its n → ∞ limit by a finite-width bias; vgmath
-estimates it to first order in 1/n (:mod:`vgmath.theory.width_bias`) as B_l, with S_l ≥
+estimates it to first order in 1/n (:mod:`vgmath.theory.bias`) as B_l, with S_l ≥
 |B_l| the sum of the absolute values of its terms, and tests
 
 .. math::
@@ -402,7 +402,7 @@ def finite_width_band(
             "the finite-width mean itself is tested (finite_width=False)"
         )
         return zeros, np.full(L + 1, np.inf)
-    from ..theory.width_bias import width_bias
+    from ..theory.bias import width_bias
 
     bias, scale = width_bias(chain).for_quantity(quantity)
     b = np.nan_to_num(bias, nan=0.0)
@@ -418,7 +418,7 @@ def finite_width_band(
 def simulation_for(chain: Chain, simulation: Any, trials: int, seed: int | None,
                    workers: int) -> Any:
     """The user's :class:`vgmath.Simulation` of ``chain`` (checked), or a fresh one."""
-    from ..montecarlo.simulate import Simulation, simulate
+    from ..montecarlo.simulation import Simulation, simulate
 
     if simulation is None:
         return simulate(chain, trials=trials, seed=seed, workers=workers)
@@ -464,6 +464,7 @@ def verify(
     max_tolerance: float = MAX_TOLERANCE,
     simulation: Any = None,
     workers: int = 1,
+    measured: Any = None,
 ) -> Verification:
     """Test a per-layer claim (vgmath's own prediction by default) against simulation.
 
@@ -492,8 +493,11 @@ def verify(
     max_tolerance
         The largest tolerance + interval half-width (natural log) at which a layer counts as
         tested (0.5: an allowed factor e^0.5 ≈ 1.65).
-    simulation
-        Reuse an existing :class:`vgmath.Simulation` of ``chain`` instead of simulating.
+    simulation, measured
+        Reuse an existing :class:`vgmath.Simulation` of ``chain`` instead of simulating;
+        ``measured`` is the same for measurements of a real model
+        (``vgmath.torch.measure(model, ...)``), so that ``vg.verify(description,
+        measured=...)`` compares the theory with the user's network. Give one, not both.
 
     >>> import vgmath as vg
     >>> chain = vg.Chain("relu", init="he", depth=10, width=64)
@@ -503,6 +507,11 @@ def verify(
     'FAIL'
     """
     mt = check_common(chain, alpha, max_tolerance)
+    if measured is not None:
+        if simulation is not None:
+            raise InvalidArgumentError("measured", measured, "give simulation= or measured=, "
+                                       "not both")
+        simulation = measured
     if quantity not in QUANTITIES:
         raise InvalidArgumentError("quantity", quantity, f"expected one of {', '.join(QUANTITIES)}")
     if method not in METHODS:
@@ -514,7 +523,7 @@ def verify(
     if not (tau >= 0 and math.isfinite(tau)):
         raise InvalidArgumentError("tolerance", tolerance, "expected a finite number >= 0")
 
-    from ..theory.predict import predict
+    from ..theory.prediction import predict
 
     prediction = predict(chain) if claim is None else None
     log_claim, label = claim_logs(claim, chain, quantity, prediction)

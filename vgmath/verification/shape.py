@@ -2,7 +2,7 @@
 
 Rate: "the gradient decays like c^(L−l)"
     :func:`verify_rate` fits the free prefactor: with y_l = ln(simulated mean at layer l) −
-    B_l (the finite-width bias of :mod:`vgmath.theory.width_bias`) and x_l = L − l, the
+    B_l (the finite-width bias of :mod:`vgmath.theory.bias`) and x_l = L − l, the
     least-squares slope β̂ = Σ w_l y_l (w_l = (x_l − x̄)/Σ(x − x̄)²) estimates ln c. Its
     standard error comes from a bootstrap over networks (the layers of one network are
     strongly dependent, so the per-layer errors are not independent; resampling whole

@@ -4,7 +4,7 @@ the heavy-tail diagnostic of :func:`vgmath.verify`.
 Finite-width tolerance
 ----------------------
 A claim is an infinite-width statement; at width n the simulated mean differs from it by the
-finite-width bias, estimated to first order as B_l (:mod:`vgmath.theory.width_bias`), with
+finite-width bias, estimated to first order as B_l (:mod:`vgmath.theory.bias`), with
 S_l ≥ |B_l| the sum of the absolute values of its terms (no cancellation assumed between
 terms). The tolerance is an envelope of the *measured error of B*:
 
@@ -92,7 +92,7 @@ def bias_tolerance(scale: ArrayLike, width: float) -> FloatArray:
 def q_sensitive(act: Any) -> bool:
     """Whether E[φ′(√q z)²] depends on q (False for positively homogeneous φ: ReLU family,
     identity), checked at q = 10^-2..10^2 to a relative 1e-6."""
-    from ..theory.width_bias import gaussian_moments
+    from ..theory.bias import gaussian_moments
 
     f = [gaussian_moments(act, q)["f"] for q in (0.01, 0.1, 1.0, 10.0, 100.0)]
     return bool(max(f) - min(f) > 1e-6 * max(abs(v) for v in f))

@@ -13,7 +13,7 @@ import numpy as np
 import sympy as sp
 
 from ...core.errors import VgmathError
-from ...symbolic.activation import Activation
+from ...symbolic.catalog import Activation
 from ...symbolic.symbols import x
 from .. import figures as F
 from .. import latex as L
@@ -30,7 +30,7 @@ def _symbolic_form(act: Activation) -> tuple[sp.Expr, dict[sp.Symbol, sp.Expr]] 
     for activations whose exact constants are too long to print inline (SELU)."""
     if act.source or not act.params:
         return None
-    from ...symbolic.activation import _CATALOG
+    from ...symbolic.catalog import _CATALOG
 
     spec = _CATALOG.get(act.name)
     if spec is None:

@@ -33,7 +33,7 @@ def prediction(ctx: ReportContext, a: int, i: int) -> Any:
     (alab, act), (ilab, init) = o.activations[a], o.inits[i]
 
     def make() -> Any:
-        predict = ctx.engine("theory.predict", "predict")
+        predict = ctx.engine("theory.prediction", "predict")
         with ctx.timed("theory"):
             return predict(o.chain(act, init))
 

@@ -29,13 +29,13 @@ def _run_monte_carlo(ctx: ReportContext, a: int, i: int) -> dict[str, Any]:
     (alab, act), (ilab, init) = o.activations[a], o.inits[i]
     chain = o.chain(act, init)
     seed = o.chain_seed(alab, ilab)
-    simulate = ctx.engine("montecarlo.simulate", "simulate")
+    simulate = ctx.engine("montecarlo.simulation", "simulate")
     with ctx.timed("monte_carlo"):
         sim = simulate(chain, trials=o.trials, seed=seed)
     mean = np.asarray(sim.grad_second_moment, dtype=float)
     ver = None
-    if ctx.has("verification.verify", "verify"):
-        verify = ctx.engine("verification.verify", "verify")
+    if ctx.has("verification.profile", "verify"):
+        verify = ctx.engine("verification.profile", "verify")
         with ctx.timed("verification"):
             ver = verify(chain, simulation=sim, alpha=o.alpha)
         lo = np.full_like(mean, np.nan)
@@ -88,7 +88,7 @@ class DepthSection(Section):
     key = "depth"
     name = "gradients through depth"
     title = "Gradients through depth: theory against simulation"
-    requires = (("theory.predict", "predict"),)
+    requires = (("theory.prediction", "predict"),)
     PANELS = 9  # activations per figure (3 x 3 small multiples)
 
     def build(self, ctx: ReportContext) -> str:
@@ -96,14 +96,14 @@ class DepthSection(Section):
         from ..core import note
 
         o = ctx.options
-        mc = o.simulate and ctx.has("montecarlo.simulate", "simulate")
+        mc = o.simulate and ctx.has("montecarlo.simulation", "simulate")
         if o.simulate and not mc:
             note("Monte Carlo left out of the depth section: "
-                 "its engine vgmath.montecarlo.simulate is not available")
-        ver_on = mc and ctx.has("verification.verify", "verify")
+                 "its engine vgmath.montecarlo.simulation is not available")
+        ver_on = mc and ctx.has("verification.profile", "verify")
         if mc and not ver_on:
             note("verification verdicts left out of the depth section: "
-                 "its engine vgmath.verification.verify is not available")
+                 "its engine vgmath.verification.profile is not available")
         n_act, n_init = len(o.activations), len(o.inits)
         if mc:
             from ...core.progress import progress

@@ -80,11 +80,11 @@ class InitialisationsSection(Section):
             caption=r"Initialisation rules: $\operatorname{Var}(W_{ij}) ="
             r" \text{scale}/\text{fan}$.",
         ))
-        if not ctx.has("theory.predict", "predict"):
+        if not ctx.has("theory.prediction", "predict"):
             from ..core import note
 
             note("table of chi left out of the initialisation section: "
-                 "its engine vgmath.theory.predict is not available")
+                 "its engine vgmath.theory.prediction is not available")
             return "\n".join(out) + "\n"
         out.append(
             r"The gradient second moment is multiplied, layer by layer, by the gradient factor"

@@ -61,7 +61,7 @@ class RecurrentSection(Section):
     name = "gradients through time"
     title = "Gradients through time: recurrent networks"
     requires = (("network.description", "Recurrent"), ("montecarlo.recurrent", "RecurrentKernel"),
-                ("montecarlo.simulate", "simulate"))
+                ("montecarlo.simulation", "simulate"))
 
     def available(self, ctx: ReportContext) -> str | None:
         if not ctx.options.simulate:
@@ -71,7 +71,7 @@ class RecurrentSection(Section):
     def build(self, ctx: ReportContext) -> str:
         o = ctx.options
         Recurrent = ctx.engine("network.description", "Recurrent")
-        simulate = ctx.engine("montecarlo.simulate", "simulate")
+        simulate = ctx.engine("montecarlo.simulation", "simulate")
         n = min(o.width, RECURRENT_MAX_HIDDEN)
         trials = min(o.trials, RECURRENT_MAX_TRIALS)
         T = o.depth
@@ -118,8 +118,8 @@ class RecurrentSection(Section):
                     # the bound must hold on every network and step (float rounding slack)
                     ok = jn <= pb + 1e-9 * np.maximum(1.0, np.abs(pb))
                     holds = int(np.all(ok, axis=1).sum())
-                    predict = ctx.engine("theory.predict", "predict") if ctx.has("theory.predict",
-                                                                          "predict") else None
+                    has = ctx.has("theory.prediction", "predict")
+                    predict = ctx.engine("theory.prediction", "predict") if has else None
                     if predict is not None:
                         with ctx.timed("theory"):
                             predicted = np.asarray(

@@ -38,7 +38,7 @@ from .interval import (
 from .tails import _exact_roots, _limit, _normal_form, _simplify_number, _tail
 
 if TYPE_CHECKING:
-    from ..activation import Activation
+    from ..catalog import Activation
 
 
 # =====================================================================================

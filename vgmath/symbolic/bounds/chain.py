@@ -18,7 +18,7 @@ from .saturation import _cmp, _depth, _positive
 from .tails import _simplify_number
 
 if TYPE_CHECKING:
-    from ..activation import Activation
+    from ..catalog import Activation
 
 
 # =====================================================================================

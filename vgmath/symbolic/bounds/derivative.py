@@ -28,7 +28,7 @@ from .interval import (
 from .tails import _HYPERBOLIC, _simplify_number, _to_exp
 
 if TYPE_CHECKING:
-    from ..activation import Activation
+    from ..catalog import Activation
 
 
 # =====================================================================================

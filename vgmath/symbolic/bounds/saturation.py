@@ -41,7 +41,7 @@ from .interval import (
 from .tails import _exact_roots, _simplify_number
 
 if TYPE_CHECKING:
-    from ..activation import Activation
+    from ..catalog import Activation
 
 
 # =====================================================================================

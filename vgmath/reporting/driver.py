@@ -145,7 +145,7 @@ def check_report_memory(options: ReportOptions) -> None:
     if not options.simulate:
         return
     from ..montecarlo.kernels import make_kernel
-    from ..montecarlo.simulate import check_simulation_memory, default_block_size, resolve_method
+    from ..montecarlo.simulation import check_simulation_memory, default_block_size, resolve_method
     from ..network.description import Chain
 
     for _, init in options.inits:
@@ -283,6 +283,23 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _training_files(training: Any) -> tuple[str, ...]:
+    """Saved training studies, checked to be readable now (not half-way through the build)."""
+    if training is None:
+        return ()
+    items = [training] if isinstance(training, (str, os.PathLike)) else list(training)
+    out = []
+    for item in items:
+        path = Path(item)
+        if not path.is_file():
+            raise InvalidArgumentError("training", str(item), "no such study file")
+        from ..training.study import TrainingStudy
+
+        TrainingStudy.load(path)  # raises InvalidArgumentError naming the file if unreadable
+        out.append(str(path.resolve()))
+    return tuple(out)
+
+
 def report(
     out: str | os.PathLike[str],
     *,
@@ -296,6 +313,7 @@ def report(
     sigma_b2: Any = 0,
     eps: Any = "1/100",
     alpha: float = 0.01,
+    training: Any = None,
     latex: str = "auto",
     progress: bool = False,
 ) -> Report:
@@ -314,11 +332,12 @@ def report(
     README's first command and finish in about a minute on two cores. The recurrent section
     simulates five cells (vanilla RNN with tanh, sigmoid and ReLU, LSTM, GRU) over
     ``depth`` steps with hidden size min(``width``, 64) and min(``trials``, 200) networks.
+    ``training``: files saved by ``vg.train_study``/``vgmath train-study`` (trainability and
+    mitigations studies get their figure and table) for the section "Does it train?".
 
     Raises :class:`vgmath.InvalidArgumentError` for bad options (before any work is done) and
     :class:`vgmath.reporting.latex.LatexError` if the generated document does not compile (the
-    report
-    is still written, with the log, so the problem can be inspected).
+    report is still written, with the log, so the problem can be inspected).
     """
     from ..core.version import __version__
 
@@ -347,6 +366,7 @@ def report(
         sigma_b2=sb2,
         eps=eps_v,
         alpha=float(alpha),
+        training=_training_files(training),
     )
     if simulate and options.trials < 2:
         raise InvalidArgumentError("trials", trials, "needs at least 2 networks for a CI")

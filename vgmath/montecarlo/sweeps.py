@@ -72,8 +72,8 @@ Output
 :meth:`SweepResult.rows` is a tidy long table, one row per configuration × layer: the
 configuration's parameters (floats, with exact values in ``*_exact`` text columns), its
 ``seed``, ``layer``, the theory's fields as ``theory_<name>`` and the Monte Carlo estimates
-as ``sim_<name>`` and ``sim_<name>_se`` (names as in :mod:`vgmath.theory.predict` and
-:mod:`vgmath.montecarlo.simulate`; NaN where a quantity does not exist).
+as ``sim_<name>`` and ``sim_<name>_se`` (names as in :mod:`vgmath.theory.prediction` and
+:mod:`vgmath.montecarlo.simulation`; NaN where a quantity does not exist).
 ``rows(level="config")`` has
 one summary row per configuration. :meth:`SweepResult.save` writes JSON or CSV atomically;
 :meth:`SweepResult.load` reads either back. JSON keeps everything (chain descriptions and the
@@ -158,8 +158,8 @@ THEORY_FIELDS = (
 
 
 def _run_one(chain: Chain, seed: int, options: _Options) -> dict[str, Any]:
-    from ..theory.predict import predict
-    from .simulate import simulate
+    from ..theory.prediction import predict
+    from .simulation import simulate
 
     out: dict[str, Any] = {"prediction": None, "prediction_info": None,
                            "simulation": None, "simulation_info": None}
@@ -278,7 +278,7 @@ def sweep(
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise InvalidArgumentError("seed", seed, "expected a non-negative integer")
         seed_value = int(seed)
-    from .simulate import _resolve_dtype
+    from .simulation import _resolve_dtype
 
     dt = _resolve_dtype(dtype).name
     options = _Options(n_trials, bool(predict), bool(simulate), method, dt, on_error)
@@ -395,7 +395,7 @@ def _check_simulable(
     the simulator cannot run is reported before any work starts."""
     from .kernel import METHODS
     from .kernels import make_kernel
-    from .simulate import resolve_method
+    from .simulation import resolve_method
 
     if method not in METHODS:
         raise InvalidArgumentError("method", method, f"expected one of {', '.join(METHODS)}")
