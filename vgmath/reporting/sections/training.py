@@ -17,12 +17,10 @@ class TrainingSection(Section):
     title = "Does it train? Trainability and what each layer learns"
     requires = (("training.study", "TrainingStudy"), ("training.analysis", "Trainability"))
 
-    def available(self, ctx: ReportContext) -> str | None:
-        if not getattr(ctx.options, "training", ()):
-            return "it is included when a study is given (vgmath report --training FILE.json)"
-        return super().available(ctx)
-
     def build(self, ctx: ReportContext) -> str:
+        """Empty (so the section is left out silently) unless study files were given."""
+        if not getattr(ctx.options, "training", ()):
+            return ""
         from ..training_figures import draw_mitigations, draw_trainability
 
         TrainingStudy = ctx.engine("training.study", "TrainingStudy")
