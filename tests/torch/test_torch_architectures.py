@@ -60,7 +60,10 @@ def test_residual_mlp_agrees_with_simulate(act: type[nn.Module], init: str, vari
     simulated = vg.simulate(chain, trials=400, seed=1)
     assert_agree(measured, simulated, FIELDS)
     if theory:
-        assert vg.verify(chain, simulation=measured).passed
+        # residual chains have no finite-width bias model, so verify cannot call a layer
+        # tested (INCONCLUSIVE); what it must not do is reject the measured profile
+        v = vg.verify(chain, measured=measured)
+        assert v.verdict != vg.Verdict.FAIL and len(v.rejected_layers) == 0
 
 
 class UsersBlock(nn.Module):

@@ -40,7 +40,7 @@ def test_inspect_prints_description_profiles_and_verdict(model_file: Path, capsy
     assert "Chain(relu, he, depth=6, width=64)" in out
     assert "kaiming_normal_(nonlinearity='relu')" in out
     assert "predicted" in out and "measured" in out
-    assert "verdict: PASSED" in out
+    assert "verdict: PASS" in out
     assert "read-out nn.Linear at '12'" in out
 
 
