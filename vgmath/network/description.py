@@ -331,7 +331,9 @@ class Recurrent(_TypedViews):
     (Var = 1/(3n) per gate block), ``input_init={"scheme": "custom", "sigma_w2": m/(3n),
     "distribution": "uniform"}`` (Var = 1/(3n) although fan_in = m), ``sigma_b2 = 2/(3n)``
     (b_ih + b_hh; vgmath draws it Gaussian with that variance) and ``h0_q=0``. Leaving the
-    inputs, biases or zero state out changes the gradients through time by large factors.
+    inputs, biases and zero state out changes the gradients through time: for an LSTM with
+    n = 64, m = 32 and T = 30, E ln‖∂E/∂h₀‖² is −27.9 with W_hh alone and −29.0 with the
+    whole recipe (``vg.simulate``, 200 networks, standard errors 0.08).
     ``torch.nn.init.orthogonal_``/``xavier_normal_`` applied to the stacked G n × n
     ``weight_hh_l0`` use fan_out = G n, not a gate block's n: each block then has
     Var = gain²/(G n) and is not orthogonal. :func:`vgmath.torch.describe` reads all of this
