@@ -10,6 +10,7 @@ calls refuse the string); only the side effect matters.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import inspect
 import signal
 from collections.abc import Callable, Iterator
@@ -135,13 +136,26 @@ def _call(name: str, fn: Callable[..., Any], target: str, required: list[str], t
             kwargs[r] = _required(base, r)
     positional = []
     if target == "**":
-        kwargs["a"] = text  # a free keyword option (activation parameters, init options)
+        # free keyword options: activation parameters, init options
         if base == "activation":
             positional = ["a*x + tanh(x)"]
             kwargs.pop("name_or_expression", None)
-    else:
-        kwargs[target] = text
+            _quiet(fn, *positional, **kwargs, a=text)
+            _quiet(fn, "leaky_relu", slope=text)
+            return
+        for key, scheme in (("gain", "he"), ("negative_slope", "he"), ("sigma_w2", "custom")):
+            kw = dict(kwargs)
+            if "scheme" in kw:
+                kw["scheme"] = scheme
+            _quiet(fn, *positional, **kw, **{key: text})
+        return
+    kwargs[target] = text
     fn(*positional, **kwargs)
+
+
+def _quiet(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    with contextlib.suppress(Exception):  # refusals are expected; only side effects matter
+        fn(*args, **kwargs)
 
 
 @pytest.mark.parametrize("text", WALKED)

@@ -135,3 +135,24 @@ def test_huge_depths_are_refused_in_one_line(depth: int) -> None:
     assert len(str(info.value)) < 200
     with pytest.raises(vg.InvalidArgumentError, match="steps"):
         vg.Recurrent(steps=depth)
+
+
+def test_exact_depth_profiles_stop_at_their_depth_limit() -> None:
+    """predict relu with σ_w² = 3/7 at depth 100,000 built exact profiles for minutes and
+    14 GB; beyond MAX_EXACT_DEPTH the profile is float only."""
+    from vgmath.theory.profile import MAX_EXACT_DEPTH
+
+    init = {"scheme": "custom", "sigma_w2": "3/7"}
+    start = time.monotonic()
+    deep = vg.predict(vg.Chain("relu", init=init, depth=100_000, width=10))
+    assert deep.exact is None
+    assert vg.predict(vg.Chain("relu", init=init, depth=MAX_EXACT_DEPTH, width=10)).exact
+    assert time.monotonic() - start < 10
+
+
+def test_exact_finite_width_ratio_has_an_effort_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VGMATH_EFFORT_SECONDS", "0.5")
+    start = time.monotonic()
+    with pytest.raises(EffortLimitError, match="finite-width ratio"):
+        vg.finite_width_moment_ratio(vg.Chain("relu", init="he", depth=100_000, width=100))
+    assert time.monotonic() - start < 3

@@ -179,3 +179,19 @@ def test_report_into_a_symlinked_folder_keeps_the_link(tmp_path: Path) -> None:
     _tiny_report(link)
     assert link.is_symlink() and (real / "report.tex").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link", "real"]  # no .old left
+
+
+def test_an_ownerless_folder_is_removed_only_if_it_is_an_old_build(tmp_path: Path) -> None:
+    out = tmp_path / "R"
+    old = time.time() - 3 * 24 * 3600
+    build = tmp_path / ".R.old1.tmp"
+    (build / "figures").mkdir(parents=True)
+    (build / "report.tex").write_text("x")
+    mine = tmp_path / ".R.mine.tmp"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("not vgmath's")
+    for p in (build, mine):
+        os.utime(p, (old, old))
+    remove_stale(out, lambda _: None)
+    assert not build.exists()
+    assert (mine / "thesis.tex").exists()

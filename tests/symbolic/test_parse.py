@@ -500,3 +500,10 @@ def test_powers_of_x_beyond_the_exponent_limit_are_refused_at_once(text: str) ->
 def test_numbers_outside_the_float64_range_are_refused(text: str) -> None:
     with pytest.raises(vg.ExpressionError, match="float64 range"):
         parse(text)
+
+
+def test_kink_condition_sympy_cannot_solve_is_one_expression_error() -> None:
+    """abs(erf(x)) raised NotImplementedError from SymPy's ConditionSet (found by the
+    random-tree test)."""
+    with pytest.raises(vg.ExpressionError, match="kinks"):
+        parse("abs(erf(x))")

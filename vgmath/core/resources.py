@@ -95,6 +95,6 @@ def check_memory(what: str, estimate: float, *, argument: str, value: Any,
     raise ResourceLimitError(
         argument, value,
         f"{what} needs about {format_bytes(estimate)}, above the memory limit of "
-        f"{format_bytes(limit)} ({source}; override with VGMATH_MAX_MEMORY or "
-        f"--max-memory){tail}",
+        f"{format_bytes(limit)} ({source}; override with VGMATH_MAX_MEMORY, or "
+        f"simulate --max-memory){tail}",
     )

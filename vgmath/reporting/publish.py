@@ -37,6 +37,11 @@ __all__ = ["OWNER", "apply_umask", "make_temp", "publish", "remove_stale"]
 OWNER = ".owner"
 #: a temporary folder without a readable owner is stale after this many seconds
 _STALE_SECONDS = 24 * 3600
+#: what a report build folder may hold (an ownerless folder with anything else is not ours)
+_BUILD_NAMES = frozenset({
+    "report.tex", "report.pdf", "report.log", "report.aux", "report.out", "report.toc",
+    "report.fls", "report.fdb_latexmk", "manifest.json", "figures", "data", OWNER,
+})
 
 
 def _umask() -> int:
@@ -87,8 +92,12 @@ def remove_stale(out: Path, note: Callable[[str], None]) -> list[Path]:
             pid = int((tmp / OWNER).read_text(encoding="ascii").strip())
             stale = not _alive(pid)
         except (OSError, ValueError):
+            # no owner (an older vgmath): only an old folder that holds nothing but what a
+            # report build writes is vgmath's; anything else is left alone
             try:
-                stale = time.time() - tmp.stat().st_mtime > _STALE_SECONDS
+                names = {p.name for p in tmp.iterdir()}
+                stale = (time.time() - tmp.stat().st_mtime > _STALE_SECONDS
+                         and names <= _BUILD_NAMES)
             except OSError:
                 continue
         if stale:

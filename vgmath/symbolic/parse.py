@@ -746,7 +746,13 @@ def parse_expression(
             )
     if expr.has(sp.Piecewise):
         expr = sp.piecewise_fold(expr)
-        expr = _tidy_piecewise(expr, walker.fail)
+        try:
+            expr = _tidy_piecewise(expr, walker.fail)
+        except InvalidArgumentError:
+            raise
+        except (NotImplementedError, TypeError, ValueError):
+            # SymPy cannot solve a kink condition (abs(erf(x)): erf(x) <= 0)
+            walker.fail(stripped[:40], "cannot locate the kinks: no closed-form solution set")
         _check_pieces(expr, walker.fail)
     return expr
 

@@ -73,6 +73,8 @@ so E[ln R_l] is strictly −∞; the formula describes the non-degenerate part.
 
 from __future__ import annotations
 
+import functools
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,6 +85,7 @@ from numpy.typing import NDArray
 from scipy import special
 from sympy import stats
 
+from ..core.effort import effort_limit
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
 from ..symbolic.catalog import Activation, as_activation
@@ -232,8 +235,9 @@ def _require_homogeneous(act: Activation) -> Homogeneous:
     return h
 
 
+@functools.lru_cache(maxsize=256)
 def _chi2_moments(n: Any) -> tuple[sp.Expr, sp.Expr]:
-    """E[χ²_n], E[(χ²_n)²] from sympy.stats."""
+    """E[χ²_n], E[(χ²_n)²] from sympy.stats (cached: one derivation per width)."""
     c = stats.ChiSquared("chi2", n)
     return sp.simplify(stats.moment(c, 1)), sp.simplify(stats.moment(c, 2))
 
@@ -271,7 +275,22 @@ def finite_width_moment_ratio(
     lm = layer_moments(chain.act)
     L = chain.depth
     ws = chain.widths
-    v = [sp.sympify(chain.rule.variance(ws[i], ws[i + 1])) for i in range(L)]
+    # one exact variance per distinct pair of fans (simplifying it per layer took minutes at
+    # depth 100,000)
+    pair_variance: dict[tuple[int, int], sp.Expr] = {}
+    for pair in set(itertools.pairwise(ws)):
+        pair_variance[pair] = chain.rule.variance(*pair)
+    v = [pair_variance[(ws[i], ws[i + 1])] for i in range(L)]
+    if which not in ("forward", "gradient"):
+        raise InvalidArgumentError("which", which, "expected 'gradient' or 'forward'")
+    # exact rationals grow with depth (about 40 s at 100,000 layers): an effort limit
+    with effort_limit(f"compute the exact finite-width ratio of {chain}"):
+        return _ratio(chain, lm, v, ws, which, layer)
+
+
+def _ratio(chain: Chain, lm: LayerMoments, v: list[sp.Expr], ws: Sequence[int], which: str,
+           layer: int | None) -> sp.Expr:
+    L = chain.depth
     if which == "forward":
         lay = L if layer is None else _check_layer(layer, L)
         return _forward_ratio(lm, v, ws, chain.sigma_b2, chain.input_q, lay)

@@ -15,11 +15,14 @@ import numpy as np
 import sympy as sp
 from numpy.typing import NDArray
 
-from ..core.errors import InvalidArgumentError
+from ..core.effort import effort_limit
+from ..core.errors import EffortLimitError, InvalidArgumentError
 from ..network.description import Chain
 from ..symbolic.numbers import exact_text, short_expr
 
-__all__ = ["FIELDS", "ExactProfile", "Prediction", "distribution_notes", "layer_scales"]
+__all__ = [
+    "FIELDS", "MAX_EXACT_DEPTH", "ExactProfile", "Prediction", "distribution_notes", "layer_scales",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -33,6 +36,10 @@ FIELDS = (
     "grad_weight_second_moment",
 )
 
+
+#: Deepest chain whose exact (SymPy) profiles are built; deeper chains have float profiles
+#: only (the exact numbers' sizes grow with depth: 10,000 layers took 12 s).
+MAX_EXACT_DEPTH = 2000
 
 @dataclass(frozen=True)
 class ExactProfile:
@@ -97,9 +104,18 @@ class Prediction:
     @property
     def exact(self) -> ExactProfile | None:
         """Exact SymPy profiles (None when χ is not an exact constant of q, or a parameter is
-        not rational). Built on first access."""
+        not rational, or the chain is deeper than :data:`MAX_EXACT_DEPTH`, or building them
+        exceeds the effort limit: exact numbers grow with depth, and a 100,000-layer profile
+        needed minutes and 14 GB). Built on first access."""
         if "exact" not in self._cache:
-            self._cache["exact"] = None if self._exact_builder is None else self._exact_builder()
+            built: ExactProfile | None = None
+            if self._exact_builder is not None and self.chain.depth <= MAX_EXACT_DEPTH:
+                try:
+                    with effort_limit("build the exact depth profile"):
+                        built = self._exact_builder()
+                except EffortLimitError:
+                    built = None
+            self._cache["exact"] = built
         return self._cache["exact"]  # type: ignore[no-any-return]
 
     @property
