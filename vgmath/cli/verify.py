@@ -105,6 +105,8 @@ def run(args: argparse.Namespace) -> int:
     from ..verification.shape import verify_band, verify_rate
     from ..verification.verdict import EXIT_CODES
 
+    if args.out is not None and not args.out.strip():
+        raise InvalidArgumentError("--out", args.out, "expected a .json or .csv file name")
     if args.out and Path(args.out).suffix.lower() not in (".json", ".csv"):
         raise InvalidArgumentError("--out", args.out, "expected a .json or .csv file name")
     trials = DEFAULT_TRIALS if args.trials is None else args.trials

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import tokenize
 from collections.abc import Sequence
 from typing import Any
@@ -65,6 +66,13 @@ def parse_claim(text: str, chain: Chain) -> sp.Expr:
 
     if not isinstance(text, str):
         raise InvalidArgumentError("claim", text, "expected a string")
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if depth < 0:
+            raise InvalidArgumentError("claim", text, f"unbalanced ')' at column {i + 1}")
+    if depth > 0:
+        raise InvalidArgumentError("claim", text, f"{depth} unclosed '('")
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(text.strip()).readline))
     except (tokenize.TokenError, IndentationError, SyntaxError) as err:
@@ -91,7 +99,11 @@ def parse_claim(text: str, chain: Chain) -> sp.Expr:
     try:
         expr = parse_expression(renamed, params=params, allow_constant=True)
     except ExpressionError as err:
-        raise InvalidArgumentError("claim", text, err.reason.replace("'x'", "'l'")) from None
+        reason = err.reason.replace("'x'", "'l'")
+        # the parser speaks of its variable x and of activation parameters; a claim has l, L, n
+        reason = re.sub(r"; the variable is x,.*?(?=\(offending|$)",
+                        "; a claim may use l (layer), L (depth) and n (width) ", reason)
+        raise InvalidArgumentError("claim", text, reason.strip()) from None
     except InvalidArgumentError as err:
         raise InvalidArgumentError("claim", text, err.reason) from None
     return expr.subs(x, layer_symbol)
