@@ -55,7 +55,7 @@ _EXPORTS: dict[str, str] = {
     # activations
     "Activation": "symbolic.catalog",
     "activation": "symbolic.catalog",
-    "activations": "symbolic.catalog",
+    "activations": "symbolic.specs",
     # bounds
     "DerivativeBound": "symbolic.bounds",
     "SaturationRegion": "symbolic.bounds",
@@ -156,7 +156,8 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .network.init import Init, init_variance
     from .reporting.driver import Report, report
     from .symbolic.bounds import ChainBound, DerivativeBound, SaturationRegion
-    from .symbolic.catalog import Activation, activation, activations
+    from .symbolic.catalog import Activation, activation
+    from .symbolic.specs import activations
     from .symbolic.symbols import depth_symbol, fan_in, fan_out, layer_symbol, q, x
     from .theory.criticality import (
         CriticalPoint,

@@ -134,7 +134,7 @@ def test_fmt_exact_falls_back_to_decimals_for_long_forms() -> None:
     import sympy as sp
 
     assert L.fmt_exact(sp.Rational(1, 4)) == r"\frac{1}{4}"
-    from vgmath.symbolic.catalog import SELU_LAMBDA
+    from vgmath.symbolic.specs import SELU_LAMBDA
 
     assert L.fmt_exact(SELU_LAMBDA, digits=6) == r"\approx 1.0507"  # 1.050701: %g drops 0s
     s = sp.Union(sp.Interval.open(-sp.oo, -sp.log(100)), sp.Interval(3, 4))

@@ -36,8 +36,8 @@ import pytest
 import sympy as sp
 
 import vgmath as vg
-from vgmath.symbolic.catalog import _CATALOG, SELU_ALPHA, SELU_LAMBDA
 from vgmath.symbolic.piecewise import pieces
+from vgmath.symbolic.specs import _CATALOG, SELU_ALPHA, SELU_LAMBDA
 
 x = vg.x
 EPS = float(np.finfo(np.float64).eps)
@@ -193,7 +193,7 @@ def test_numpy_matches_sympy_evaluated_with_mpmath(index: int) -> None:
 @pytest.mark.quality
 @pytest.mark.slow
 def test_the_accuracy_check_catches_wrong_kernels() -> None:
-    from vgmath.symbolic.catalog import _np_gelu_tanh, _np_gelu_tanh_grad
+    from vgmath.symbolic.specs import _np_gelu_tanh, _np_gelu_tanh_grad
 
     gelu = CASES.index(("gelu", {}))
     sigmoid = CASES.index(("sigmoid", {}))

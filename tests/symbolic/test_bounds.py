@@ -32,7 +32,7 @@ import sympy as sp
 
 import vgmath as vg
 from vgmath.symbolic.bounds import analysis as _bounds
-from vgmath.symbolic.catalog import SELU_ALPHA, SELU_LAMBDA
+from vgmath.symbolic.specs import SELU_ALPHA, SELU_LAMBDA
 
 x = vg.x
 ORACLE_SLACK = mpmath.mpf("1e-30")  # see the module docstring

@@ -20,7 +20,7 @@ from ..core.lazy import lazy_exports
 _EXPORTS: dict[str, str] = {
     "Activation": "catalog",
     "activation": "catalog",
-    "activations": "catalog",
+    "activations": "specs",
     "as_activation": "catalog",
     "parse_expression": "parse",
     "to_sympy_number": "parse",
@@ -53,8 +53,9 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
         derivative_bound,
         saturation_region,
     )
-    from .catalog import Activation, activation, activations, as_activation
+    from .catalog import Activation, activation, as_activation
     from .numbers import plain_data
     from .parse import parse_expression, to_sympy_number
     from .piecewise import breakpoints, pieces
+    from .specs import activations
     from .symbols import depth_symbol, fan_in, fan_out, layer_symbol, q, x

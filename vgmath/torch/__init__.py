@@ -25,7 +25,7 @@ _EXPORTS: dict[str, str] = {
     "describe": "model",
     "read_model": "model",
     "ModelInfo": "model",
-    "LayerInfo": "model",
+    "LayerInfo": "weights",
     "UnsupportedModelError": "model",
     "measure": "measurement",
     "GradientMonitor": "monitor",
@@ -39,6 +39,7 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .measurement import measure
-    from .model import LayerInfo, ModelInfo, UnsupportedModelError, describe, read_model
+    from .model import ModelInfo, UnsupportedModelError, describe, read_model
     from .modules import ResidualBlock
     from .monitor import GradientMonitor, load_monitor, plot_monitor
+    from .weights import LayerInfo

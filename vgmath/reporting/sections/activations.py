@@ -30,7 +30,7 @@ def _symbolic_form(act: Activation) -> tuple[sp.Expr, dict[sp.Symbol, sp.Expr]] 
     for activations whose exact constants are too long to print inline (SELU)."""
     if act.source or not act.params:
         return None
-    from ...symbolic.catalog import _CATALOG
+    from ...symbolic.specs import _CATALOG
 
     spec = _CATALOG.get(act.name)
     if spec is None:
