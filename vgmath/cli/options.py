@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -87,3 +88,38 @@ def chain_from_args(args: argparse.Namespace, **extra: Any) -> Any:
     return Chain(activation=act, init=init, depth=args.depth, width=width,
                  sigma_b2=args.sigma_b2, input_q=args.input_q, **extra)
 
+
+def add_executor_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--workers N`` | ``--dask-local N`` | ``--scheduler ADDRESS`` and ``--progress``: where
+    a grid of work runs (sweeps, training studies)."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="local worker processes (default: one per CPU; 1 runs serially)")
+    where.add_argument("--dask-local", type=int, default=None, metavar="N",
+                       help="start a Dask LocalCluster of N worker processes (needs vgmath[dask])")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run on the Dask scheduler at ADDRESS, e.g. tcp://host:8786 "
+                       "(needs vgmath[dask])")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bar on stderr (default: when stderr is a terminal)")
+
+
+def executor_options(args: argparse.Namespace, stack: contextlib.ExitStack) -> dict[str, Any]:
+    """The ``executor``/``workers``/``progress`` keywords of :func:`vgmath.sweep` and
+    :func:`vgmath.train_study` from :func:`add_executor_arguments`'s options (a Dask client is
+    entered on ``stack``, so it is closed when the work is done)."""
+    from ..core.progress import stderr_is_tty
+    from ..montecarlo.executors import dask_executor
+
+    out: dict[str, Any] = {
+        "progress": stderr_is_tty() if args.progress is None else bool(args.progress)
+    }
+    if args.dask_local is not None:
+        out["executor"] = stack.enter_context(dask_executor(workers=args.dask_local))
+    elif args.scheduler is not None:
+        out["executor"] = stack.enter_context(dask_executor(args.scheduler))
+    elif args.workers == 1:
+        out["executor"] = "serial"
+    elif args.workers is not None:
+        out["workers"] = args.workers
+    return out

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidArgumentError, SweepError
+from .options import add_executor_arguments, executor_options
 
 __all__ = ["HELP", "add_arguments", "format_summary", "parse_width_item", "run"]
 
@@ -56,16 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     engines = parser.add_mutually_exclusive_group()
     engines.add_argument("--no-simulate", action="store_true", help="theory only")
     engines.add_argument("--no-predict", action="store_true", help="Monte Carlo only")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="local worker processes (default: one per CPU; 1 runs serially)")
-    where.add_argument("--dask-local", type=int, default=None, metavar="N",
-                       help="start a Dask LocalCluster of N worker processes (needs vgmath[dask])")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="run on the Dask scheduler at ADDRESS, e.g. tcp://host:8786 "
-                       "(needs vgmath[dask])")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar on stderr (default: when stderr is a terminal)")
+    add_executor_arguments(parser)
     parser.add_argument("--on-error", choices=("record", "raise"), default="record",
                         help="record: a failing configuration is reported and the others are "
                         "still written (marked partial; exit 1); raise: stop at the first "
@@ -86,8 +78,6 @@ def parse_width_item(text: str) -> int | list[int]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.progress import stderr_is_tty
-    from ..montecarlo.executors import dask_executor
     from ..montecarlo.sweeps import sweep
 
     if Path(args.out).suffix.lower() not in (".json", ".csv"):
@@ -107,21 +97,13 @@ def run(args: argparse.Namespace) -> int:
         grid["sigma_b2"] = args.sigma_b2
     if args.input_q is not None:
         grid["input_q"] = args.input_q
-    show = stderr_is_tty() if args.progress is None else bool(args.progress)
     options: dict[str, Any] = {
-        "trials": args.trials, "seed": args.seed, "method": args.method, "progress": show,
+        "trials": args.trials, "seed": args.seed, "method": args.method,
         "predict": not args.no_predict, "simulate": not args.no_simulate,
         "on_error": args.on_error,
     }
     with contextlib.ExitStack() as stack:
-        if args.dask_local is not None:
-            options["executor"] = stack.enter_context(dask_executor(workers=args.dask_local))
-        elif args.scheduler is not None:
-            options["executor"] = stack.enter_context(dask_executor(args.scheduler))
-        elif args.workers == 1:
-            options["executor"] = "serial"
-        elif args.workers is not None:
-            options["workers"] = args.workers
+        options.update(executor_options(args, stack))
         result = sweep(grid, **options)
     path = result.save(args.out)
     sys.stdout.write(format_summary(result))

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidArgumentError
+from .options import add_executor_arguments, executor_options
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -63,15 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="phase: test accuracy that counts as trainable (0.5)")
     parser.add_argument("--target", type=float, default=0.8,
                         help="mitigations: target test accuracy for 'steps to target' (0.8)")
-    where = parser.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=int, default=None, metavar="N",
-                       help="local worker processes (default: one per CPU; 1 runs serially)")
-    where.add_argument("--dask-local", type=int, default=None, metavar="N",
-                       help="a Dask LocalCluster of N workers (needs vgmath[dask])")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="the Dask scheduler at ADDRESS (needs vgmath[dask])")
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="progress bar on stderr (default: when stderr is a terminal)")
+    add_executor_arguments(parser)
     parser.add_argument("--out", required=True, metavar="FILE",
                         help=".json (everything; resumable) or .csv (per-layer table)")
     parser.add_argument("--no-resume", action="store_true",
@@ -82,31 +75,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core.progress import stderr_is_tty
-    from ..montecarlo.executors import dask_executor
-
     out = Path(args.out)
     if out.suffix.lower() not in (".json", ".csv"):
         raise InvalidArgumentError("--out", args.out, "expected a .json or .csv file name")
     if args.figure is not None and args.study == "grid":
         raise InvalidArgumentError("--figure", args.figure, "figures are drawn for phase and "
                                    "mitigations studies")
-    show = stderr_is_tty() if args.progress is None else bool(args.progress)
     resumable = out.suffix.lower() == ".json"
     options: dict[str, Any] = {
         "steps": args.steps, "lr": args.lr, "batch": args.batch, "log_every": args.log_every,
-        "replicas": args.replicas, "data": args.data, "seed": args.seed, "progress": show,
+        "replicas": args.replicas, "data": args.data, "seed": args.seed,
         "out": out if resumable else None, "resume": not args.no_resume,
     }
     with contextlib.ExitStack() as stack:
-        if args.dask_local is not None:
-            options["executor"] = stack.enter_context(dask_executor(workers=args.dask_local))
-        elif args.scheduler is not None:
-            options["executor"] = stack.enter_context(dask_executor(args.scheduler))
-        elif args.workers == 1:
-            options["executor"] = "serial"
-        elif args.workers is not None:
-            options["workers"] = args.workers
+        options.update(executor_options(args, stack))
         summary, payload, result, study = _run_study(args, options)
     if not resumable:
         study.save(out)
