@@ -481,3 +481,10 @@ def test_user_expression_derivative_matches_finite_differences() -> None:
     # central differences: truncation h²|φ‴|/6 ≤ 1e-10·O(1), rounding ε|φ|/h ≈ 1e-11
     np.testing.assert_allclose(act.grad(xs), fd, rtol=0, atol=1e-9)
     assert math.isclose(float(act.derivative.subs(x, 0)), 0.1 + 0.5, rel_tol=1e-15)
+
+
+def test_isolated_point_inside_one_piece_is_merged() -> None:
+    """abs(x*x) folds to x² on x < 0 or x > 0 plus the point {0} with the same value: the
+    point lies inside one piece's closure (not at its inf or sup), and is merged, not
+    refused as a jump (found by test_random_trees_match_an_independent_oracle)."""
+    assert parse("abs((x) * (x))") == x**2
