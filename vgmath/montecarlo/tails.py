@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["bootstrap_moment_ratio", "pareto_k"]
+__all__ = ["bootstrap_log_mean_interval", "bootstrap_moment_ratio", "pareto_k"]
 
 FloatArray = NDArray[np.float64]
 
@@ -95,3 +95,40 @@ def bootstrap_moment_ratio(
     a = (1 - level) / 2
     lo, hi = np.quantile(ratio, [a, 1 - a])
     return float(lo), float(hi)
+
+
+def bootstrap_log_mean_interval(
+    log_samples: ArrayLike, *, resamples: int = 999, level: float = 0.95, seed: int = 0
+) -> tuple[FloatArray, FloatArray]:
+    """Studentised-bootstrap (percentile-t) interval of ln E[Y], column by column, from ln Y
+    samples of shape (T,) or (T, K) (resampling the networks, the same resamples for every
+    column; Efron & Tibshirani 1993, ch. 12.5; Hall 1992, *The Bootstrap and Edgeworth
+    Expansion*, §3.5). The quantiles of t* = (Ȳ* − Ȳ)/s*(Ȳ*) replace Student's t: second-
+    order accurate like Hall's transformation, and it also follows skewness the sample
+    skewness under-estimates. Seeded; scale-free. A lower end at or below 0 gives −inf.
+    Like every interval for a mean, it cannot be trusted when k̂ ≥ 1/2 (:func:`pareto_k`).
+    """
+    ls = np.asarray(log_samples, dtype=np.float64)
+    if ls.ndim == 1:
+        ls = ls[:, None]
+    n = ls.shape[0]
+    top = ls.max(axis=0)
+    top = np.where(np.isfinite(top), top, 0.0)
+    with np.errstate(under="ignore"):
+        y = np.exp(ls - top)
+    rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence([seed, 5])))
+    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    mean = y.mean(axis=0)
+    se = y.std(axis=0, ddof=1) / math.sqrt(n)
+    m1 = counts @ y / n
+    m2 = counts @ (y * y) / n
+    with np.errstate(invalid="ignore", divide="ignore"):
+        se_star = np.sqrt(np.maximum(m2 - m1 * m1, 0.0) * n / (n - 1) / n)
+        t_star = (m1 - mean) / se_star
+    t_star = np.where(np.isfinite(t_star), t_star, np.nan)
+    a = (1 - level) / 2
+    q_lo, q_hi = np.nanquantile(t_star, [a, 1 - a], axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lo = top + np.log(np.maximum(mean - q_hi * se, 0.0))
+        hi = top + np.log(mean - q_lo * se)
+    return lo, hi
