@@ -4,7 +4,8 @@ For each chain (depth 20, width 128), R replicates of T = 1000 networks: the del
 interval ratio ± 1.96 se and the percentile-bootstrap interval of
 ``Simulation.moment_ratio_check`` are compared with the reference — the exact value where
 vgmath has one (ReLU + He, forward ratio: ∏(1 + 5/n_l), Hanin & Rolnick 2018), otherwise the
-ratio over all R·T networks pooled. ``reliable`` is the fraction of replicates whose tail
+ratio over all R·T networks pooled. "boot-t" is the studentised bootstrap
+(bootstrap_moment_ratio(method="t")). ``reliable`` is the fraction of replicates whose tail
 check (k̂ ≤ 0.2) trusts the standard error.
 
     python benchmarks/moment_ratio_coverage.py            # ~2 min
@@ -17,6 +18,7 @@ import sys
 import numpy as np
 
 import vgmath as vg
+from vgmath.montecarlo.tails import bootstrap_moment_ratio
 
 CASES = (("relu", "he", "forward"), ("tanh", "xavier", "gradient"), ("relu", "he", "gradient"),
          ("gelu", "xavier", "gradient"), ("silu", "he", "gradient"))
@@ -26,16 +28,17 @@ def main(argv: list[str] | None = None) -> int:
     reps = int(argv[0]) if argv else 40
     print(f"{reps} replicates of 1000 networks, depth 20, width 128")
     print(f"  {'chain':16s} {'ratio':9s} {'reference':>12s} {'delta cov':>9s} {'boot cov':>9s} "
-          f"{'reliable':>9s} {'cov | reliable':>15s}")
+          f"{'boot-t cov':>9s} {'reliable':>9s} {'cov | reliable':>15s}")
     for k, (act, init, which) in enumerate(CASES):
         chain = vg.Chain(act, init=init, depth=20, width=128)
-        checks, logs = [], []
+        checks, logs, tints = [], [], []
         key = "log_grad_second_moment" if which == "gradient" else "log_activation_second_moment"
         layer = 0 if which == "gradient" else 20
         for r in range(reps):
             sim = vg.simulate(chain, trials=1000, seed=3_000_000 + 1000 * k + r)
             checks.append(sim.moment_ratio_check(which))
             logs.append(sim.samples[key][:, layer])
+            tints.append(bootstrap_moment_ratio(logs[-1], seed=sim.seed, method="t"))
         if (act, init, which) == ("relu", "he", "forward"):
             ref = float(vg.finite_width_moment_ratio(chain, which="forward"))
             label = "exact"
@@ -46,11 +49,13 @@ def main(argv: list[str] | None = None) -> int:
             label = "pooled"
         delta = [abs(c["ratio"] - ref) <= 1.96 * c["se"] for c in checks]
         boot = [c["bootstrap_ci"][0] <= ref <= c["bootstrap_ci"][1] for c in checks]
+        boot_t = [lo <= ref <= hi for lo, hi in tints]
         rel = [c["reliable"] for c in checks]
         cov_rel = [d for d, ok in zip(delta, rel, strict=True) if ok]
         cr = f"{np.mean(cov_rel):.3f}" if cov_rel else "-"
         print(f"  {act + ' + ' + init:16s} {which:9s} {ref:9.4g} ({label}) {np.mean(delta):9.3f} "
-              f"{np.mean(boot):9.3f} {np.mean(rel):9.3f} {cr:>15s}", flush=True)
+              f"{np.mean(boot):9.3f} {np.mean(boot_t):9.3f} {np.mean(rel):9.3f} {cr:>15s}",
+              flush=True)
     return 0
 
 
