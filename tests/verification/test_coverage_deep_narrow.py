@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vgmath.verification.tolerance import TAIL_K_MAX, _window_max
+from vgmath.verification.tolerance import TAIL_K_MAX, window_max
 
 DATA = Path(__file__).parent / "data" / "coverage_50x32.json"
 
@@ -48,7 +48,7 @@ def _coverage(hit: np.ndarray, ok: np.ndarray) -> tuple[float, float]:
 
 
 def _verify_rule(k: np.ndarray) -> np.ndarray:
-    return ~(np.array([_window_max(row) for row in k]) > TAIL_K_MAX)
+    return ~(np.array([window_max(row) for row in k]) > TAIL_K_MAX)
 
 
 @pytest.fixture(scope="module")

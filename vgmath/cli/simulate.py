@@ -133,9 +133,12 @@ def _tail_notes(sim: Any) -> list[str]:
         check = sim.moment_ratio_check(which)
         if not check["reliable"]:
             lo, hi = check["bootstrap_ci"]
+            tail = ("no interval can be trusted (k > 0.5: E[‖v‖⁴] = ∞), bootstrap 95% "
+                    f"interval [{_fmt(lo)}, {_fmt(hi)}] indicative only"
+                    if not check["interval_reliable"] else
+                    f"use the bootstrap 95% interval [{_fmt(lo)}, {_fmt(hi)}]")
             out.append(f"warning: {label}: tail shape k = {check['tail_k']:.2f} > 0.2, the ± se "
-                       f"is unreliable; bootstrap 95% interval [{_fmt(lo)}, {_fmt(hi)}], itself "
-                       "indicative only")
+                       f"is unreliable; {tail}")
     return out
 
 

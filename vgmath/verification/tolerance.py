@@ -81,7 +81,7 @@ from numpy.typing import ArrayLike, NDArray
 from .stats import pareto_k
 
 __all__ = ["BIAS_ERROR_CONSTANT", "BIAS_ERROR_PER_WIDTH", "MAX_TOLERANCE", "TAIL_K_MAX",
-           "TAIL_WINDOW", "bias_tolerance", "q_sensitive", "tail_shape"]
+           "TAIL_WINDOW", "bias_tolerance", "q_sensitive", "tail_shape", "window_max"]
 
 FloatArray = NDArray[np.float64]
 
@@ -117,7 +117,7 @@ def q_sensitive(act: Any) -> bool:
     return bool(max(f) - min(f) > 1e-6 * max(abs(v) for v in f))
 
 
-def _window_max(k: FloatArray, half: int = TAIL_WINDOW) -> FloatArray:
+def window_max(k: FloatArray, half: int = TAIL_WINDOW) -> FloatArray:
     """max of k over layers l − half … l + half (NaN ignored; NaN stays NaN where k is NaN:
     a constant column is not heavy-tailed)."""
     out = np.full(k.shape, np.nan)
@@ -128,18 +128,20 @@ def _window_max(k: FloatArray, half: int = TAIL_WINDOW) -> FloatArray:
     return out
 
 
-def tail_shape(chain: Any, samples: Any, quantity: str) -> FloatArray:
+def tail_shape(chain: Any, samples: Any, quantity: str, *, window: bool = True) -> FloatArray:
     """Per-layer tail diagnostic (length L + 1) of ``quantity`` for the ``samples`` of a
     simulation of ``chain`` (module docstring): k̂ of the quantity itself, raised to the
     median k̂ of the forward q at later layers for gradient quantities of q-sensitive
-    activations, then maximised over layers l ± ``TAIL_WINDOW``. NaN where undefined."""
+    activations, then (``window=True``) maximised over layers l ± ``TAIL_WINDOW``. NaN where
+    undefined."""
+    wmax = window_max if window else (lambda k: k)
     own = pareto_k(np.asarray(samples[f"log_{quantity}"], dtype=np.float64))
     if quantity == "q" or not q_sensitive(chain.act):
-        return _window_max(own)
+        return wmax(own)
     kq = pareto_k(np.asarray(samples["log_q"], dtype=np.float64))
     later = np.full(kq.shape, np.nan)  # median over m > l of k̂(q_m)
     for l in range(kq.size - 1):
         tail = kq[l + 1:]
         if np.isfinite(tail).any():
             later[l] = float(np.nanmedian(tail))
-    return _window_max(np.fmax(own, later))
+    return wmax(np.fmax(own, later))
