@@ -128,7 +128,8 @@ def _tail_notes(sim: Any) -> list[str]:
     if heavy:
         out.append(f"warning: E[g²] at layers {heavy} is heavy-tailed over networks (tail "
                    "shape k > 0.5): its ± se is unreliable (the mean is carried by a few "
-                   "networks); vgmath verify treats these layers as untestable")
+                   "networks); vgmath verify treats these layers, and layers within 5 of "
+                   "them, as untestable")
     for which, label in (("gradient", "E[‖g⁰‖⁴]/E[‖g⁰‖²]²"), ("forward", "E[‖x^L‖⁴]/E[‖x^L‖²]²")):
         check = sim.moment_ratio_check(which)
         if not check["reliable"]:

@@ -117,8 +117,11 @@ def bootstrap_moment_ratio(
     with np.errstate(divide="ignore", invalid="ignore"):
         t_star = (np.log(ratio) - est) / log_ratio_se(m1, m2, m3, m4)
     t_star = t_star[np.isfinite(t_star)]
+    if t_star.size == 0 or not math.isfinite(se):  # a constant sample: no interval
+        return math.nan, math.nan
     q_lo, q_hi = np.quantile(t_star, [a, 1 - a])
-    return float(math.exp(est - q_hi * se)), float(math.exp(est - q_lo * se))
+    with np.errstate(over="ignore"):
+        return float(np.exp(est - q_hi * se)), float(np.exp(est - q_lo * se))
 
 
 def bootstrap_log_mean_interval(

@@ -134,7 +134,14 @@ def tail_shape(chain: Any, samples: Any, quantity: str, *, window: bool = True) 
     median k̂ of the forward q at later layers for gradient quantities of q-sensitive
     activations, then (``window=True``) maximised over layers l ± ``TAIL_WINDOW``. NaN where
     undefined."""
-    wmax = window_max if window else (lambda k: k)
+    def wmax(k: FloatArray) -> FloatArray:
+        if not window:
+            return k
+        out = window_max(k)
+        if quantity == "grad_second_moment":
+            out[-1] = k[-1]  # the output gradient is N(0, I) by construction: its own k̂
+        return out
+
     own = pareto_k(np.asarray(samples[f"log_{quantity}"], dtype=np.float64))
     if quantity == "q" or not q_sensitive(chain.act):
         return wmax(own)
