@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import vgmath as vg
-from vgmath.montecarlo.tails import bootstrap_moment_ratio, pareto_k
+from vgmath.montecarlo.tails import bootstrap_log_mean_interval, bootstrap_moment_ratio, pareto_k
 
 
 def test_pareto_k_recovers_known_tail_shapes() -> None:
@@ -31,6 +33,32 @@ def test_bootstrap_moment_ratio_brackets_the_estimate() -> None:
     lo, hi = bootstrap_moment_ratio(logs, seed=3)
     assert lo < ratio < hi and hi - lo < 0.2
     assert bootstrap_moment_ratio(logs, seed=3) == (lo, hi)  # seeded
+    tlo, thi = bootstrap_moment_ratio(logs, seed=3, method="t")
+    assert tlo < ratio < thi and thi - tlo < 0.3
+    assert tlo < np.exp(0.25) < thi  # the true ratio of a log-normal: e^{σ²}
+
+
+def test_studentised_bootstrap_of_the_ratio_covers_where_the_percentile_one_fails() -> None:
+    """Log-normal with σ = 1 (k = 0 but strongly skewed Y²): over 60 samples of 1000 the
+    percentile interval of E[Y²]/E[Y]² = e misses more often than the studentised one."""
+    rng = np.random.default_rng(11)
+    true = math.e
+    hits_p = hits_t = 0
+    for r in range(60):
+        logs = rng.normal(0, 1.0, 1000)
+        lo, hi = bootstrap_moment_ratio(logs, seed=r, resamples=500)
+        hits_p += lo <= true <= hi
+        lo, hi = bootstrap_moment_ratio(logs, seed=r, resamples=500, method="t")
+        hits_t += lo <= true <= hi
+    assert hits_t > hits_p
+
+
+def test_bootstrap_log_mean_interval_covers_a_lognormal_mean() -> None:
+    rng = np.random.default_rng(5)
+    logs = rng.normal(0, 1.0, (1000, 40))
+    lo, hi = bootstrap_log_mean_interval(logs, seed=2, resamples=400)
+    assert np.mean((lo <= 0.5) & (hi >= 0.5)) >= 0.85  # ln E[Y] = σ²/2
+    assert np.array_equal(bootstrap_log_mean_interval(logs, seed=2, resamples=400)[0], lo)
 
 
 def test_moment_ratio_check_flags_heavy_tails() -> None:
@@ -38,11 +66,13 @@ def test_moment_ratio_check_flags_heavy_tails() -> None:
     k̂ > 1 at the input gradient, the ratio's error cannot be trusted."""
     ok = vg.simulate(vg.Chain("tanh", init="xavier", depth=20, width=128), trials=1000, seed=0)
     check = ok.moment_ratio_check()
-    assert check["reliable"] and check["tail_k"] < 0.2
+    assert check["reliable"] and check["interval_reliable"] and check["tail_k"] < 0.2
     lo, hi = check["bootstrap_ci"]
     assert lo < check["ratio"] < hi
     heavy = vg.simulate(vg.Chain("silu", init="he", depth=20, width=128), trials=1000, seed=0)
-    assert not heavy.moment_ratio_check()["reliable"]
+    hcheck = heavy.moment_ratio_check()
+    assert not hcheck["reliable"] and not hcheck["interval_reliable"]
     d = heavy.to_dict()["moment_ratios"]
     assert d["gradient_se_reliable"] is False and d["gradient_tail_k"] > 0.5
+    assert d["gradient_bootstrap_ci_reliable"] is False
     assert heavy.tail_shape().shape == (21,)

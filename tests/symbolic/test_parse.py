@@ -507,3 +507,10 @@ def test_kink_condition_sympy_cannot_solve_is_one_expression_error() -> None:
     random-tree test)."""
     with pytest.raises(vg.ExpressionError, match="kinks"):
         parse("abs(erf(x))")
+
+
+def test_isolated_point_inside_one_piece_is_merged() -> None:
+    """abs(x*x) folds to x² on x < 0 or x > 0 plus the point {0} with the same value: the
+    point lies inside one piece's closure (not at its inf or sup), and is merged, not
+    refused as a jump (found by test_random_trees_match_an_independent_oracle)."""
+    assert parse("abs((x) * (x))") == x**2

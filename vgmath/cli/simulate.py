@@ -138,14 +138,18 @@ def _tail_notes(sim: Any) -> list[str]:
     if heavy:
         out.append(f"warning: E[g²] at layers {heavy} is heavy-tailed over networks (tail "
                    "shape k > 0.5): its ± se is unreliable (the mean is carried by a few "
-                   "networks); vgmath verify treats these layers as untestable")
+                   "networks); vgmath verify treats these layers, and layers within 5 of "
+                   "them, as untestable")
     for which, label in (("gradient", "E[‖g⁰‖⁴]/E[‖g⁰‖²]²"), ("forward", "E[‖x^L‖⁴]/E[‖x^L‖²]²")):
         check = sim.moment_ratio_check(which)
         if not check["reliable"]:
             lo, hi = check["bootstrap_ci"]
+            tail = ("no interval can be trusted (k > 0.5: E[‖v‖⁴] = ∞), bootstrap 95% "
+                    f"interval [{_fmt(lo)}, {_fmt(hi)}] indicative only"
+                    if not check["interval_reliable"] else
+                    f"use the bootstrap 95% interval [{_fmt(lo)}, {_fmt(hi)}]")
             out.append(f"warning: {label}: tail shape k = {check['tail_k']:.2f} > 0.2, the ± se "
-                       f"is unreliable; bootstrap 95% interval [{_fmt(lo)}, {_fmt(hi)}], itself "
-                       "indicative only")
+                       f"is unreliable; {tail}")
     return out
 
 

@@ -594,6 +594,14 @@ def _isolated_points(s: sp.Set) -> list[sp.Expr] | None:
     return list(s) if isinstance(s, sp.FiniteSet) else None
 
 
+def _touches(s: sp.Set, p: sp.Expr) -> bool:
+    """Whether the point p is on the boundary of the set s (False when SymPy cannot tell)."""
+    try:
+        return bool(s.boundary.contains(p) == sp.true)
+    except Exception:
+        return False
+
+
 def _tidy_piecewise(expr: sp.Expr, fail: Callable[[str, str], NoReturn]) -> sp.Expr:
     """Rewrite a folded ``Piecewise`` with one simple condition per piece, left to right.
 
@@ -620,6 +628,9 @@ def _tidy_piecewise(expr: sp.Expr, fail: Callable[[str, str], NoReturn]) -> sp.E
             neighbours = [i for i, (_, s_n) in enumerate(regular) if s_n.sup == p] + [
                 i for i, (_, s_n) in enumerate(regular) if s_n.inf == p
             ]
+            # a piece on both sides of the point (abs(x*x): x² on x < 0 or x > 0)
+            neighbours += [i for i, (_, s_n) in enumerate(regular)
+                           if i not in neighbours and _touches(s_n, p)]
             for i in neighbours:
                 e_n, s_n = regular[i]
                 if sp.simplify(e_n.subs(x, p) - value) == 0:
@@ -642,7 +653,11 @@ def _tidy_piecewise(expr: sp.Expr, fail: Callable[[str, str], NoReturn]) -> sp.E
             merged.append((e, s))
     if len(merged) == 1:
         return merged[0][0]
-    merged.sort(key=lambda p: float(p[1].inf) if p[1].inf.is_finite else -math.inf)
+    try:
+        merged.sort(key=lambda p: float(p[1].inf) if p[1].inf.is_finite else -math.inf)
+    except (NotImplementedError, TypeError):
+        return expr  # a solution set SymPy cannot order (a ConditionSet): _check_pieces
+
     return sp.Piecewise(*[(e, s.as_relational(x)) for e, s in merged[:-1]], (merged[-1][0], True))
 
 

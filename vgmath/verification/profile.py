@@ -28,7 +28,8 @@ nearer edge of the band (:func:`vgmath.verification.stats.log_mean_test`).
 A row is one of
 
 * ``pass`` — tested: tolerance + interval half-width ≤ ``max_tolerance`` (0.5, an allowed
-  factor e^0.5), a trustworthy interval (tail diagnostic k̂ ≤ 0.5), not rejected;
+  factor e^0.5), a trustworthy interval (tail diagnostic ≤ 0.5: k̂ maximised over ±5
+  layers, :mod:`vgmath.verification.tolerance`), not rejected;
 * ``fail`` — rejected after Holm's adjustment;
 * ``untestable`` — with a reason: the finite-width expansion broke down (S ≥ 1), the band
   is too wide to be evidence, the tails are too heavy for the interval to be trusted, or

@@ -260,6 +260,8 @@ def verify_rate(
     sim = simulation_for(chain, simulation, trials, seed, workers)
     notes: list[str] = []
     bias, r = finite_width_band(chain, quantity, finite_width, notes)
+    if chain.residual is not None and tau > 0:
+        r = np.where(np.isinf(r), 0.0, r)  # no bias model: the user's allowance τ replaces r
     ls, layers = _per_layer(sim, quantity)
     L = chain.depth
     tail_k = tail_shape(chain, sim.samples, quantity)[layers]
