@@ -26,7 +26,12 @@ CASES = (("relu", "he", "forward"), ("tanh", "xavier", "gradient"), ("relu", "he
 
 
 def main(argv: list[str] | None = None) -> int:
-    reps = int(argv[0]) if argv else 40
+    import argparse
+
+    ap = argparse.ArgumentParser(description="coverage of the fourth-moment ratio intervals")
+    ap.add_argument("replicates", nargs="?", type=int, default=40,
+                    help="replicates of 1000 networks per case (40)")
+    reps = ap.parse_args(argv).replicates
     print(f"{reps} replicates of 1000 networks, depth 20, width 128")
     print(f"  {'chain':16s} {'ratio':9s} {'reference':>12s} {'delta cov':>9s} {'boot cov':>9s} "
           f"{'boot-t cov':>9s} {'reliable':>9s} {'cov | reliable':>15s} {'ci ok':>9s} "
