@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 import sympy as sp
 
-from ..core.errors import InvalidArgumentError
+from ..core.effort import effort_limit
+from ..core.errors import EffortLimitError, InvalidArgumentError
 from ..symbolic.parse import as_sympy, to_sympy_number
 from ..symbolic.symbols import fan_in as FAN_IN
 from ..symbolic.symbols import fan_out as FAN_OUT
@@ -99,11 +100,11 @@ class Init:
 
     def variance(self, fan_in: Any = FAN_IN, fan_out: Any = FAN_OUT) -> sp.Expr:
         """Var(W_ij) as a SymPy expression (exact for integer fans)."""
-        return sp.simplify(self.scale / self.fan(fan_in, fan_out))
+        return _tidy(self.scale / self.fan(fan_in, fan_out))
 
     def sigma_w2(self, fan_in: Any = FAN_IN, fan_out: Any = FAN_OUT) -> sp.Expr:
         """The mean-field σ_w² = fan_in · Var(W_ij)."""
-        return sp.simplify(as_sympy("fan_in", fan_in) * self.variance(fan_in, fan_out))
+        return _tidy(as_sympy("fan_in", fan_in) * self.variance(fan_in, fan_out))
 
     def uniform_bound(self, fan_in: Any = FAN_IN, fan_out: Any = FAN_OUT) -> sp.Expr:
         """Bound a of U(−a, a) with the rule's variance: a = √(3·Var)."""
@@ -151,6 +152,20 @@ class Init:
     def __str__(self) -> str:
         suffix = "" if self.distribution in ("normal", self.name) else f"_{self.distribution}"
         return f"{self.name}{suffix}"
+
+
+def _tidy(expr: sp.Expr) -> sp.Expr:
+    """``simplify`` for expressions in the fan symbols, within the effort limit (an exact but
+    unsimplified expression when it runs out); numbers are left as SymPy's arithmetic made
+    them — exact, and never handed to ``simplify``, which can take minutes on a large
+    transcendental constant such as ``(e + π)**997/(π + 1)**999``."""
+    if not expr.free_symbols:
+        return expr
+    try:
+        with effort_limit("simplify a weight variance"):
+            return sp.simplify(expr)
+    except EffortLimitError:
+        return expr
 
 
 def _truncated_standard_normal(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
