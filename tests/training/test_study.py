@@ -116,6 +116,22 @@ def test_first_logged_step_is_the_initial_network() -> None:
     assert np.all(np.isnan(r.layers["grad_w2"][-1]))  # no step after the last log
 
 
+def test_every_logged_step_records_the_network_of_that_step() -> None:
+    """With a log at every step the last record is the network after the last update (a stale
+    record of the step before would repeat the previous relative change)."""
+    s = train_study({**GRID, "activation": ["tanh"]}, executor="serial", seed=0,
+                    **{**BUDGET, "steps": 4, "log_every": 1})
+    rel = s.runs[0].layers["rel_change"]
+    assert rel.shape[0] == 5
+    assert np.all(np.diff(rel[:, :-1], axis=0) != 0)
+
+
+def test_the_data_set_is_read_once_and_shared_read_only() -> None:
+    a = load_dataset("digits", limit=100)
+    assert load_dataset("digits", limit=100) is a
+    assert not a.x_train.flags.writeable
+
+
 @pytest.mark.parametrize(("kwargs", "argument"), [
     ({"steps": 0}, "steps"), ({"lr": -1.0}, "lr"), ({"replicas": 1.5}, "replicas"),
     ({"seed": -1}, "seed"), ({"data": "nope"}, "data"), ({"labels": ["a"]}, "labels"),

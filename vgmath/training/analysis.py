@@ -165,7 +165,25 @@ class Mitigations:
     @classmethod
     def from_study(cls, study: TrainingStudy) -> Mitigations:
         """The analysis of a study made by :func:`mitigations` (e.g. loaded from its file)."""
-        return _analyse_mitigations(study)
+        m = study.meta
+        if m.get("kind") != "mitigations":
+            raise InvalidArgumentError("study", m.get("kind"), "not a mitigations study")
+        labs, ds, target = list(m["labels"]), [int(d) for d in m["depths"]], float(m["target"])
+        n = (len(labs), len(ds))
+        steps = np.full(n, np.nan)
+        acc = np.full(n, np.nan)
+        ratio = np.full(n, np.nan)
+        for i in range(len(labs)):
+            for j in range(len(ds)):
+                runs = study.runs_of(i * len(ds) + j)
+                hits = [r.steps_to(target) for r in runs]
+                vals = [h if h is not None else math.inf for h in hits]
+                med = float(np.median(vals)) if vals else math.nan
+                steps[i, j] = med if math.isfinite(med) else math.nan
+                acc[i, j] = float(np.mean([r.final() for r in runs]))
+                ratio[i, j] = float(np.mean([early_late_ratio(r.layers["rel_change"][-1])
+                                             for r in runs]))
+        return cls(labs, ds, float(target), steps, acc, ratio, study)
 
     def to_dict(self) -> dict[str, Any]:
         def enc(a: np.ndarray) -> list[Any]:
@@ -235,25 +253,3 @@ def mitigations(
     meta = {"kind": "mitigations", "labels": labs, "depths": ds, "target": float(target)}
     study = train_study(chains, labels=names, batch=batch, meta=meta, **study_options)
     return Mitigations.from_study(study)
-
-
-def _analyse_mitigations(study: TrainingStudy) -> Mitigations:
-    m = study.meta
-    if m.get("kind") != "mitigations":
-        raise InvalidArgumentError("study", m.get("kind"), "not a mitigations study")
-    labs, ds, target = list(m["labels"]), [int(d) for d in m["depths"]], float(m["target"])
-    n = (len(labs), len(ds))
-    steps = np.full(n, np.nan)
-    acc = np.full(n, np.nan)
-    ratio = np.full(n, np.nan)
-    for i in range(len(labs)):
-        for j in range(len(ds)):
-            runs = study.runs_of(i * len(ds) + j)
-            hits = [r.steps_to(target) for r in runs]
-            vals = [h if h is not None else math.inf for h in hits]
-            med = float(np.median(vals)) if vals else math.nan
-            steps[i, j] = med if math.isfinite(med) else math.nan
-            acc[i, j] = float(np.mean([r.final() for r in runs]))
-            ratio[i, j] = float(np.mean([early_late_ratio(r.layers["rel_change"][-1])
-                                         for r in runs]))
-    return Mitigations(labs, ds, float(target), steps, acc, ratio, study)

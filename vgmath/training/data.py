@@ -14,6 +14,7 @@ permutation (``split_seed``), stratification-free, 20% test by default.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,21 @@ def load_dataset(name: str = "digits", *, test_fraction: float = 0.2, split_seed
     """The data set ``name`` (``"digits"`` or ``"mnist:/path/to/mnist.npz"``), standardised.
 
     ``limit`` keeps the first ``limit`` training examples (after the split), for quick runs.
+    A process reads and standardises each data set once (the arrays are read-only and shared
+    by every run of a study); a changed ``mnist:`` file is read again.
     """
+    if not isinstance(name, str):
+        raise InvalidArgumentError("data", name, "expected 'digits' or 'mnist:PATH'")
+    key = name
+    if name.startswith("mnist:"):
+        path = Path(name[len("mnist:"):]).expanduser()
+        key = f"{name}@{path.stat().st_mtime_ns if path.is_file() else 0}"
+    return _load(key, name, test_fraction, split_seed, limit)
+
+
+@lru_cache(maxsize=8)
+def _load(key: str, name: str, test_fraction: float, split_seed: int,
+          limit: int | None) -> Dataset:
     if not isinstance(name, str):
         raise InvalidArgumentError("data", name, "expected 'digits' or 'mnist:PATH'")
     if not (isinstance(test_fraction, float | int) and 0 < test_fraction < 1):
@@ -98,4 +113,7 @@ def load_dataset(name: str = "digits", *, test_fraction: float = 0.2, split_seed
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise InvalidArgumentError("limit", limit, "must be a positive integer")
         xtr, ytr = xtr[:limit], ytr[:limit]
-    return Dataset(name, np.ascontiguousarray(xtr), ytr, np.ascontiguousarray(xte), yte)
+    arrays = [np.ascontiguousarray(a) for a in (xtr, ytr, xte, yte)]
+    for a in arrays:
+        a.setflags(write=False)
+    return Dataset(name, *arrays)

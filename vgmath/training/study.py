@@ -30,6 +30,7 @@ import io
 import json
 import math
 import os
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from ..montecarlo.executors import _plan_executor, _start_executor
 from ..montecarlo.grid import _configurations
 from ..network.description import Chain
 from .data import load_dataset
-from .mlp import MLP
+from .mlp import MLP, softmax_cross_entropy
 
 __all__ = ["Run", "TrainingStudy", "train_study"]
 
@@ -233,8 +234,6 @@ def run_seed(seed: int, key: str) -> list[int]:
 
 def train_one(chain: Chain, budget: _Budget, seed: Sequence[int]) -> dict[str, Any]:
     """Train one network; returns the logged curves (plain arrays, picklable)."""
-    import time
-
     t0 = time.perf_counter()
     data = load_dataset(budget.data, test_fraction=budget.test_fraction, limit=budget.limit)
     ss = np.random.SeedSequence(list(seed))
@@ -255,25 +254,21 @@ def train_one(chain: Chain, budget: _Budget, seed: Sequence[int]) -> dict[str, A
             idx = perm[pos:pos + B]
             pos += B
             log = step % budget.log_every == 0 or step == budget.steps
-            if log:
+            if log:  # the network as it is before this step's update
                 tr = model.evaluate(data.x_train, data.y_train)
                 te = model.evaluate(data.x_test, data.y_test)
+                rel = model.relative_changes()
             if step == budget.steps:  # the last log: no further update
-                batch_logits, _ = model.forward(data.x_train[idx])
-                from .mlp import softmax_cross_entropy
-
-                bl = softmax_cross_entropy(batch_logits, data.y_train[idx])[0]
-                gw2 = np.full(len(model.dense_layers), np.nan)
-                gh2 = np.full(len(model.dense_layers), np.nan)
+                logits, _ = model.forward(data.x_train[idx])
+                bl = softmax_cross_entropy(logits, data.y_train[idx])[0]
+                gw2 = gh2 = np.full(len(model.dense_layers), np.nan)
             else:
-                rel_before = model.relative_changes() if log else None
                 b = model.step(data.x_train[idx], data.y_train[idx], budget.lr)
                 bl, gw2, gh2 = b.loss, b.grad_w2, b.grad_h2
             if log:
                 steps.append(step)
                 for k, v in zip(STEP_FIELDS, (*tr, *te, bl), strict=True):
                     metrics[k].append(v if math.isfinite(v) else math.nan)
-                rel = rel_before if rel_before is not None else model.relative_changes()
                 layers["rel_change"].append(rel)
                 layers["grad_w2"].append(gw2)
                 layers["grad_h2"].append(gh2)
@@ -283,12 +278,6 @@ def train_one(chain: Chain, budget: _Budget, seed: Sequence[int]) -> dict[str, A
         "layers": {k: np.vstack(v) for k, v in layers.items()},
         "seconds": time.perf_counter() - t0,
     }
-
-
-def _run_task(chain: Chain, budget: _Budget, seed: Sequence[int]) -> dict[str, Any]:
-    # one BLAS thread per worker: results do not depend on the number of threads
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    return train_one(chain, budget, seed)
 
 
 # --------------------------------------------------------------------------- the study
@@ -413,7 +402,7 @@ def train_study(
             with _progress(len(tasks), enabled=progress, desc="train", unit="run") as bar:
                 pending = {}
                 for t in tasks:
-                    fut = runner.executor.submit(_run_task, t[3], budget, run_seed(seed, t[2]))
+                    fut = runner.executor.submit(train_one, t[3], budget, run_seed(seed, t[2]))
                     pending[fut] = t
                     fut.add_done_callback(finished.put)
                 while pending:
