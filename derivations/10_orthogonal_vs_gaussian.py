@@ -30,10 +30,13 @@ from collections.abc import Sequence
 import numpy as np
 import sympy as sp
 from _checks import Checks, parse_args, z_threshold
+from scipy import stats
 
 import vgmath as vg
 
 SOURCE_SAXE = "Saxe, McClelland & Ganguli 2014, arXiv:1312.6120, Sec. 3"
+#: the family-wise false-alarm rate of the Monte Carlo checks (as z_threshold's default)
+ALPHA_FAMILY = 1e-4
 SOURCE_PENN = "Pennington, Schoenholz & Ganguli 2017, arXiv:1711.04735"
 
 
@@ -66,7 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 latex=args.latex)
     rng = np.random.default_rng(np.random.SeedSequence(args.seed))
     n, depths, trials = (16, (1, 4, 8), 200) if args.fast else (32, (1, 4, 16, 32), 400)
-    z = z_threshold(tests=3 * len(depths) + 2)
+    n_tests = 3 * len(depths) + 2
+    z = z_threshold(tests=n_tests)
 
     ck.section("the exact finite-width recursion against vgmath")
     for depth in depths:
@@ -110,13 +114,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     spreads = {}
     for init in ("orthogonal", "lecun"):
         s2 = jacobian_spectra(rng, init, "tanh", n, depth, trials, input_q=0.05)
-        sp_ = s2.var(axis=1)
-        spreads[init] = (float(sp_.mean()), float(sp_.std(ddof=1) / math.sqrt(trials)))
-        ck.step(f"{init}: mean spectral variance {spreads[init][0]:.4f} ± {spreads[init][1]:.4f}")
-    diff = spreads["lecun"][0] - spreads["orthogonal"][0]
-    se = math.hypot(spreads["lecun"][1], spreads["orthogonal"][1])
-    ck.true(f"tanh, L = {depth}: Gaussian spread exceeds orthogonal by more than {z:.2f} SE",
-            diff > z * se, f"difference {diff:.4f} vs {z:.2f} × {se:.4f}", source=SOURCE_PENN)
+        spreads[init] = s2.var(axis=1)
+        ck.step(f"{init}: spectral variance over networks: median "
+                f"{np.median(spreads[init]):.4f}, mean {spreads[init].mean():.4f}")
+    # The Gaussian networks' spectral variance is heavy-tailed (a few networks carry its mean,
+    # so a mean ± SE comparison has no power however large the effect); the claim "Gaussian
+    # spreads exceed orthogonal ones" is a claim of stochastic order, tested by ranks
+    # (one-sided Mann–Whitney) at the script's per-test false-alarm level (Bonferroni).
+    level = ALPHA_FAMILY / n_tests
+    test = stats.mannwhitneyu(spreads["lecun"], spreads["orthogonal"], alternative="greater")
+    share = float(test.statistic) / (trials * trials)
+    ck.true(f"tanh, L = {depth}: Gaussian spreads exceed orthogonal ones (rank test, "
+            f"p < {level:.1e})", test.pvalue < level,
+            f"P(Gaussian > orthogonal) = {share:.3f}, p = {test.pvalue:.2e}", source=SOURCE_PENN)
     return ck.exit_code()
 
 
