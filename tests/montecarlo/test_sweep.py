@@ -586,7 +586,7 @@ def test_cli_sigma_w2_and_json(tmp_path, capsys) -> None:
          "not allowed with"),
         (["--activations", "tanh", "exp(x)", "--sigma-w2", "4", "--sigma-b2", "1", "--depths",
           "12", "--widths", "4", "--trials", "4", "--no-predict", "--workers", "1",
-          "--out", "x.csv"], 1, "configuration 1 of 2 failed"),
+          "--out", "x.csv"], 5, "configuration 1 of 2 failed"),
     ],
 )
 def test_cli_errors_are_one_line(argv, code, match, tmp_path, capsys, monkeypatch) -> None:
@@ -595,13 +595,13 @@ def test_cli_errors_are_one_line(argv, code, match, tmp_path, capsys, monkeypatc
     err = capsys.readouterr().err.strip()
     assert match in err and len(err.splitlines()) == 1 and "Traceback" not in err
     # a failure while running keeps the finished configurations (--on-error record)
-    assert (tmp_path / "x.csv").exists() == (code == 1)
+    assert (tmp_path / "x.csv").exists() == (code == 5)
 
 
 def test_cli_dask_without_the_extra(tmp_path, capsys, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "distributed", None)
     assert main(["sweep", "--activations", "tanh", "--depths", "2", "--widths", "3",
-                 "--dask-local", "2", "--out", str(tmp_path / "x.csv")]) == 1
+                 "--dask-local", "2", "--out", str(tmp_path / "x.csv")]) == 5
     assert "vgmath[dask]" in capsys.readouterr().err
 
 
@@ -685,7 +685,7 @@ def test_cli_sweep_writes_the_finished_points_and_exits_1(tmp_path) -> None:
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         code = main(["sweep", "--activations", "tanh", "exp(x)", "relu", "--depths", "4",
                      "--widths", "8", "--trials", "8", "--workers", "1", "--out", str(out)])
-    assert code == 1
+    assert code == 5
     assert len(err.getvalue().strip().splitlines()) == 1
     assert "marked partial" in err.getvalue()
     assert len(vg.SweepResult.load(out)) == 3

@@ -244,6 +244,6 @@ def test_cli_critical(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["critical", "tanh", "--sigma-b2", "0,0.05"]) == 0
     out = capsys.readouterr().out
     assert "sigma_w2 = 1" in out and "1.76095463" in out
-    assert cli_main(["critical", "relu", "--sigma-b2", "0.1"]) == 1
+    assert cli_main(["critical", "relu", "--sigma-b2", "0.1"]) == 5
     assert "no finite fixed point" in capsys.readouterr().err
     assert cli_main(["critical", "tanh", "--sigma-b2", "x"]) == 2

@@ -13,6 +13,8 @@ import argparse
 import json
 import sys
 
+from .main import EXIT_NOT_COMPLETED, EXIT_OK
+
 __all__ = ["HELP", "add_arguments", "run"]
 
 HELP = "the edge of chaos: sigma_w2 with chi_1 = 1 at the fixed point (exact where possible)"
@@ -68,4 +70,4 @@ def run(args: argparse.Namespace) -> int:
             for v, r in zip(values, results, strict=True)
         ]
         sys.stdout.write("\n\n".join(blocks) + "\n")
-    return 1 if failures == len(values) else 0
+    return EXIT_NOT_COMPLETED if failures == len(values) else EXIT_OK

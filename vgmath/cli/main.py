@@ -1,6 +1,6 @@
 """The ``vgmath`` command line: a thin layer over the public functions.
 
-Each subcommand lives in ``vgmath/_cmd_<name>.py`` and defines
+Each subcommand lives in ``vgmath/cli/<name>.py`` and defines
 
 * ``HELP``: one line for ``vgmath --help``;
 * ``add_arguments(parser)``: its options;
@@ -12,13 +12,15 @@ traceback (set ``VGMATH_DEBUG=1`` to see one for an internal error):
 ====  ==================================================================================
 code  meaning
 ====  ==================================================================================
-0     success
-1     the computation could not be completed (a bound that cannot be certified, an effort
-      limit, no fixed point, a failed sweep point), or ``verify`` rejected the claim
+0     success (``verify``: PASS)
+1     ``verify`` rejected the claim (FAIL); no other command uses this code
 2     usage error: a bad option or value, an expression the parser refuses, a request
       above a memory or size limit (refused before anything is allocated)
-3     internal error (a bug in vgmath: please report the line)
+3     ``verify`` is INCONCLUSIVE: nothing rejected, but not every claimed layer was tested
 4     out of memory or another resource of the machine ran out
+5     the computation could not be completed (a bound that cannot be certified, an effort
+      limit, no fixed point, a failed sweep point, an optional extra that is not installed)
+70    internal error (a bug in vgmath: please report the line); EX_SOFTWARE of sysexits.h
 130   interrupted (Ctrl-C); 143 terminated (SIGTERM)
 ====  ==================================================================================
 """
@@ -37,7 +39,9 @@ from ..core.errors import InvalidArgumentError, VgmathError
 __all__ = [
     "COMMANDS",
     "EXIT_FAILED",
+    "EXIT_INCONCLUSIVE",
     "EXIT_INTERNAL",
+    "EXIT_NOT_COMPLETED",
     "EXIT_OK",
     "EXIT_RESOURCES",
     "EXIT_USAGE",
@@ -47,8 +51,10 @@ __all__ = [
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
-EXIT_INTERNAL = 3
+EXIT_INCONCLUSIVE = 3
 EXIT_RESOURCES = 4
+EXIT_NOT_COMPLETED = 5
+EXIT_INTERNAL = 70
 #: longest error line printed (a 3000-character expression is echoed shortened)
 _MAX_LINE = 600
 
@@ -156,7 +162,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except VgmathError as err:
         _say(f"vgmath: error: {err}")
-        return EXIT_USAGE if isinstance(err, InvalidArgumentError) else EXIT_FAILED
+        return EXIT_USAGE if isinstance(err, InvalidArgumentError) else EXIT_NOT_COMPLETED
     except KeyboardInterrupt:
         _say("vgmath: interrupted")
         return 130
@@ -173,7 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except OSError as err:
         _say(f"vgmath: error: {err}")
-        return EXIT_RESOURCES if err.errno in (28, 12, 24) else EXIT_FAILED  # ENOSPC ENOMEM EMFILE
+        # ENOSPC, ENOMEM, EMFILE: the machine ran out; anything else stopped the work
+        return EXIT_RESOURCES if err.errno in (28, 12, 24) else EXIT_NOT_COMPLETED
     except Exception as err:
         if os.environ.get("VGMATH_DEBUG"):
             raise
