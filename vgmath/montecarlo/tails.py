@@ -15,7 +15,13 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["bootstrap_log_mean_interval", "bootstrap_moment_ratio", "pareto_k"]
+__all__ = ["TAIL_K_MAX", "bootstrap_log_mean_interval", "bootstrap_moment_ratio", "pareto_k"]
+
+#: The largest tail shape k̂ at which an interval for a mean is trusted: a generalised Pareto
+#: tail with shape k has finite moments of order < 1/k, so beyond k = 1/2 the variance of
+#: the per-network values is infinite and no central-limit interval holds (Vehtari et al.,
+#: PSIS, arXiv:1507.02646, use the same threshold). vg.verify maximises k̂ over nearby layers.
+TAIL_K_MAX = 0.5
 
 FloatArray = NDArray[np.float64]
 

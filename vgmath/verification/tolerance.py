@@ -78,6 +78,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from ..montecarlo.tails import TAIL_K_MAX  # k̂ > 1/2: infinite variance; the window is ours
 from .stats import pareto_k
 
 __all__ = ["BIAS_ERROR_CONSTANT", "BIAS_ERROR_PER_WIDTH", "MAX_TOLERANCE", "TAIL_K_MAX",
@@ -92,9 +93,6 @@ BIAS_ERROR_PER_WIDTH = 13.0
 #: The largest tolerance + interval half-width (natural log) at which a layer counts as
 #: tested: an allowed factor of at most e^{0.5} ≈ 1.65.
 MAX_TOLERANCE = 0.5
-#: The largest tail diagnostic (k̂, maximised over ±``TAIL_WINDOW`` layers) at which a
-#: layer's interval is trusted (calibrated: module docstring, benchmarks/VERIFY.md).
-TAIL_K_MAX = 0.5
 #: Half-width (in layers) of the window over which the per-layer k̂ is maximised.
 TAIL_WINDOW = 5
 
