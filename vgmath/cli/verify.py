@@ -7,12 +7,21 @@
     vgmath verify relu --init xavier --rate 1/2              # C·(1/2)^(L−l), C free
     vgmath verify relu --init he --within 2                  # within ×2 of the output
     vgmath verify relu --init he --arch resnet --branch-alpha 0.5   # a residual chain
+    vgmath verify relu --init he --arch bn --claim "1"        # batch-normalised: a claim
+    vgmath verify tanh --arch rnn --init orthogonal --steps 30 --claim "1" --tolerance 0.1
     vgmath verify sigmoid --init xavier --bound 1/4           # φ′ ≤ 1/4 and ‖g^0‖ ≤ (1/4)^L ‖g^L‖
     vgmath verify gelu --init he --json --out verdict.json
 
 Exit status: 0 PASS (every claimed layer tested, none rejected), 1 FAIL (rejected; for
 ``--bound``, refuted or undecided), 2 usage error (a bad option, an unsafe or malformed
 ``--claim``), 3 INCONCLUSIVE (nothing rejected, but some layer could not be tested).
+
+``--arch`` takes the architectures of ``vgmath simulate``. vgmath's own prediction covers
+plain and residual chains; for batch-normalised and recurrent networks give the claim
+(``--claim``, ``--rate``, ``--within``). No finite-width bias model exists for residual,
+normalised or recurrent networks, so a claim about their infinite-width limit is
+INCONCLUSIVE unless you allow for the width (``--tolerance``, natural log) or test the
+finite-width mean itself (``--no-finite-width``).
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import InvalidArgumentError
-from .options import add_chain_arguments, chain_from_args
+from .options import add_chain_arguments, chain_parts
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -31,11 +40,10 @@ HELP = ("test a claim (vgmath's theory by default, --claim EXPR, --rate C, --wit
         "--bound C) against simulation; exit 0 PASS, 1 FAIL, 3 INCONCLUSIVE")
 
 _MAX_ROWS = 41
-_VERIFY_ARCHES = ("chain", "resnet")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_chain_arguments(parser, depth=20, width=128)
+    add_chain_arguments(parser, depth=20, width=128, optional_activation=True)
     parser.add_argument("--trials", type=int, default=None,
                         help="independent random networks (1000)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
@@ -69,34 +77,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="FILE",
                         help="also write the result to FILE (.json or .csv), atomically; with "
                         "--bound, JSON holds both checks and CSV the per-layer gradient check")
+    from .arch import ARCHES
+
     g = parser.add_argument_group("architectures (as in vgmath simulate; --alpha is the "
                                   "error rate here, the branch scale is --branch-alpha)")
-    g.add_argument("--arch", choices=_VERIFY_ARCHES, default="chain",
-                   help="chain (plain) or resnet (x + α·F(x)): the architectures vg.predict "
-                   "has a theory for (chain)")
+    g.add_argument("--arch", choices=ARCHES, default="chain",
+                   help="chain (plain), resnet (x + α·F(x)), bn (batch-normalised chain), "
+                   "rnn, lstm, gru (recurrent, shared weights) (chain)")
     g.add_argument("--branch-alpha", default=None, help="resnet: branch scale α (1)")
     g.add_argument("--branch-depth", type=int, default=None,
                    help="resnet: dense+activation layers per branch, 1 or 2 (1)")
     g.add_argument("--variant", choices=("post", "pre"), default=None,
                    help="resnet: post φ(Wx+b) or pre Wφ(x)+b branches (post)")
+    g.add_argument("--batch", type=int, default=None, help="bn: inputs per network B (32)")
+    g.add_argument("--norm-eps", default=None, help="bn: eps added to the batch variance (1e-5)")
+    g.add_argument("--steps", type=int, default=None,
+                   help="recurrent: time steps T (default: --depth)")
+    g.add_argument("--input-size", type=int, default=None,
+                   help="recurrent: input dimension m, inputs N(0, input_q) per step (0)")
+    g.add_argument("--forget-bias", default=None, help="lstm: forget-gate bias (1)")
+    g.add_argument("--h0-q", default=None, help="recurrent: h_0 = sqrt(h0_q)·(1,…,1) (1)")
 
 
 def _network(args: argparse.Namespace) -> object:
-    from ..network.description import Residual
+    """The network of the ``--arch`` options, built as ``vgmath simulate`` builds it (its
+    ``--alpha`` is ``--branch-alpha`` here: ``--alpha`` is the error rate)."""
+    from .arch import build_network
 
-    extra = {}
-    if args.arch == "resnet":
-        extra["residual"] = Residual(
-            alpha=args.branch_alpha if args.branch_alpha is not None else 1,
-            branch_depth=args.branch_depth if args.branch_depth is not None else 1,
-            variant=args.variant or "post",
-        )
-    else:
-        for flag in ("branch_alpha", "branch_depth", "variant"):
-            if getattr(args, flag) is not None:
-                raise InvalidArgumentError("--" + flag.replace("_", "-"), getattr(args, flag),
-                                           "applies to --arch resnet only")
-    return chain_from_args(args, **extra)
+    if args.activation is None:
+        if args.arch not in ("lstm", "gru"):
+            raise InvalidArgumentError(
+                "ACTIVATION", None, f"--arch {args.arch} needs an activation (e.g. tanh)")
+        args.activation = "tanh"  # the LSTM/GRU cell's own (its gates are sigmoids)
+    if args.branch_alpha is not None and args.arch != "resnet":
+        raise InvalidArgumentError("--branch-alpha", args.branch_alpha,
+                                   "applies to --arch resnet only")
+    shim = argparse.Namespace(**vars(args))
+    shim.alpha = args.branch_alpha
+    act, init, width = chain_parts(args)
+    return build_network(shim, act=act, init=init, width=width)
 
 
 def run(args: argparse.Namespace) -> int:

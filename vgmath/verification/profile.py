@@ -59,7 +59,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..core.errors import InvalidArgumentError
-from ..network.description import Chain
+from ..network.description import Chain, Recurrent
 from .claims import claim_logs
 from .formatting import (
     LN10,
@@ -85,6 +85,7 @@ __all__ = [
     "normalisation_layers",
     "simulation_for",
     "verify",
+    "without_bias_model",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -387,6 +388,18 @@ class Verification(Report):
         return header, [[r[k] for k in header] for r in rows]
 
 
+def without_bias_model(chain: Any) -> str:
+    """What the network is when vgmath has no finite-width bias model for it (residual,
+    batch-normalised or recurrent), or ``""`` for a plain chain, which has one."""
+    if isinstance(chain, Recurrent):
+        return f"recurrent networks ({chain.cell})"
+    if chain.residual is not None:
+        return "residual chains"
+    if chain.norm is not None:
+        return f"{chain.norm}-normalised chains"
+    return ""
+
+
 def finite_width_band(
     chain: Chain, quantity: str, finite_width: bool, notes: list[str]
 ) -> tuple[FloatArray, FloatArray]:
@@ -396,9 +409,10 @@ def finite_width_band(
     if not finite_width:
         notes.append("finite-width bias not modelled (finite_width=False): testing E[Y] = claim")
         return zeros, zeros.copy()
-    if chain.residual is not None:
+    kind = without_bias_model(chain)
+    if kind:
         notes.append(
-            "no finite-width expansion for residual chains: the finite-width bias is unknown, "
+            f"no finite-width expansion for {kind}: the finite-width bias is unknown, "
             "so no layer is testable unless an allowance is given (tolerance=, natural log) or "
             "the finite-width mean itself is tested (finite_width=False)"
         )
@@ -434,8 +448,8 @@ def simulation_for(chain: Chain, simulation: Any, trials: int, seed: int | None,
 
 def check_common(chain: Any, alpha: Any, max_tolerance: Any, *, allow_inf: bool = False) -> float:
     """Validate the arguments every profile-level verification shares; returns the cap."""
-    if not isinstance(chain, Chain):
-        raise InvalidArgumentError("chain", chain, "expected a vgmath.Chain")
+    if not isinstance(chain, (Chain, Recurrent)):
+        raise InvalidArgumentError("chain", chain, "expected a vgmath.Chain or vgmath.Recurrent")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise InvalidArgumentError("alpha", alpha, "must be a number in (0, 1)")
     try:
@@ -526,6 +540,10 @@ def verify(
 
     from ..theory.prediction import predict
 
+    if claim is None and (isinstance(chain, Recurrent) or chain.norm is not None):
+        raise InvalidArgumentError(
+            "claim", None, f"vgmath has no prediction for {without_bias_model(chain)} to test: "
+            "give the claim to test (text in l and L, an array, a callable)")
     prediction = predict(chain) if claim is None else None
     log_claim, label = claim_logs(claim, chain, quantity, prediction)
     sim = simulation_for(chain, simulation, trials, seed, workers)
@@ -543,7 +561,8 @@ def verify(
         )
     k = layers.size
     # residual chains (r = ∞, no bias model): the user's allowance τ > 0 replaces r
-    r_used = np.where(np.isinf(r) & (chain.residual is not None) & (tau > 0), 0.0, r)
+    no_model = without_bias_model(chain)
+    r_used = np.where(np.isinf(r) & bool(no_model) & (tau > 0), 0.0, r)
     band = r_used[layers] + tau
     broken = np.isinf(band)
     ls = logs[:, layers]
@@ -567,7 +586,7 @@ def verify(
     statuses: list[RowStatus] = []
     for j in range(k):
         if broken[j]:
-            why = ("no finite-width model (residual chain)" if chain.residual is not None
+            why = (f"no finite-width model ({no_model})" if no_model
                    else "finite-width expansion broke down (S >= 1)")
         elif heavy[j]:
             why = f"heavy tails (k = {tail_k[j]:.2f} > {TAIL_K_MAX:g})"
@@ -584,7 +603,7 @@ def verify(
             statuses.append(RowStatus.UNTESTABLE)
         else:
             statuses.append(RowStatus.PASS)
-    if broken.any() and chain.residual is None:
+    if broken.any() and not no_model:
         notes.append(
             f"layers {[int(l) for l in layers[broken]]}: the first-order finite-width "
             f"correction reaches S ≥ 1 (a factor e ≈ 2.7) at width {widths_text(chain)}: "

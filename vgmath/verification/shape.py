@@ -48,6 +48,7 @@ from .profile import (
     finite_width_band,
     normalisation_layers,
     simulation_for,
+    without_bias_model,
 )
 from .stats import edge_p, holm, log_mean_test
 from .tolerance import MAX_TOLERANCE, TAIL_K_MAX, tail_shape
@@ -260,7 +261,7 @@ def verify_rate(
     sim = simulation_for(chain, simulation, trials, seed, workers)
     notes: list[str] = []
     bias, r = finite_width_band(chain, quantity, finite_width, notes)
-    if chain.residual is not None and tau > 0:
+    if without_bias_model(chain) and tau > 0:
         r = np.where(np.isinf(r), 0.0, r)  # no bias model: the user's allowance τ replaces r
     ls, layers = _per_layer(sim, quantity)
     L = chain.depth
