@@ -46,7 +46,7 @@ def test_a_claim_about_a_recurrent_net_needs_an_allowance(rnn) -> None:
 
 def test_the_default_claim_is_refused_where_vgmath_has_no_theory(rnn) -> None:
     net, _, sim = rnn
-    with pytest.raises(vg.InvalidArgumentError, match="claim.*no prediction for recurrent"):
+    with pytest.raises(vg.InvalidArgumentError, match=r"claim.*no prediction for recurrent"):
         vg.verify(net, simulation=sim)
     bn = vg.Chain("relu", init="he", depth=4, width=16, norm="batch", batch=8)
     with pytest.raises(vg.InvalidArgumentError, match="batch-normalised"):
