@@ -31,6 +31,18 @@ from vgmath.verification.tolerance import bias_tolerance
 DATA = Path(__file__).parent / "data" / "width_bias_calibration.json"
 
 
+def _uncovered(layers: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """Trusted layers whose measured error of B exceeds the band (beyond 4 se)."""
+    return [(x["config"], x["layer"], round(abs(x["dev"] - x["B"]), 4), round(x["r"], 4),
+             round(x["se"], 4))
+            for x in layers if abs(x["dev"] - x["B"]) > x["r"] + 4 * x["se"]]
+
+
+def _band_used(layers: list[dict[str, Any]]) -> float:
+    """The largest share of the band a layer uses after a 3-se allowance."""
+    return max((abs(x["dev"] - x["B"]) - 3 * x["se"]) / x["r"] for x in layers if x["r"] > 0)
+
+
 def _layers() -> list[dict[str, Any]]:
     """Per (config, layer l < L): measured dev, se, recomputed B, S, r; trusted layers only
     (vg.verify trusted the layer in at least half of the 40 runs)."""
@@ -60,16 +72,14 @@ def test_tolerance_covers_the_measured_error_of_the_bias(layers) -> None:
     """Kills an expansion that drops terms (e.g. the covariance of the per-layer factors)
     and a band built on |B| instead of the no-cancellation scale S."""
     assert len(layers) > 1500
-    bad = [(x["config"], x["layer"], round(abs(x["dev"] - x["B"]), 4), round(x["r"], 4),
-            round(x["se"], 4))
-           for x in layers if abs(x["dev"] - x["B"]) > x["r"] + 4 * x["se"]]
+    bad = _uncovered(layers)
     assert not bad, bad[:10]
 
 
 @pytest.mark.quality
 def test_tolerance_is_tight(layers) -> None:
     """Kills a band wider than the calibration supports (e.g. r × 1.5)."""
-    used = max((abs(x["dev"] - x["B"]) - 3 * x["se"]) / x["r"] for x in layers if x["r"] > 0)
+    used = _band_used(layers)
     assert 0.75 <= used <= 1.0, used
 
 
@@ -80,3 +90,37 @@ def test_the_bias_is_most_of_the_deviation(layers) -> None:
     before = sum(abs(x["dev"]) for x in sel)
     after = sum(abs(x["dev"] - x["B"]) for x in sel)
     assert after < 0.4 * before, (after, before)
+
+
+# ----------------------------------------------------------------- the mutants these tests kill
+
+
+@pytest.mark.quality
+def test_mutant_covariance_terms_dropped_is_caught(monkeypatch) -> None:
+    """B without the covariance of the per-layer factors misses the measured deviations."""
+    import vgmath.theory.bias as bias
+
+    def no_pairs(beta, a, var_u, dcov):  # the mutant: every Cov(u_m, u_k) and D_m term gone
+        return np.zeros_like(beta), np.zeros_like(beta)
+
+    monkeypatch.setattr(bias, "_pair_rows", no_pairs)
+    assert _uncovered(_layers())
+
+
+@pytest.mark.quality
+def test_mutant_tolerance_times_one_and_a_half_is_caught(layers) -> None:
+    wider = [dict(x, r=1.5 * x["r"]) for x in layers]
+    assert _band_used(wider) < 0.75
+
+
+@pytest.mark.quality
+def test_mutant_band_on_abs_b_instead_of_s_is_caught(layers) -> None:
+    """A band built on |B| (assuming the terms of B never cancel less than they do) is too
+    narrow where the terms of B cancel."""
+    on_b = [dict(x, r=float(bias_tolerance(np.array([abs(x["B"])]), _width(x))[0]))
+            for x in layers]
+    assert _uncovered(on_b)
+
+
+def _width(x: dict[str, Any]) -> int:
+    return {20: 128, 50: 32}[x["config"][2]]

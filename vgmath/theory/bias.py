@@ -209,17 +209,7 @@ def width_bias(chain: Chain) -> WidthBias:
     # gradient: B_l = sum_{m>l} single(m) + sum_{l<m<k<=L} pair(m, k); S_l the same sum of
     # absolute values (no cancellation assumed between terms)
     single = beta * mean_u + 0.5 * gamma * var_u
-    # row m of the pair terms: sum over k > m of β_k (β_m Cov(u_m, u_k) + a_{m+1}..a_{k-1} D_m)
-    row = np.zeros(L + 1)
-    row_abs = np.zeros(L + 1)
-    for m in range(1, L):
-        k = np.arange(m + 1, L + 1)
-        chain_a = np.cumprod(a[m : L])  # a_m, a_m a_{m+1}, ..., a_m..a_{L-1}
-        cov = chain_a * var_u[m]  # Cov(u_m, u_k) for k = m+1..L
-        prod = np.concatenate([[1.0], np.cumprod(a[m + 1 : L])])  # a_{m+1}..a_{k-1}
-        terms = beta[k] * (beta[m] * cov + prod * dcov[m])
-        row[m] = terms.sum()
-        row_abs[m] = np.abs(terms).sum()
+    row, row_abs = _pair_rows(beta, a, var_u, dcov)
     # B_l = sum_{m>l} (single_m + row_m): a suffix sum
     per_m = single + row
     per_m_abs = np.abs(single) + row_abs
@@ -265,6 +255,24 @@ def width_bias(chain: Chain) -> WidthBias:
         q_scale=np.abs(qb),
         mean_field_q=q,
     )
+
+
+def _pair_rows(beta: FloatArray, a: FloatArray, var_u: FloatArray,
+               dcov: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The covariance terms of the expansion, row m = Σ_{k>m} β_k (β_m Cov(u_m, u_k) +
+    a_{m+1}⋯a_{k−1} D_m), and the same sum of absolute values (the no-cancellation scale)."""
+    L = beta.size - 1
+    row = np.zeros(L + 1)
+    row_abs = np.zeros(L + 1)
+    for m in range(1, L):
+        k = np.arange(m + 1, L + 1)
+        chain_a = np.cumprod(a[m:L])  # a_m, a_m a_{m+1}, ..., a_m..a_{L-1}
+        cov = chain_a * var_u[m]  # Cov(u_m, u_k) for k = m+1..L
+        prod = np.concatenate([[1.0], np.cumprod(a[m + 1 : L])])  # a_{m+1}..a_{k-1}
+        terms = beta[k] * (beta[m] * cov + prod * dcov[m])
+        row[m] = terms.sum()
+        row_abs[m] = np.abs(terms).sum()
+    return row, row_abs
 
 
 def _coherent_recursion(chain: Chain, q: FloatArray, mom: Any) -> tuple[FloatArray, FloatArray]:
