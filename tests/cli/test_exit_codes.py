@@ -49,3 +49,20 @@ def test_a_bug_is_an_internal_error_not_an_inconclusive_verdict(monkeypatch, cap
     assert _run_raising(monkeypatch, ZeroDivisionError("x")) == cli.EXIT_INTERNAL == 70
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error" in err and "Traceback" not in err
+
+
+def test_an_undecided_bound_is_inconclusive_not_failed(capsys) -> None:
+    """``--bound c`` with c inside the certified enclosure of silu's sup φ′: neither proved
+    nor refuted, so exit 3 (INCONCLUSIVE); just below the sup it is refuted (exit 1)."""
+    import sympy as sp
+
+    import vgmath as vg
+
+    b = vg.activation("silu").derivative_bound()
+    sup, err = sp.Float(b.sup, 60), sp.Float(b.sup_error, 60)
+    inside = sp.Rational(sup + err / 2)
+    base = ["verify", "silu", "--init", "xavier", "--depth", "3", "--width", "8",
+            "--trials", "20"]
+    assert cli.main([*base, "--bound", str(inside)]) == cli.EXIT_INCONCLUSIVE
+    assert cli.main([*base, "--bound", "1.09983932"]) == cli.EXIT_FAILED
+    capsys.readouterr()

@@ -60,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_executor_arguments(parser)
     parser.add_argument("--on-error", choices=("record", "raise"), default="record",
                         help="record: a failing configuration is reported and the others are "
-                        "still written (marked partial; exit 1); raise: stop at the first "
+                        "still written (marked partial; exit 5); raise: stop at the first "
                         "failure and write nothing (record)")
     parser.add_argument("--out", required=True, metavar="FILE",
                         help="write the results to FILE (.json or .csv), atomically")

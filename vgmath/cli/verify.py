@@ -12,9 +12,10 @@
     vgmath verify sigmoid --init xavier --bound 1/4           # φ′ ≤ 1/4 and ‖g^0‖ ≤ (1/4)^L ‖g^L‖
     vgmath verify gelu --init he --json --out verdict.json
 
-Exit status: 0 PASS (every claimed layer tested, none rejected), 1 FAIL (rejected; for
-``--bound``, refuted or undecided), 2 usage error (a bad option, an unsafe or malformed
-``--claim``), 3 INCONCLUSIVE (nothing rejected, but some layer could not be tested).
+Exit status: 0 PASS (every claimed layer tested, none rejected); 1 FAIL (rejected; for
+``--bound``, refuted by a point or by a simulated network); 2 usage error (a bad option, an
+unsafe or malformed ``--claim``); 3 INCONCLUSIVE (nothing rejected, but some layer could
+not be tested, or a ``--bound`` whose supremum could not be certified either way).
 
 ``--arch`` takes the architectures of ``vgmath simulate``. vgmath's own prediction covers
 plain and residual chains; for batch-normalised and recurrent networks give the claim
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from ..verification.bounds import verify_bound, verify_gradient_bound
     from ..verification.profile import DEFAULT_TRIALS, verify
     from ..verification.shape import verify_band, verify_rate
-    from ..verification.verdict import EXIT_CODES
+    from ..verification.verdict import EXIT_CODES, Verdict
 
     if args.out is not None and not args.out.strip():
         raise InvalidArgumentError("--out", args.out, "expected a .json or .csv file name")
@@ -147,7 +148,11 @@ def run(args: argparse.Namespace) -> int:
             sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
         else:
             sys.stdout.write(phi.table() + "\n\n" + grad.table(rows=_MAX_ROWS) + "\n")
-        return 0 if (phi.holds is True and grad.passed) else 1
+        if phi.holds is False or not grad.passed:
+            return EXIT_CODES[Verdict.FAIL]  # refuted: a counterexample or a violating network
+        if phi.holds is None:  # the sup could not be certified either way
+            return EXIT_CODES[Verdict.INCONCLUSIVE]
+        return EXIT_CODES[Verdict.PASS]
 
     common = {"trials": trials, "seed": args.seed, "alpha": args.alpha,
               "quantity": args.quantity}
