@@ -73,6 +73,10 @@ _EXPORTS: dict[str, str] = {
     "gaussian_series": "theory.gaussian",
     # theory
     "predict": "theory.prediction",
+    "SymbolicPrediction": "theory.symbolic_profile",
+    "variance_map": "theory.maps",
+    "chi_map": "theory.maps",
+    "correlation_map": "theory.maps",
     "Prediction": "theory.profile",
     "critical_point": "theory.criticality",
     "CriticalPoint": "theory.criticality",
@@ -169,8 +173,10 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .theory.finite_width import finite_width_formula, finite_width_moment_ratio
     from .theory.gains import GainRow, gain_table
     from .theory.gaussian import GaussianResult, gaussian_expectation, gaussian_series
+    from .theory.maps import chi_map, correlation_map, variance_map
     from .theory.prediction import predict
     from .theory.profile import ExactProfile, Prediction
+    from .theory.symbolic_profile import SymbolicPrediction
     from .training.study import TrainingStudy, train_study
     from .verification.bounds import (
         BoundVerification,

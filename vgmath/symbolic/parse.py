@@ -84,6 +84,7 @@ __all__ = [
     "as_sympy",
     "parse_expression",
     "to_sympy_number",
+    "to_sympy_parameter",
 ]
 
 #: Longest accepted expression (characters).
@@ -844,3 +845,25 @@ def as_sympy(name: str, value: Any) -> sp.Basic:
     if isinstance(value, (str, int, float, Fraction, np.integer, np.floating)):
         return to_sympy_number(name, value)
     raise InvalidArgumentError(name, value, "expected a number or a SymPy expression")
+
+
+def to_sympy_parameter(name: str, value: Any) -> sp.Expr:
+    """A parameter that may be a number *or* a SymPy expression in symbols of the user's own
+    (σ_w² = ``s``, a width ``n``, a slope ``a``): numbers go through :func:`to_sympy_number`;
+    a SymPy expression with free symbols passes unchanged (no text is ever evaluated), its
+    symbols read as real parameters. Refused: :data:`vgmath.x` (the activation's variable),
+    and an expression SymPy knows is not real or not finite. Sign checks are the caller's
+    (a symbol of unknown sign is accepted where a positive value is needed: symbols are taken
+    to be positive reals, and only a provably non-positive expression is refused).
+    """
+    if not (isinstance(value, sp.Basic) and getattr(value, "free_symbols", None)):
+        return to_sympy_number(name, value)
+    if not isinstance(value, sp.Expr):
+        raise InvalidArgumentError(name, value, "expected a number or a SymPy expression")
+    if x in value.free_symbols:
+        raise InvalidArgumentError(
+            name, value, "must not contain vgmath.x, the activation's variable"
+        )
+    if value.is_real is False or value.is_finite is False:
+        raise InvalidArgumentError(name, value, "must be a finite real number or expression")
+    return value

@@ -22,6 +22,10 @@ _EXPORTS: dict[str, str] = {
     "gaussian_expectation": "gaussian",
     "gaussian_series": "gaussian",
     "predict": "prediction",
+    "SymbolicPrediction": "symbolic_profile",
+    "variance_map": "maps",
+    "chi_map": "maps",
+    "correlation_map": "maps",
     "ExactProfile": "profile",
     "Prediction": "profile",
     "CriticalPoint": "criticality",
@@ -52,5 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .finite_width import finite_width_formula, finite_width_moment_ratio
     from .gains import GainRow, gain_table
     from .gaussian import GaussianResult, gaussian_expectation, gaussian_series
+    from .maps import chi_map, correlation_map, variance_map
     from .prediction import predict
     from .profile import ExactProfile, Prediction
+    from .symbolic_profile import SymbolicPrediction
