@@ -43,7 +43,7 @@ from .domain import (
     _mp_lambdify,
     _repair_nonfinite,
 )
-from .parse import parse_expression, to_sympy_number, to_sympy_parameter
+from .parse import expression_text, parse_expression, to_sympy_number, to_sympy_parameter
 from .piecewise import breakpoints as _breakpoints
 from .specs import _ALIASES, _CATALOG, ArrayFn, _Spec, activations
 from .symbols import x
@@ -255,7 +255,14 @@ def activation(name_or_expression: str | Activation, **params: Any) -> Activatio
     x/10 + tanh(x)
 
     User expressions are parsed safely (a whitelist of functions and operators, one free
-    variable ``x``, named parameters given as keyword arguments) — never ``eval``-ed.
+    variable ``x``, named parameters given as keyword arguments) — never ``eval``-ed. A
+    SymPy expression in :data:`vgmath.x` is accepted too, under the same rules: it is written
+    in the parser's grammar (``Max``, ``Min``, ``Abs``, ``Heaviside``, ``Piecewise``
+    included; :func:`vgmath.symbolic.parse.expression_text`) and that text is parsed, so
+    ``act.source`` holds it.
+
+    >>> vg.activation(sp.Max(vg.x, 0)).source
+    'max(0, x)'
     """
     if isinstance(name_or_expression, Activation):
         if params:
@@ -263,9 +270,13 @@ def activation(name_or_expression: str | Activation, **params: Any) -> Activatio
                 "params", params, "cannot re-parameterise an existing Activation object"
             )
         return name_or_expression
+    if isinstance(name_or_expression, sp.Expr):
+        # SymPy in: written in the parser's grammar and read by the same door as user text
+        name_or_expression = expression_text(name_or_expression)
     if not isinstance(name_or_expression, str):
         raise InvalidArgumentError(
-            "activation", name_or_expression, "expected a catalog name or an expression string"
+            "activation", name_or_expression,
+            "expected a catalog name, an expression string or a SymPy expression in vgmath.x",
         )
     text = name_or_expression.strip()
     key = text.lower().replace("-", "_")
@@ -422,6 +433,6 @@ def as_activation(value: Any, argument: str = "activation") -> Activation:
     """Coerce a name, expression string or Activation; errors name ``argument``."""
     if isinstance(value, Activation):
         return value
-    if isinstance(value, str):
+    if isinstance(value, (str, sp.Expr)):
         return activation(value)
     raise InvalidArgumentError(argument, value, "expected an activation name, expression or object")
