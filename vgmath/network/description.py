@@ -217,7 +217,7 @@ class Chain(_TypedViews):
                 set_(self, "residual", Residual(**self.residual))
             else:
                 raise InvalidArgumentError("residual", self.residual, "expected a vgmath.Residual")
-        if self.residual is not None and len(set(self.widths)) != 1:
+        if self.residual is not None and self.widths and len(set(self.widths)) != 1:
             raise InvalidArgumentError("width", self.width, "residual chains need equal widths")
         self._check_norm()
         if self.is_symbolic and (self.residual is not None or self.norm is not None):

@@ -23,8 +23,11 @@ of Cho & Saul 2009: E[relu(u₁)relu(u₂)] = q(√(1−c²) + (π − arccos c)
 with an exact Gaussian expectation (:func:`vgmath.gaussian_expectation`: erf, ELU, GELU, …)
 through it. Otherwise the expectation stays an unevaluated ``Integral`` over z (over z₁, z₂
 for 𝒞): exact as a formula, evaluated numerically on substitution (``.evalf()``) or by
-``sympy.lambdify(..., modules="scipy")`` (scipy's ``quad``/``nquad``). ``map.method`` is not
-available on a Lambda: :func:`map_method` says which path was taken.
+``sympy.lambdify``. With ``modules="scipy"`` (scipy's ``quad``/``nquad``) the integrand runs
+in floats, where a form such as sigmoid′ = e^{−x}/(1 + e^{−x})² is inf/inf far out and the
+result nan; ``modules="mpmath"`` (and ``.evalf()``) has no overflow. The fast, stable
+numbers are those of :func:`vgmath.predict`, which never lambdifies these integrals.
+A Lambda has no ``method`` attribute: :func:`map_method` says which path was taken.
 """
 
 from __future__ import annotations
@@ -89,7 +92,8 @@ def phi2_expectation(act: Activation, q: sp.Expr = Q) -> tuple[sp.Expr, sp.Expr,
     """(E[φ(√q z)²], E[φ′(√q z)²], method) as SymPy expressions in q."""
     h = homogeneous(act)
     if h is not None:
-        return h.c2 * q, h.c2, METHOD_HOMOGENEOUS
+        c2 = sp.factor(h.c2)
+        return c2 * q, c2, METHOD_HOMOGENEOUS
     phi2, m1 = _expectation(act.expr**2, q)
     dphi2, m2 = _expectation(act.derivative**2, q)
     return phi2, dphi2, m1 if m1 == m2 else METHOD_INTEGRAL
@@ -118,7 +122,7 @@ def variance_map(act: Any, sigma_w2: Any = 1, sigma_b2: Any = 0) -> sp.Lambda:
     >>> vg.variance_map("relu", s)
     Lambda(q, q*s/2)
     >>> vg.variance_map("tanh", 1)(1).evalf(6)
-    0.394294
+    0.394295
 
     References: Poole et al. 2016, arXiv:1606.05340.
     """
@@ -155,6 +159,8 @@ def _cross(act: Activation, q: sp.Expr, c: sp.Expr) -> tuple[sp.Expr, str]:
     if h is not None:
         # φ(u) = c₊ relu(u) − c₋ relu(−u); (u₁, −u₂) has correlation −c
         cp, cm = h.c_plus, h.c_minus
+        if h.is_linear:
+            return sp.factor(h.c2) * q * c, METHOD_HOMOGENEOUS
         value = (cp**2 + cm**2) * _relu_kernel(q, c) - 2 * cp * cm * _relu_kernel(q, -c)
         return sp.simplify(value), METHOD_HOMOGENEOUS
     u1 = sp.sqrt(q) * _Z1

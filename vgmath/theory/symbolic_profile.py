@@ -118,7 +118,7 @@ class SymbolicPrediction:
     >>> p = vg.predict(vg.Chain(leaky, init=vg.Init.custom(sigma_w2=s), depth=L, width=n))
     >>> p.formula
     (s*(a**2 + 1)/2)**(L - l)
-    >>> p.evaluate(s=2, a=1, L=10, n=64).grad_second_moment[0]
+    >>> float(p.evaluate(s=2, a=1, L=10, n=64).grad_second_moment[0])
     1024.0
     """
 
