@@ -7,6 +7,7 @@ chain with numbers), against a literature value, and shown to catch a wrong form
 from __future__ import annotations
 
 import doctest
+import json
 import math
 import pickle
 
@@ -196,8 +197,16 @@ def test_symbolic_init_and_chain_validation() -> None:
         vg.Chain("relu", depth=L, width=[3, 4])
     with pytest.raises(vg.InvalidArgumentError, match="plain chains"):
         vg.Chain("relu", depth=L, width=n, residual=vg.Residual())
-    with pytest.raises(vg.InvalidArgumentError, match="cannot be simulated"):
-        vg.simulate(vg.Chain("relu", depth=L, width=8), trials=2, seed=0)
+    symbolic = vg.Chain("relu", depth=L, width=8)
+    with pytest.raises(vg.InvalidArgumentError, match=r"a simulation needs numbers.*symbols L"):
+        vg.simulate(symbolic, trials=2, seed=0)
+    with pytest.raises(vg.InvalidArgumentError, match="a verification needs numbers"):
+        vg.verify(symbolic, trials=3, seed=0)
+    with pytest.raises(vg.InvalidArgumentError, match="finite_width_ratio"):
+        vg.finite_width_moment_ratio(symbolic)
+    with pytest.raises(vg.InvalidArgumentError, match="square layers"):
+        vg.predict(vg.Chain("tanh", depth=2, width=[n, 3, n]))
+    assert json.loads(json.dumps(symbolic.to_dict()))["depth"] == "L"
     # numeric chains are untouched
     plain = vg.Chain("relu", depth=3, width=8)
     assert not plain.is_symbolic and isinstance(vg.predict(plain), vg.Prediction)

@@ -595,11 +595,8 @@ def simulate(
     """
     if not isinstance(chain, (Chain, Recurrent)):
         raise InvalidArgumentError("chain", chain, "expected a vgmath.Chain or vgmath.Recurrent")
-    if isinstance(chain, Chain) and chain.is_symbolic:
-        raise InvalidArgumentError(
-            "chain", str(chain), "a symbolic chain cannot be simulated: substitute numbers "
-            "for its symbols first (chain.subs(...))"
-        )
+    if isinstance(chain, Chain):
+        chain.require_numeric("a simulation")
     if clip_norm is not None:
         from .clipping import as_clip_norm
 

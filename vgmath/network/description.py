@@ -304,6 +304,15 @@ class Chain(_TypedViews):
             )
 
 
+    def require_numeric(self, what: str) -> None:
+        """Refuse a symbolic chain where numbers are needed, naming the symbols."""
+        if self.is_symbolic:
+            names = ", ".join(sorted(map(str, self.free_symbols)))
+            raise InvalidArgumentError(
+                "chain", str(self), f"{what} needs numbers: substitute the symbols {names} "
+                "first (chain.subs(...))"
+            )
+
     def _numeric_depth(self, what: str) -> None:
         if not isinstance(self.depth, int):
             raise InvalidArgumentError(
@@ -340,8 +349,9 @@ class Chain(_TypedViews):
                 "mode": self.rule.mode,
                 "distribution": self.rule.distribution,
             },
-            "depth": self.depth,
-            "widths": list(self.widths),
+            "depth": self.depth if isinstance(self.depth, int) else str(self.depth),
+            "widths": [w if isinstance(w, int) else str(w) for w in self.widths]
+            or [str(self.width)],
             "sigma_b2": str(self.sigma_b2),
             "input_q": str(self.input_q),
             "residual": None,

@@ -21,6 +21,7 @@ and the two-dimensional correlation map E[φ(u₁)φ(u₂)]. This module evaluat
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable
@@ -65,6 +66,9 @@ METHOD_QUAD = "quadrature (scipy quad, split at kinks)"
 _ALLOWED_FUNCS = (sp.exp, sp.erf, sp.erfc)
 
 
+_RESULT_FIELDS = frozenset({"value", "error", "method", "expr", "q"})
+
+
 class GaussianResult(sp.Float):
     """A numerical Gaussian expectation E_z[f(√q z)]: a SymPy ``Float`` (53 bits, the
     double it was computed in) that carries its absolute error estimate.
@@ -97,6 +101,11 @@ class GaussianResult(sp.Float):
         obj._vg_expr = expr
         obj._vg_q = float(q)
         return obj  # type: ignore[no-any-return]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _RESULT_FIELDS:  # read-only, as the frozen record it replaces
+            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+        super().__setattr__(name, value)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (GaussianResult, (self.value, self.error, self.method, self.expr, self.q))

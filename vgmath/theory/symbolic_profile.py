@@ -297,14 +297,23 @@ def predict_symbolic(chain: Chain, predict: Callable[[Chain], Any]) -> SymbolicP
         pairs = [(ws[i], ws[i + 1]) for i in range(chain.depth)]
     else:
         pairs = [(chain.width, chain.width)]
-    sw2 = tuple(sp.simplify(fi * rule.variance(fi, fo)) for fi, fo in pairs)
-    gain_out = tuple(sp.simplify(fo * rule.variance(fi, fo)) for fi, fo in pairs)
+    scales: dict[tuple[Any, Any], tuple[sp.Expr, sp.Expr]] = {}
+    for fi, fo in set(pairs):  # one simplification per distinct pair of fans
+        v = rule.variance(fi, fo)
+        scales[(fi, fo)] = (sp.simplify(fi * v), sp.simplify(fo * v))
+    sw2 = tuple(scales[p][0] for p in pairs)
+    gain_out = tuple(scales[p][1] for p in pairs)
     if len(set(sw2)) == 1 and len(set(gain_out)) == 1:
         sw2, gain_out = sw2[:1], gain_out[:1]
     h = homogeneous(chain.act)
     if h is not None:
         c2 = sp.factor(h.c2)
         return SymbolicPrediction(chain, True, METHOD_HOMOGENEOUS, sw2, gain_out, c2, predict)
+    if len(sw2) != 1:
+        raise InvalidArgumentError(
+            "width", chain.width, f"the symbolic recursion for {chain.act.label} needs square "
+            "layers (one width): substitute numbers for the widths, or use one width"
+        )
     return SymbolicPrediction(
         chain, False, "mean-field recursion (" + METHOD_INTEGRAL + ")", sw2, gain_out, None,
         predict,
