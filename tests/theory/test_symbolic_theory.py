@@ -61,6 +61,18 @@ def test_leaky_relu_ratio_is_the_closed_form_in_every_symbol() -> None:
     assert sp.simplify(p.formula.subs(s, 2 / (1 + a**2))) == 1
 
 
+def test_catalog_leaky_relu_with_symbolic_sigma_depth_and_width() -> None:
+    """The catalog's leaky_relu (slope 1/100) with σ_w² = s, depth L and width n symbols."""
+    chain = vg.Chain("leaky_relu", init=vg.Init.custom(sigma_w2=s), depth=L, width=n)
+    p = vg.predict(chain)
+    chi = s * (1 + sp.Rational(1, 100) ** 2) / 2
+    assert sp.simplify(p.formula - chi ** (L - l)) == 0
+    ref = vg.predict(chain.subs(s="19/10", L=25, n=50)).grad_second_moment
+    for layer in (0, 7, 25):
+        got = float(p.ratio(layer).subs({s: sp.Rational(19, 10), L: 25}))
+        assert math.isclose(got, ref[layer], rel_tol=RTOL)
+
+
 @pytest.mark.parametrize(
     "values",
     [
@@ -331,6 +343,10 @@ def test_sympy_expressions_are_held_to_the_text_rules() -> None:
         vg.activation(sp.Symbol("a") * X)
     with pytest.raises(vg.ExpressionError, match="does not depend on x"):
         vg.activation(sp.Integer(3) + 0 * X)
+    with pytest.raises(vg.ExpressionError, match="more than 8 kinks"):  # MAX_KINKS
+        vg.activation(sum(sp.Abs(X - k) for k in range(10)))
+    with pytest.raises(vg.ExpressionError, match="at most 1000"):  # MAX_EXPONENT
+        vg.activation(X**5000)
     with pytest.raises(vg.ExpressionError, match="Piecewise condition"):
         vg.activation(sp.Piecewise((X, sp.Eq(X, 0)), (2 * X, True)))
 
