@@ -215,7 +215,9 @@ class SymbolicPrediction:
         maps' closed forms or Gaussian integrals."""
         c = self.chain
         l = layer_symbol
-        sw = self._sw2[0] if self._square() else sp.Function("sigma_w2")(l)
+        square = self._square()
+        sw = self._sw2[0] if square else sp.Function("sigma_w2")(l)
+        gain = self._gain_out[0] if square else sp.Function("v")(l) * sp.Function("n")(l)
         phi2, dphi2, _ = phi2_expectation(c.act, Q)
         if self._c2 is None:
             qf, chif = self._recursion()
@@ -227,7 +229,7 @@ class SymbolicPrediction:
         return (
             sp.Eq(ql.subs(l, 1), (sw * c.input_q + c.sigma_b2).subs(l, 1)),
             sp.Eq(ql, (sw * phi2 + c.sigma_b2).subs(Q, qprev)),
-            sp.Eq(chil, (self._gain_out[0] * dphi2).subs(Q, ql)),
+            sp.Eq(chil, (gain * dphi2).subs(Q, ql)),
             sp.Eq(g(l - 1), chil * g(l)),
         )
 
