@@ -13,6 +13,8 @@ an initialisation rule                 ``vg.init_variance("xavier")`` → 2/(n_i
 a Gaussian expectation E[f(√q z)]       ``vg.gaussian_expectation(act.derivative**2, q)``
 a network description                  ``vg.Chain(activation="tanh", init="xavier", ...)``
 theory through depth                   ``vg.predict(chain)``
+the same with σ_w², n, L as symbols    ``vg.predict(vg.Chain(..., depth=L, width=n))``
+the mean-field maps as SymPy Lambdas   ``vg.variance_map(act, s)``, ``vg.chi_map``
 the edge of chaos                      ``vg.critical_point("tanh", sigma_b2=0.05)``
 Monte Carlo through depth              ``vg.simulate(chain, trials=200, seed=0)``
 a grid of networks, on any executor    ``vg.sweep(grid, trials=200, seed=0)``

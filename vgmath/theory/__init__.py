@@ -1,8 +1,9 @@
 """The theory engine: what a network description predicts, exactly where possible.
 
 Owns: Gaussian expectations E[f(√q z)] (closed forms, split quadrature, series), the
-mean-field maps (variance map, χ, the correlation map) and their moment tables, depth
-profiles (:func:`predict` → :class:`Prediction`; residual chains in ``residual``), fixed
+mean-field maps (variance map, χ, the correlation map; as SymPy Lambdas in ``maps``) and their
+moment tables, depth profiles (:func:`predict` → :class:`Prediction`; residual chains in
+``residual``; symbolic chains → :class:`SymbolicPrediction` in ``symbolic_profile``), fixed
 points, the edge of chaos and gain tables (``criticality``), finite-width moments and the
 first-order finite-width bias used by verification (``finite_width``, ``width_bias``).
 
