@@ -13,6 +13,8 @@ an initialisation rule                 ``vg.init_variance("xavier")`` → 2/(n_i
 a Gaussian expectation E[f(√q z)]       ``vg.gaussian_expectation(act.derivative**2, q)``
 a network description                  ``vg.Chain(activation="tanh", init="xavier", ...)``
 theory through depth                   ``vg.predict(chain)``
+the same with σ_w², n, L as symbols    ``vg.predict(vg.Chain(..., depth=L, width=n))``
+the mean-field maps as SymPy Lambdas   ``vg.variance_map(act, s)``, ``vg.chi_map``
 the edge of chaos                      ``vg.critical_point("tanh", sigma_b2=0.05)``
 Monte Carlo through depth              ``vg.simulate(chain, trials=200, seed=0)``
 a grid of networks, on any executor    ``vg.sweep(grid, trials=200, seed=0)``
@@ -73,6 +75,10 @@ _EXPORTS: dict[str, str] = {
     "gaussian_series": "theory.gaussian",
     # theory
     "predict": "theory.prediction",
+    "SymbolicPrediction": "theory.symbolic_profile",
+    "variance_map": "theory.maps",
+    "chi_map": "theory.maps",
+    "correlation_map": "theory.maps",
     "Prediction": "theory.profile",
     "critical_point": "theory.criticality",
     "CriticalPoint": "theory.criticality",
@@ -169,8 +175,10 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .theory.finite_width import finite_width_formula, finite_width_moment_ratio
     from .theory.gains import GainRow, gain_table
     from .theory.gaussian import GaussianResult, gaussian_expectation, gaussian_series
+    from .theory.maps import chi_map, correlation_map, variance_map
     from .theory.prediction import predict
     from .theory.profile import ExactProfile, Prediction
+    from .theory.symbolic_profile import SymbolicPrediction
     from .training.study import TrainingStudy, train_study
     from .verification.bounds import (
         BoundVerification,

@@ -592,6 +592,8 @@ def simulate(
     """
     if not isinstance(chain, (Chain, Recurrent)):
         raise InvalidArgumentError("chain", chain, "expected a vgmath.Chain or vgmath.Recurrent")
+    if isinstance(chain, Chain):
+        chain.require_numeric("a simulation")
     if clip_norm is not None:
         from .clipping import as_clip_norm
 

@@ -36,7 +36,7 @@ import sympy as sp
 
 from ..core.errors import InvalidArgumentError
 from ..symbolic.catalog import Activation, as_activation
-from ..symbolic.parse import to_sympy_number
+from ..symbolic.parse import to_sympy_number, to_sympy_parameter
 from .init import Init, as_init
 
 __all__ = ["CELLS", "MAX_DEPTH", "Chain", "Recurrent", "Residual"]
@@ -76,7 +76,40 @@ def _short_int(v: Any) -> Any:
     return v
 
 
-def _widths(width: Any, depth: int) -> tuple[int, ...]:
+def _symbolic_size(name: str, value: Any, full: Any) -> Any:
+    """An int, or a SymPy expression in symbols (a width ``n``, a depth ``L``), checked
+    not to be provably a non-positive or non-integer number."""
+    if isinstance(value, sp.Basic) and not value.free_symbols:
+        if value.is_Integer and value.is_positive:
+            return int(value)
+        raise InvalidArgumentError(name, full, "must be a positive integer")
+    if not isinstance(value, sp.Expr):
+        return value
+    v = to_sympy_parameter(name, value)
+    if v.is_positive is False or v.is_integer is False:
+        raise InvalidArgumentError(name, full, "a symbolic size must be a positive integer")
+    return v
+
+
+def _is_symbolic(value: Any) -> bool:
+    return isinstance(value, sp.Basic) and bool(value.free_symbols)
+
+
+def _widths(width: Any, depth: int) -> tuple[Any, ...]:
+    if isinstance(width, sp.Basic):
+        width = _symbolic_size("width", width, width)
+    elif isinstance(width, Sequence) and not isinstance(width, str):
+        width = [_symbolic_size("width", w, width) if isinstance(w, sp.Basic) else w
+                 for w in width]
+    if not isinstance(depth, int):  # a symbolic depth: one width for every layer
+        if isinstance(width, (int, sp.Expr)) and not isinstance(width, bool):
+            _widths(width, 1)  # the checks of a numeric width
+            return ()
+        raise InvalidArgumentError(
+            "width", width, "a chain of symbolic depth needs one width (an int or a symbol)"
+        )
+    if _is_symbolic(width):
+        return (width,) * (depth + 1)
     if isinstance(width, bool):
         raise InvalidArgumentError("width", width, "expected a positive integer or a sequence")
     if isinstance(width, int):
@@ -91,6 +124,8 @@ def _widths(width: Any, depth: int) -> tuple[int, ...]:
     else:
         raise InvalidArgumentError("width", width, "expected a positive integer or a sequence")
     for w in ws:
+        if _is_symbolic(w):
+            continue
         if isinstance(w, bool) or not isinstance(w, int) or w < 1:
             raise InvalidArgumentError("width", width, "widths must be positive integers")
     return ws
@@ -128,6 +163,14 @@ class Chain(_TypedViews):
     ``batch`` ≥ 2 inputs per network, with ``norm_eps`` added to the variance — PyTorch's
     default 1e-5; see the module docstring).
 
+    Symbolic chains: σ_w² (``Init.custom(sigma_w2=s)``, a gain), ``sigma_b2``, ``input_q``,
+    the widths, an activation parameter and the ``depth`` may be SymPy expressions in
+    symbols of your own (read as positive reals; a symbolic depth takes one width). Such a
+    chain has ``is_symbolic`` true: :func:`vgmath.predict` returns a
+    :class:`vgmath.SymbolicPrediction` (closed forms, or the recursion as a SymPy object),
+    :meth:`subs` gives back a numeric chain, and the Monte Carlo engine refuses it.
+    ``widths`` is empty when the depth is symbolic.
+
     >>> vg.Chain("relu", depth=20, width=128, norm="batch", batch=32).batch
     32
     """
@@ -142,26 +185,31 @@ class Chain(_TypedViews):
     norm: str | None = None
     batch: int | None = None
     norm_eps: Any = "1/100000"
-    widths: tuple[int, ...] = field(init=False, repr=False)
+    widths: tuple[Any, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "activation", as_activation(self.activation))
         set_(self, "init", as_init(self.init))
         d = self.depth
-        if isinstance(d, bool) or not isinstance(d, int) or d < 1:
+        if isinstance(d, sp.Basic):
+            d = _symbolic_size("depth", d, d)
+            set_(self, "depth", d)
+        if isinstance(d, sp.Expr):
+            pass  # a symbolic depth (checked by _symbolic_size)
+        elif isinstance(d, bool) or not isinstance(d, int) or d < 1:
             raise InvalidArgumentError("depth", _short_int(d), "must be a positive integer")
-        if d > MAX_DEPTH:
+        elif d > MAX_DEPTH:
             raise InvalidArgumentError(
                 "depth", _short_int(d), f"at most {MAX_DEPTH:,} layers are supported"
             )
         set_(self, "widths", _widths(self.width, d))
-        sb = to_sympy_number("sigma_b2", self.sigma_b2)
+        sb = to_sympy_parameter("sigma_b2", self.sigma_b2)
         if sb.is_negative:
             raise InvalidArgumentError("sigma_b2", self.sigma_b2, "must be >= 0")
         set_(self, "sigma_b2", sb)
-        iq = to_sympy_number("input_q", self.input_q)
-        if not iq.is_positive:
+        iq = to_sympy_parameter("input_q", self.input_q)
+        if not iq.is_positive and (not iq.free_symbols or iq.is_positive is False):
             raise InvalidArgumentError("input_q", self.input_q, "must be > 0")
         set_(self, "input_q", iq)
         if self.residual is not None and not isinstance(self.residual, Residual):
@@ -169,9 +217,70 @@ class Chain(_TypedViews):
                 set_(self, "residual", Residual(**self.residual))
             else:
                 raise InvalidArgumentError("residual", self.residual, "expected a vgmath.Residual")
-        if self.residual is not None and len(set(self.widths)) != 1:
+        if self.residual is not None and self.widths and len(set(self.widths)) != 1:
             raise InvalidArgumentError("width", self.width, "residual chains need equal widths")
         self._check_norm()
+        if self.is_symbolic and (self.residual is not None or self.norm is not None):
+            raise InvalidArgumentError(
+                "residual" if self.residual is not None else "norm",
+                self.residual if self.residual is not None else self.norm,
+                "symbolic chains are plain chains (no residual branch, no normalisation)",
+            )
+
+    @property
+    def free_symbols(self) -> set[sp.Symbol]:
+        """The user's symbols in the description (σ_w², σ_b², widths, depth, parameters)."""
+        out: set[sp.Symbol] = set()
+        for v in (self.depth, *self.widths, self.sigma_b2, self.input_q, self.rule.scale,
+                  *self.act.params.values()):
+            if isinstance(v, sp.Basic):
+                out |= v.free_symbols
+        if not isinstance(self.width, (int, str)) and isinstance(self.width, sp.Basic):
+            out |= self.width.free_symbols
+        return out
+
+    @property
+    def is_symbolic(self) -> bool:
+        """True when some field is a SymPy expression in symbols (see the class docstring)."""
+        return bool(self.free_symbols)
+
+    def subs(self, values: Any = None, /, **named: Any) -> Chain:
+        """The chain with symbols replaced by numbers (``chain.subs(s=2, L=10, n=256)`` or
+        ``chain.subs({s: 2})``; keys are symbols or their names) — validated again.
+
+        >>> import sympy as sp, vgmath as vg
+        >>> s, L = sp.symbols("s L", positive=True)
+        >>> print(vg.Chain("relu", init=vg.Init.custom(sigma_w2=s), depth=L, width=64).subs(
+        ...     s=2, L=5))
+        Chain(relu, custom, depth=5, width=64)
+        """
+        mapping = _substitutions(self.free_symbols, values, named)
+
+        def sub(v: Any) -> Any:
+            if not isinstance(v, sp.Basic):
+                return v
+            out = v.xreplace(mapping)
+            if out.free_symbols:
+                return out
+            return int(out) if out.is_Integer else sp.nsimplify(out) if out.is_Float else out
+
+        act = self.act
+        if any(isinstance(v, sp.Basic) and v.free_symbols for v in act.params.values()):
+            from ..symbolic.catalog import activation
+
+            act = activation(act.name, **{k: sub(v) for k, v in act.params.items()})
+        rule = self.rule
+        if rule.is_symbolic:
+            rule = Init(rule.name, sub(rule.scale), rule.mode, rule.distribution)
+        width = self.width
+        if isinstance(width, Sequence) and not isinstance(width, str):
+            width = [sub(w) for w in width]
+        else:
+            width = sub(width)
+        return replace(
+            self, activation=act, init=rule, depth=sub(self.depth), width=width,
+            sigma_b2=sub(self.sigma_b2), input_q=sub(self.input_q),
+        )
 
     def _check_norm(self) -> None:
         eps = to_sympy_number("norm_eps", self.norm_eps)
@@ -195,15 +304,32 @@ class Chain(_TypedViews):
             )
 
 
+    def require_numeric(self, what: str) -> None:
+        """Refuse a symbolic chain where numbers are needed, naming the symbols."""
+        if self.is_symbolic:
+            names = ", ".join(sorted(map(str, self.free_symbols)))
+            raise InvalidArgumentError(
+                "chain", str(self), f"{what} needs numbers: substitute the symbols {names} "
+                "first (chain.subs(...))"
+            )
+
+    def _numeric_depth(self, what: str) -> None:
+        if not isinstance(self.depth, int):
+            raise InvalidArgumentError(
+                "depth", self.depth, f"{what} needs a numeric depth: substitute one (chain.subs)"
+            )
+
     @property
     def weight_variances(self) -> tuple[sp.Expr, ...]:
         """v_l = Var(W^l_ij) for l = 1..L (exact SymPy numbers)."""
+        self._numeric_depth("per-layer weight variances")
         ws = self.widths
         return tuple(self.rule.variance(ws[i], ws[i + 1]) for i in range(self.depth))
 
     @property
     def sigma_w2s(self) -> tuple[sp.Expr, ...]:
         """Mean-field σ_w² of each layer: n_{l-1} · v_l."""
+        self._numeric_depth("per-layer σ_w²")
         ws = self.widths
         return tuple(ws[i] * v for i, v in enumerate(self.weight_variances))
 
@@ -223,8 +349,9 @@ class Chain(_TypedViews):
                 "mode": self.rule.mode,
                 "distribution": self.rule.distribution,
             },
-            "depth": self.depth,
-            "widths": list(self.widths),
+            "depth": self.depth if isinstance(self.depth, int) else str(self.depth),
+            "widths": [w if isinstance(w, int) else str(w) for w in self.widths]
+            or [str(self.width)],
             "sigma_b2": str(self.sigma_b2),
             "input_q": str(self.input_q),
             "residual": None,
@@ -269,13 +396,36 @@ class Chain(_TypedViews):
             raise InvalidArgumentError("data", data, f"not a chain description ({err})") from None
 
     def __str__(self) -> str:
-        w = self.widths[0] if len(set(self.widths)) == 1 else list(self.widths)
+        if not self.widths:
+            w: Any = self.width
+        else:
+            w = self.widths[0] if len(set(self.widths)) == 1 else list(self.widths)
         extra = "" if self.residual is None else f", residual(alpha={self.residual.alpha})"
         if self.norm == "batch":
             extra += f", batchnorm(batch={self.batch})"
         return f"Chain({self.act.label}, {self.rule}, depth={self.depth}, width={w}{extra})"
 
 
+
+
+def _substitutions(
+    symbols: set[sp.Symbol], values: Any, named: dict[str, Any]
+) -> dict[sp.Basic, sp.Expr]:
+    """{symbol: exact number} from a mapping keyed by symbols or names, plus keywords."""
+    by_name = {str(sym): sym for sym in symbols}
+    items = list((values or {}).items()) + list(named.items())
+    if values is not None and not isinstance(values, dict):
+        raise InvalidArgumentError("values", values, "expected a dict {symbol or name: value}")
+    out: dict[sp.Basic, sp.Expr] = {}
+    for key, value in items:
+        name = key if isinstance(key, str) else str(key)
+        if name not in by_name:
+            known = ", ".join(sorted(by_name)) or "none"
+            raise InvalidArgumentError(
+                name, value, f"not a symbol of this chain (its symbols: {known})"
+            )
+        out[by_name[name]] = to_sympy_parameter(name, value)
+    return out
 
 
 #: Recurrent cells: vanilla (Elman) RNN, LSTM and GRU, with PyTorch's gate equations.

@@ -36,7 +36,7 @@ import sympy as sp
 
 from ..core.effort import effort_limit
 from ..core.errors import EffortLimitError, InvalidArgumentError
-from ..symbolic.parse import as_sympy, to_sympy_number
+from ..symbolic.parse import as_sympy, to_sympy_parameter
 from ..symbolic.symbols import fan_in as FAN_IN
 from ..symbolic.symbols import fan_out as FAN_OUT
 
@@ -69,16 +69,17 @@ class Init:
             raise InvalidArgumentError(
                 "distribution", self.distribution, f"expected one of {', '.join(DISTRIBUTIONS)}"
             )
-        object.__setattr__(self, "scale", as_sympy("scale", self.scale))
-        if not self.scale.is_positive:
+        object.__setattr__(self, "scale", to_sympy_parameter("scale", self.scale))
+        if not _positive(self.scale):
             raise InvalidArgumentError("scale", self.scale, "must be > 0")
 
     # ---- construction
     @classmethod
     def custom(cls, sigma_w2: Any, *, distribution: str = "normal") -> Init:
-        """Mean-field rule Var(W) = σ_w²/fan_in."""
-        v = to_sympy_number("sigma_w2", sigma_w2)
-        if not v.is_positive:
+        """Mean-field rule Var(W) = σ_w²/fan_in; σ_w² a positive number or a SymPy expression
+        in positive symbols (``Init.custom(sigma_w2=sp.Symbol("s", positive=True))``)."""
+        v = to_sympy_parameter("sigma_w2", sigma_w2)
+        if not _positive(v):
             raise InvalidArgumentError("sigma_w2", sigma_w2, "must be > 0")
         return cls("custom", v, "fan_in", distribution)
 
@@ -111,6 +112,11 @@ class Init:
         return sp.sqrt(3 * self.variance(fan_in, fan_out))
 
     @property
+    def is_symbolic(self) -> bool:
+        """True when the scale holds symbols of the user's (σ_w² = ``s``, a gain ``g``)."""
+        return bool(self.scale.free_symbols)
+
+    @property
     def gaussian(self) -> bool:
         """True when entries are i.i.d. Gaussian (the exact conditioned sampler applies)."""
         return self.distribution == "normal"
@@ -120,6 +126,10 @@ class Init:
         dtype: Any = np.float64,
     ) -> np.ndarray:
         """Draw weight matrices of shape ``batch + (fan_out, fan_in)`` with this rule."""
+        if self.is_symbolic:
+            raise InvalidArgumentError(
+                "init", str(self.scale), "a symbolic rule cannot be sampled: substitute numbers"
+            )
         var = float(self.variance(fan_in, fan_out))
         shape = (*batch, fan_out, fan_in)
         if self.distribution == "normal":
@@ -152,6 +162,14 @@ class Init:
     def __str__(self) -> str:
         suffix = "" if self.distribution in ("normal", self.name) else f"_{self.distribution}"
         return f"{self.name}{suffix}"
+
+
+def _positive(v: sp.Expr) -> bool:
+    """> 0 for a number; for an expression in symbols (taken to be positive reals), not
+    provably ≤ 0."""
+    if v.free_symbols:
+        return v.is_positive is not False and v.is_real is not False
+    return bool(v.is_positive)
 
 
 def _tidy(expr: sp.Expr) -> sp.Expr:
@@ -227,12 +245,12 @@ def _preset(scheme: str, **options: Any) -> Init:
             raise InvalidArgumentError("sigma_w2", None, "custom initialisation needs sigma_w2")
         return Init.custom(options["sigma_w2"], distribution=dist)
     mode = options.get("mode", mode)
-    gain = to_sympy_number("gain", options.get("gain", 1))
-    if not gain.is_positive:
+    gain = to_sympy_parameter("gain", options.get("gain", 1))
+    if not _positive(gain):
         raise InvalidArgumentError("gain", options.get("gain"), "must be > 0")
     scale = gain**2
     if name == "he":
-        a = to_sympy_number("negative_slope", options.get("negative_slope", 0))
+        a = to_sympy_parameter("negative_slope", options.get("negative_slope", 0))
         scale = scale * 2 / (1 + a**2)
     if name == "orthogonal" and dist != "orthogonal":
         raise InvalidArgumentError("distribution", dist, "orthogonal init is its own distribution")

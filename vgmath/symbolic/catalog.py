@@ -43,7 +43,7 @@ from .domain import (
     _mp_lambdify,
     _repair_nonfinite,
 )
-from .parse import parse_expression, to_sympy_number
+from .parse import expression_text, parse_expression, to_sympy_number, to_sympy_parameter
 from .piecewise import breakpoints as _breakpoints
 from .specs import _ALIASES, _CATALOG, ArrayFn, _Spec, activations
 from .symbols import x
@@ -219,7 +219,7 @@ class Activation:
 
 
 def _rebuild_catalog(name: str, params: dict[str, Any]) -> Activation:
-    return activation(name, **{k: to_sympy_number(k, v) for k, v in params.items()})
+    return activation(name, **{k: to_sympy_parameter(k, v) for k, v in params.items()})
 
 
 def _rebuild_user(source: str, params: dict[str, Any]) -> Activation:
@@ -255,7 +255,14 @@ def activation(name_or_expression: str | Activation, **params: Any) -> Activatio
     x/10 + tanh(x)
 
     User expressions are parsed safely (a whitelist of functions and operators, one free
-    variable ``x``, named parameters given as keyword arguments) — never ``eval``-ed.
+    variable ``x``, named parameters given as keyword arguments) — never ``eval``-ed. A
+    SymPy expression in :data:`vgmath.x` is accepted too, under the same rules: it is written
+    in the parser's grammar (``Max``, ``Min``, ``Abs``, ``Heaviside``, ``Piecewise``
+    included; :func:`vgmath.symbolic.parse.expression_text`) and that text is parsed, so
+    ``act.source`` holds it.
+
+    >>> vg.activation(sp.Max(vg.x, 0)).source
+    'max(0, x)'
     """
     if isinstance(name_or_expression, Activation):
         if params:
@@ -263,9 +270,13 @@ def activation(name_or_expression: str | Activation, **params: Any) -> Activatio
                 "params", params, "cannot re-parameterise an existing Activation object"
             )
         return name_or_expression
+    if isinstance(name_or_expression, sp.Expr):
+        # SymPy in: written in the parser's grammar and read by the same door as user text
+        name_or_expression = expression_text(name_or_expression)
     if not isinstance(name_or_expression, str):
         raise InvalidArgumentError(
-            "activation", name_or_expression, "expected a catalog name or an expression string"
+            "activation", name_or_expression,
+            "expected a catalog name, an expression string or a SymPy expression in vgmath.x",
         )
     text = name_or_expression.strip()
     key = text.lower().replace("-", "_")
@@ -288,12 +299,17 @@ def _from_spec(spec: _Spec, params: Mapping[str, Any]) -> Activation:
         )
     values: dict[str, sp.Expr] = {}
     for pname, p in spec.params.items():
-        v = to_sympy_number(pname, params[pname]) if pname in params else p.default
+        v = to_sympy_parameter(pname, params[pname]) if pname in params else p.default
         p.validate(pname, v)
         values[pname] = v
     expr = spec.sym(**values)
-    floats = {k: float(v) for k, v in values.items()}
-    f, df = spec.numpy(**floats)
+    symbolic = sorted(k for k, v in values.items() if v.free_symbols)
+    if symbolic:
+        # a symbolic parameter (a slope ``a``): the SymPy views and the theory work, the
+        # NumPy kernels need numbers
+        f = df = _needs_numbers(spec.name, symbolic[0], values[symbolic[0]])
+    else:
+        f, df = spec.numpy(**{k: float(v) for k, v in values.items()})
     return Activation(
         name=spec.name,
         expr=expr,
@@ -303,6 +319,16 @@ def _from_spec(spec: _Spec, params: Mapping[str, Any]) -> Activation:
         doc=spec.doc,
         reference=spec.reference,
     )
+
+
+def _needs_numbers(name: str, param: str, value: sp.Expr) -> ArrayFn:
+    def refuse(u: np.ndarray) -> np.ndarray:
+        raise InvalidArgumentError(
+            param, value, f"{name} has a symbolic parameter: substitute a number before "
+            "evaluating it on arrays (vg.activation(name, **{param: number}))"
+        )
+
+    return refuse
 
 
 _FINGERPRINT = np.array([-2.31, -0.73, 0.0, 0.41, 1.87, 3.3])
@@ -407,6 +433,6 @@ def as_activation(value: Any, argument: str = "activation") -> Activation:
     """Coerce a name, expression string or Activation; errors name ``argument``."""
     if isinstance(value, Activation):
         return value
-    if isinstance(value, str):
+    if isinstance(value, (str, sp.Expr)):
         return activation(value)
     raise InvalidArgumentError(argument, value, "expected an activation name, expression or object")

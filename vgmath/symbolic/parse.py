@@ -69,6 +69,7 @@ from typing import Any, NoReturn
 
 import numpy as np
 import sympy as sp
+from sympy.printing.str import StrPrinter
 
 from ..core.errors import ExpressionError, InvalidArgumentError
 from .symbols import x
@@ -82,8 +83,10 @@ __all__ = [
     "MAX_KINKS",
     "MAX_LENGTH",
     "as_sympy",
+    "expression_text",
     "parse_expression",
     "to_sympy_number",
+    "to_sympy_parameter",
 ]
 
 #: Longest accepted expression (characters).
@@ -844,3 +847,118 @@ def as_sympy(name: str, value: Any) -> sp.Basic:
     if isinstance(value, (str, int, float, Fraction, np.integer, np.floating)):
         return to_sympy_number(name, value)
     raise InvalidArgumentError(name, value, "expected a number or a SymPy expression")
+
+
+def to_sympy_parameter(name: str, value: Any) -> sp.Expr:
+    """A parameter that may be a number *or* a SymPy expression in symbols of the user's own
+    (σ_w² = ``s``, a width ``n``, a slope ``a``): numbers go through :func:`to_sympy_number`;
+    a SymPy expression with free symbols passes unchanged (no text is ever evaluated), its
+    symbols read as real parameters. Refused: :data:`vgmath.x` (the activation's variable),
+    and an expression SymPy knows is not real or not finite. Sign checks are the caller's
+    (a symbol of unknown sign is accepted where a positive value is needed: symbols are taken
+    to be positive reals, and only a provably non-positive expression is refused).
+    """
+    if not (isinstance(value, sp.Basic) and getattr(value, "free_symbols", None)):
+        return to_sympy_number(name, value)
+    if not isinstance(value, sp.Expr):
+        raise InvalidArgumentError(name, value, "expected a number or a SymPy expression")
+    if x in value.free_symbols:
+        raise InvalidArgumentError(
+            name, value, "must not contain vgmath.x, the activation's variable"
+        )
+    if value.is_real is False or value.is_finite is False:
+        raise InvalidArgumentError(name, value, "must be a finite real number or expression")
+    return value
+
+
+# --------------------------------------------------------------------------- SymPy in
+
+
+class _GrammarPrinter(StrPrinter):
+    """Prints a SymPy expression in the parser's own grammar (``max``, ``abs``,
+    ``heaviside``, ``e``; a ``Piecewise`` as a sum of ``heaviside`` indicators), so that a
+    SymPy expression enters vgmath through :func:`parse_expression`, the one door."""
+
+    def _print_Max(self, e: sp.Max) -> str:
+        return "max(" + ", ".join(self._print(a) for a in e.args) + ")"
+
+    def _print_Min(self, e: sp.Min) -> str:
+        return "min(" + ", ".join(self._print(a) for a in e.args) + ")"
+
+    def _print_Abs(self, e: sp.Abs) -> str:
+        return f"abs({self._print(e.args[0])})"
+
+    def _print_Heaviside(self, e: sp.Heaviside) -> str:
+        return f"heaviside({self._print(e.args[0])})"
+
+    def _print_Exp1(self, e: Any) -> str:
+        return "e"
+
+    def _print_Symbol(self, e: sp.Symbol) -> str:
+        if e != x:
+            hint = " (use vgmath.x, the real symbol)" if e.name == "x" else (
+                "; substitute a number for it first (expr.subs(...))")
+            raise ExpressionError(str(e), e.name, "an activation depends on vgmath.x only" + hint)
+        return "x"
+
+    def _indicator(self, cond: Any) -> str:
+        """The 0/1 indicator of a condition, from heaviside (0 at 0, vgmath's convention)."""
+        if cond is sp.true:
+            return "1"
+        if cond is sp.false:
+            return "0"
+        if isinstance(cond, sp.And):
+            return "*".join(f"({self._indicator(c)})" for c in cond.args)
+        if isinstance(cond, sp.Or):
+            return "(1 - " + "*".join(f"(1 - {self._indicator(c)})" for c in cond.args) + ")"
+        if isinstance(cond, sp.Not):
+            return f"(1 - {self._indicator(cond.args[0])})"
+        if isinstance(cond, (sp.StrictLessThan, sp.LessThan, sp.StrictGreaterThan,
+                             sp.GreaterThan)):
+            return self._pair(cond)[0]
+        raise ExpressionError(
+            str(cond), str(cond), "a Piecewise condition must be an inequality in x "
+            "(or And/Or/Not of inequalities)"
+        )
+
+    def _pair(self, cond: Any) -> tuple[str, str]:
+        """(indicator, 1 − indicator) of a condition."""
+        if isinstance(cond, (sp.StrictLessThan, sp.LessThan, sp.StrictGreaterThan,
+                             sp.GreaterThan)):
+            u = self._print(cond.lhs - cond.rhs)
+            strict = isinstance(cond, (sp.StrictLessThan, sp.StrictGreaterThan))
+            below = isinstance(cond, (sp.StrictLessThan, sp.LessThan))
+            h = f"heaviside({u})" if strict != below else f"heaviside(-({u}))"
+            # u < 0: H(−u); u ≤ 0: 1 − H(u); u > 0: H(u); u ≥ 0: 1 − H(−u)
+            return (h, f"(1 - {h})") if strict else (f"(1 - {h})", h)
+        ind = self._indicator(cond)
+        return ind, f"(1 - {ind})"
+
+    def _print_Piecewise(self, e: sp.Piecewise) -> str:
+        text = "0"
+        for value, cond in reversed(e.args):
+            v = self._print(value)
+            if cond is sp.true:
+                text = v
+                continue
+            ind, comp = self._pair(cond)
+            text = f"{ind}*({v}) + {comp}*({text})"
+        return f"({text})"
+
+
+def expression_text(expr: Any) -> str:
+    """A SymPy expression in :data:`vgmath.x` written in the parser's grammar (the inverse of
+    :func:`parse_expression` up to its conventions): ``Max``, ``Min``, ``Abs``,
+    ``Heaviside`` and ``Piecewise`` become ``max``, ``min``, ``abs``, ``heaviside`` and
+    heaviside indicators. Parsing the text applies every rule of user text to a SymPy
+    expression; a function outside the whitelist stays as its name and is refused there.
+
+    >>> expression_text(sp.Max(x, 0) + sp.Heaviside(x))
+    'heaviside(x) + max(0, x)'
+
+    Note: ``Heaviside(0)`` is 1/2 in SymPy and 0 in vgmath (so that relu′ = heaviside); at a
+    single point this changes no integral, and φ′ at a kink follows vgmath's convention.
+    """
+    if not isinstance(expr, sp.Expr):
+        raise InvalidArgumentError("expression", expr, "expected a SymPy expression in vgmath.x")
+    return _GrammarPrinter({"full_prec": "auto"}).doprint(expr)

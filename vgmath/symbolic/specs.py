@@ -34,9 +34,15 @@ class _Param:
     doc: str = ""
 
     def validate(self, name: str, value: sp.Expr) -> None:
-        if self.check == "positive" and not value.is_positive:
+        # a symbolic value is refused only when SymPy proves it breaks the constraint
+        symbolic = bool(value.free_symbols)
+        if self.check == "positive" and not value.is_positive and (
+            not symbolic or value.is_positive is False
+        ):
             raise InvalidArgumentError(name, value, "must be > 0")
-        if self.check == "nonnegative" and not value.is_nonnegative:
+        if self.check == "nonnegative" and not value.is_nonnegative and (
+            not symbolic or value.is_nonnegative is False
+        ):
             raise InvalidArgumentError(name, value, "must be >= 0")
 
 

@@ -1,8 +1,9 @@
 """The theory engine: what a network description predicts, exactly where possible.
 
 Owns: Gaussian expectations E[f(√q z)] (closed forms, split quadrature, series), the
-mean-field maps (variance map, χ, the correlation map) and their moment tables, depth
-profiles (:func:`predict` → :class:`Prediction`; residual chains in ``residual``), fixed
+mean-field maps (variance map, χ, the correlation map; as SymPy Lambdas in ``maps``) and their
+moment tables, depth profiles (:func:`predict` → :class:`Prediction`; residual chains in
+``residual``; symbolic chains → :class:`SymbolicPrediction` in ``symbolic_profile``), fixed
 points, the edge of chaos and gain tables (``criticality``), finite-width moments and the
 first-order finite-width bias used by verification (``finite_width``, ``width_bias``).
 
@@ -22,6 +23,10 @@ _EXPORTS: dict[str, str] = {
     "gaussian_expectation": "gaussian",
     "gaussian_series": "gaussian",
     "predict": "prediction",
+    "SymbolicPrediction": "symbolic_profile",
+    "variance_map": "maps",
+    "chi_map": "maps",
+    "correlation_map": "maps",
     "ExactProfile": "profile",
     "Prediction": "profile",
     "CriticalPoint": "criticality",
@@ -52,5 +57,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .finite_width import finite_width_formula, finite_width_moment_ratio
     from .gains import GainRow, gain_table
     from .gaussian import GaussianResult, gaussian_expectation, gaussian_series
+    from .maps import chi_map, correlation_map, variance_map
     from .prediction import predict
     from .profile import ExactProfile, Prediction
+    from .symbolic_profile import SymbolicPrediction

@@ -162,6 +162,7 @@ def width_bias(chain: Chain) -> WidthBias:
     """
     if not isinstance(chain, Chain):
         raise InvalidArgumentError("chain", chain, "expected a vgmath.Chain")
+    chain.require_numeric("the finite-width bias")
     if chain.residual is not None:
         raise InvalidArgumentError(
             "chain", str(chain), "the finite-width expansion covers plain chains only"

@@ -261,6 +261,9 @@ def finite_width_moment_ratio(
     """
     if not isinstance(chain, Chain):
         raise InvalidArgumentError("chain", chain, "expected a vgmath.Chain")
+    chain.require_numeric(
+        "finite_width_moment_ratio (vg.predict(chain).finite_width_ratio() is the symbolic one)"
+    )
     if chain.residual is not None or getattr(chain, "norm", None) is not None:
         raise InvalidArgumentError(
             "chain", str(chain), "exact finite-width ratios are derived for plain chains only"

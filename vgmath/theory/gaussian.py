@@ -21,6 +21,7 @@ and the two-dimensional correlation map E[φ(u₁)φ(u₂)]. This module evaluat
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 from collections.abc import Callable
@@ -65,23 +66,74 @@ METHOD_QUAD = "quadrature (scipy quad, split at kinks)"
 _ALLOWED_FUNCS = (sp.exp, sp.erf, sp.erfc)
 
 
-@dataclass(frozen=True)
-class GaussianResult:
-    """A numerical Gaussian expectation E_z[f(√q z)] with an absolute error estimate.
+_RESULT_FIELDS = frozenset({"value", "error", "method", "expr", "q"})
+
+
+class GaussianResult(sp.Float):
+    """A numerical Gaussian expectation E_z[f(√q z)]: a SymPy ``Float`` (53 bits, the
+    double it was computed in) that carries its absolute error estimate.
+
+    It is a SymPy number like any other — ``r * 2``, ``r + vg.q``, ``sp.exp(r)``,
+    ``sp.Float(r)``, ``float(r)`` and ``lambdify`` all work, and ``r == 0.4644…`` compares
+    the value — so :func:`gaussian_expectation` always returns a SymPy expression. The extra
+    fields are read-only attributes: ``value`` (the float), ``error`` (absolute), ``method``
+    (the path that produced it), ``expr`` (the integrand f in :data:`vgmath.x`) and ``q``.
+    Arithmetic returns plain SymPy numbers: the error belongs to this value only, not to
+    expressions built from it (propagate it yourself, e.g. ``2*r`` has error ``2*r.error``).
 
     ``error`` is the larger of the adaptive quadrature's own estimate and the disagreement
     with an independent composite Gauss–Legendre rule, plus the rounding floor
-    ~1e-15·E|f|. ``method`` records the path that produced the value.
+    ~1e-15·E|f|.
     """
 
-    value: float
-    error: float
-    method: str
-    expr: sp.Expr
-    q: float
+    __slots__ = ("_vg_error", "_vg_expr", "_vg_method", "_vg_q")
 
-    def __float__(self) -> float:
-        return self.value
+    def __new__(
+        cls, value: float, error: float, method: str, expr: sp.Expr, q: float
+    ) -> GaussianResult:
+        obj = sp.Float.__new__(cls, float(value), precision=53)
+        if not isinstance(obj, GaussianResult):  # SymPy's cached zero: a fresh instance
+            obj = sp.Expr.__new__(cls)
+            obj._mpf_ = sp.Float(float(value), precision=53)._mpf_
+            obj._prec = 53
+        obj._vg_error = float(error)
+        obj._vg_method = str(method)
+        obj._vg_expr = expr
+        obj._vg_q = float(q)
+        return obj  # type: ignore[no-any-return]
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _RESULT_FIELDS:  # read-only, as the frozen record it replaces
+            raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
+        super().__setattr__(name, value)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (GaussianResult, (self.value, self.error, self.method, self.expr, self.q))
+
+    @property
+    def value(self) -> float:
+        """The expectation as a Python float."""
+        return float(self)
+
+    @property
+    def error(self) -> float:
+        """Absolute error estimate of :attr:`value`."""
+        return self._vg_error  # type: ignore[no-any-return]
+
+    @property
+    def method(self) -> str:
+        """The path that produced the value (:data:`METHOD_QUAD`)."""
+        return self._vg_method  # type: ignore[no-any-return]
+
+    @property
+    def expr(self) -> sp.Expr:
+        """The integrand f (an expression in :data:`vgmath.x`)."""
+        return self._vg_expr  # type: ignore[no-any-return]
+
+    @property
+    def q(self) -> float:
+        """The second moment q at which E_z[f(√q z)] was evaluated."""
+        return self._vg_q  # type: ignore[no-any-return]
 
     def latex(self) -> str:
         r"""``\mathbb{E}_{z}\left[f(\sqrt{q}z)\right] \approx value \pm error`` at this q."""
@@ -520,7 +572,7 @@ def _exact(f: sp.Expr, q: sp.Expr) -> tuple[sp.Expr, str] | None:
     return (out[0].xreplace(subs) if subs else out[0]), out[1]
 
 
-def gaussian_expectation(f: Any, q: Any, *, rtol: float = 1e-12) -> sp.Expr | GaussianResult:
+def gaussian_expectation(f: Any, q: Any, *, rtol: float = 1e-12) -> sp.Expr:
     r"""The Gaussian expectation :math:`\mathbb{E}_{z\sim\mathcal{N}(0,1)}[f(\sqrt{q}\,z)]`.
 
     ``f`` is a SymPy expression in :data:`vgmath.x` (``act.derivative**2``) or an
@@ -535,7 +587,8 @@ def gaussian_expectation(f: Any, q: Any, *, rtol: float = 1e-12) -> sp.Expr | Ga
       ELU, SELU, erf′ᵏ), or, on the whole line, terms ``x^k e^{γx²} erf(ax)^m`` (m ≤ 2)
       reduced by Stein's lemma E[x g(x)] = v E[g′(x)] to the Williams (1997) base case
       E[erf(ax)²] = (2/π) asin(2a²v/(1+2a²v)) (erf, GELU's φ, φ², φ′²); odd integrands give 0.
-    * Otherwise **numeric** (a :class:`GaussianResult` with ``.value`` and ``.error``):
+    * Otherwise **numeric**: a :class:`GaussianResult`, a SymPy ``Float`` carrying
+      ``.value`` and ``.error`` (so the result is a SymPy expression either way):
       adaptive quadrature on each piece split at the kinks b/√q, cross-checked against a
       composite Gauss–Legendre rule; relative accuracy ``rtol`` (absolute ``rtol·E|f|`` when
       the expectation nearly cancels). A symbolic q without a closed form raises

@@ -64,6 +64,7 @@ from .profile import (
     layer_scales,
 )
 from .residual import predict_residual
+from .symbolic_profile import SymbolicPrediction, predict_symbolic
 
 __all__ = ["predict"]
 
@@ -81,7 +82,7 @@ _Q_LINEAR = 1e-40
 # --------------------------------------------------------------------------- predict
 
 
-def predict(chain: Chain) -> Prediction:
+def predict(chain: Chain) -> Prediction | SymbolicPrediction:
     """The mean-field depth profile of ``chain`` (see the module docstring).
 
     >>> import vgmath as vg
@@ -91,11 +92,17 @@ def predict(chain: Chain) -> Prediction:
     >>> vg.predict(vg.Chain("relu", init="xavier", depth=10, width=64)).exact.grad_second_moment[0]
     1/1024
 
+    A chain with SymPy symbols (``chain.is_symbolic``: σ_w², σ_b², widths, depth, an
+    activation parameter) gives a :class:`vgmath.SymbolicPrediction` instead: closed forms
+    where they exist, the recursion as a SymPy object otherwise.
+
     References: Poole et al. 2016, arXiv:1606.05340; Schoenholz et al. 2017,
     arXiv:1611.01232; He et al. 2015, arXiv:1502.01852; Glorot & Bengio 2010.
     """
     if not isinstance(chain, Chain):
         raise InvalidArgumentError("chain", chain, "expected a vgmath.Chain")
+    if chain.is_symbolic:
+        return predict_symbolic(chain, predict)
     if getattr(chain, "norm", None) is not None:
         raise InvalidArgumentError(
             "norm",

@@ -271,6 +271,7 @@ class _LayerScales:
 def layer_scales(chain: Chain) -> _LayerScales:
     """Per-layer v_l, σ_w²⁽ˡ⁾ = n_{l-1}v_l and n_l v_l, exact and float, computed once per
     distinct (n_{l-1}, n_l) pair (a square chain has one)."""
+    chain.require_numeric("a numeric profile")
     ws = chain.widths
     where: dict[tuple[int, int], int] = {}
     unique: list[tuple[sp.Expr, sp.Expr, sp.Expr]] = []

@@ -450,6 +450,8 @@ def check_common(chain: Any, alpha: Any, max_tolerance: Any, *, allow_inf: bool 
     """Validate the arguments every profile-level verification shares; returns the cap."""
     if not isinstance(chain, (Chain, Recurrent)):
         raise InvalidArgumentError("chain", chain, "expected a vgmath.Chain or vgmath.Recurrent")
+    if isinstance(chain, Chain):
+        chain.require_numeric("a verification")
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise InvalidArgumentError("alpha", alpha, "must be a number in (0, 1)")
     try:
