@@ -151,7 +151,7 @@ def test_no_config_passes_a_claim_off_by_two_at_layer_0() -> None:
         for j, init in enumerate(("xavier", "he", "lecun")):
             chain = _chain(name, init)
             sim = vg.simulate(chain, trials=1000, seed=50_000 + 10 * i + j)
-            logs = np.asarray(vg.predict(chain).log_grad_second_moment, dtype=float)
+            logs = np.asarray(vg.predict(chain).ln_grad_second_moment, dtype=float)
             for factor in (2.0, 0.5):
                 wrong = logs.copy()
                 wrong[0] += math.log(factor)

@@ -130,7 +130,7 @@ def _tail_notes(sim: Any) -> list[str]:
     means; k̂ > 0.2 for the fourth-moment ratios): see vgmath.montecarlo.tails."""
     from ..network.description import Chain
 
-    if not isinstance(sim.chain, Chain) or "log_grad_second_moment" not in sim.samples:
+    if not isinstance(sim.chain, Chain) or "ln_grad_second_moment" not in sim.samples:
         return []
     out = []
     k = sim.tail_shape("grad_second_moment")

@@ -89,8 +89,8 @@ def log_param_grad_norm(sim: Any) -> FloatArray:
     if "log_param_grad_norm" in sim.samples:
         return np.asarray(sim.samples["log_param_grad_norm"], dtype=np.float64)
     ws = sim.chain.widths
-    lw = sim.samples["log_grad_weight_second_moment"][:, 1:]
-    ld = sim.samples["log_grad_preact_second_moment"][:, 1:]
+    lw = sim.samples["ln_grad_weight_second_moment"][:, 1:]
+    ld = sim.samples["ln_grad_preact_second_moment"][:, 1:]
     n_out = np.array(ws[1:], dtype=np.float64)
     n_in = np.array(ws[:-1], dtype=np.float64)
     terms = np.concatenate([lw + np.log(n_out * n_in), ld + np.log(n_out)], axis=1)
@@ -109,7 +109,7 @@ def clip_simulation(sim: Any, clip_norm: Any) -> Any:
     log_norm = log_param_grad_norm(sim)
     log_factor = np.minimum(0.0, math.log(c) - log_norm)
     log_factor = np.where(np.isneginf(log_norm), 0.0, log_factor)
-    lw = np.asarray(sim.samples["log_grad_weight_second_moment"], dtype=np.float64)
+    lw = np.asarray(sim.samples["ln_grad_weight_second_moment"], dtype=np.float64)
     clipped = lw + 2.0 * log_factor[:, None]
     clipped[:, 0] = np.nan
     mean, se, log_mean, log_se = _log_mean(np.where(np.isnan(clipped), -np.inf, clipped))

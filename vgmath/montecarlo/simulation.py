@@ -22,7 +22,7 @@ field (index l = 0..L)            per network, averaged over the ensemble
 Each has a standard error under ``<name>_se`` (the sample standard deviation over √trials;
 delta method for ratios and logarithms). Entries that do not exist (δ at layer 0, χ at
 layer 0) are NaN. ``.samples`` holds the raw per-network arrays (shape (trials, L + 1)),
-also as ``log10_<name>`` and natural ``log_<name>``. The fourth-moment ratios
+also as ``log10_<name>`` and natural ``ln_<name>``. The fourth-moment ratios
 E[‖g^0‖⁴]/E[‖g^0‖²]² and E[‖x^L‖⁴]/E[‖x^L‖²]² come with delta-method standard errors.
 
 The input is the fixed vector x^0 = √input_q · (1, …, 1) (so ‖x^0‖²/n_0 = input_q, and
@@ -66,6 +66,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.deprecation import renamed_alias, warn_renamed
 from ..core.errors import InvalidArgumentError
 from ..core.io import save_by_extension, text_or_file
 from ..core.progress import progress as _progress
@@ -168,8 +169,9 @@ class _Samples(Mapping[str, FloatArray]):
     """Per-network arrays (trials, L + 1), computed on access from the stored natural logs.
 
     Keys: ``<name>`` (values; these may underflow to 0 for very deep chains like the true
-    float64 values would), ``log10_<name>`` and ``log_<name>`` (natural log), for every
-    name in :data:`MEAN_FIELDS`.
+    float64 values would), ``log10_<name>`` and ``ln_<name>`` (natural log), for every
+    name in :data:`MEAN_FIELDS`. The former ``log_<name>`` keys still work, with a
+    DeprecationWarning (logarithms are named by their base: ``ln_`` or ``log10_``).
     """
 
     def __init__(
@@ -178,7 +180,7 @@ class _Samples(Mapping[str, FloatArray]):
         self._logs = dict(logs)
         self._extra = dict(extra or {})  # architecture-specific arrays, stored as they are
         self._keys = [
-            f"{prefix}{name}" for name in MEAN_FIELDS for prefix in ("", "log10_", "log_")
+            f"{prefix}{name}" for name in MEAN_FIELDS for prefix in ("", "log10_", "ln_")
         ] + [k for k in self._extra if k not in _SAMPLE_KEYS]
 
     def with_extra(self, extra: Mapping[str, FloatArray]) -> _Samples:
@@ -186,15 +188,20 @@ class _Samples(Mapping[str, FloatArray]):
         return _Samples(self._logs, {**self._extra, **extra})
 
     def __getitem__(self, key: str) -> FloatArray:
+        if key.startswith("log_") and key not in self._extra:
+            new = "ln_" + key[len("log_"):]
+            if new in self._extra or new[len("ln_"):] in _SAMPLE_KEYS:
+                warn_renamed(f"samples[{key!r}]", f"samples[{new!r}]")
+                key = new
         if key in self._extra:
             out = np.array(self._extra[key], dtype=np.float64)
             out.flags.writeable = False
             return out
-        for prefix in ("log10_", "log_", ""):
+        for prefix in ("log10_", "ln_", ""):
             name = key[len(prefix) :] if key.startswith(prefix) else None
             if name in _SAMPLE_KEYS:
                 ln = self._logs[_SAMPLE_KEYS[name]]
-                if prefix == "log_":
+                if prefix == "ln_":
                     out = ln.copy()
                 elif prefix == "log10_":
                     out = ln / _LN10
@@ -268,7 +275,7 @@ class Simulation:
         """Layer indices 0..L."""
         return np.arange(self.depth + 1)
 
-    def log_gradient_slope(self, first: int, last: int | None = None) -> tuple[float, float]:
+    def ln_gradient_slope(self, first: int, last: int | None = None) -> tuple[float, float]:
         """Average of ln R_l over layers first < l ≤ last, with its standard error.
 
         Per network this is (ln G_first − ln G_last)/(last − first), G_l = ‖g^l‖²/n_l, i.e.
@@ -281,10 +288,12 @@ class Simulation:
             raise InvalidArgumentError(
                 "first, last", (first, last), f"need 0 <= first < last <= {self.depth}"
             )
-        lg = self.samples["log_grad_second_moment"]
+        lg = self.samples["ln_grad_second_moment"]
         per_net = (lg[:, first] - lg[:, last]) / (last - first)
         se = float(per_net.std(ddof=1) / math.sqrt(self.trials)) if self.trials > 1 else math.nan
         return float(per_net.mean()), se
+
+    log_gradient_slope = renamed_alias("ln_gradient_slope", "log_gradient_slope")
 
     def finite_width_moment_ratio(
         self, which: str = "gradient", *, layer: int | None = None
@@ -300,7 +309,7 @@ class Simulation:
             layer = 0 if which == "gradient" else self.depth
         if not (0 <= layer <= self.depth):
             raise InvalidArgumentError("layer", layer, f"need 0 <= layer <= {self.depth}")
-        key = "log_grad_second_moment" if which == "gradient" else "log_activation_second_moment"
+        key = "ln_grad_second_moment" if which == "gradient" else "ln_activation_second_moment"
         return _moment_ratio(self.samples[key][:, layer])
 
     def tail_shape(self, name: str = "grad_second_moment") -> FloatArray:
@@ -309,7 +318,7 @@ class Simulation:
         and ``<name>_se`` means little; vg.verify treats k̂ > 0.5 as untrustworthy."""
         from .tails import pareto_k
 
-        key = f"log_{name}"
+        key = f"ln_{name}"
         if key not in self.samples:
             raise InvalidArgumentError("name", name, "not a per-network field of this simulation")
         return pareto_k(self.samples[key])
@@ -338,7 +347,7 @@ class Simulation:
         if layer is None:
             layer = 0 if which == "gradient" else self.depth
         ratio, se = self.finite_width_moment_ratio(which, layer=layer)
-        key = "log_grad_second_moment" if which == "gradient" else "log_activation_second_moment"
+        key = "ln_grad_second_moment" if which == "gradient" else "ln_activation_second_moment"
         col = self.samples[key][:, layer]
         k = float(pareto_k(col)[0])
         lo, hi = bootstrap_moment_ratio(col, seed=self.seed, method="t")
@@ -382,7 +391,7 @@ class Simulation:
             "forward": _num(self.forward_moment_ratio),
             "forward_se": _num(self.forward_moment_ratio_se),
         }
-        if isinstance(self.chain, Chain) and "log_grad_second_moment" in self.samples:
+        if isinstance(self.chain, Chain) and "ln_grad_second_moment" in self.samples:
             for which in ("gradient", "forward"):
                 check = self.moment_ratio_check(which)
                 out["moment_ratios"][f"{which}_tail_k"] = _num(check["tail_k"])

@@ -247,7 +247,7 @@ def _finish_plain(
         grad_weight_second_moment=_readonly(weight),
         sigma_w2=_readonly(sigma_w2),
         mean_log_chi=_readonly(mlc),
-        log_grad_second_moment=_readonly(log_grad),
+        ln_grad_second_moment=_readonly(log_grad),
         formula=formula,
         formulas=formulas,
         method=method,

@@ -15,6 +15,7 @@ import numpy as np
 import sympy as sp
 from numpy.typing import NDArray
 
+from ..core.deprecation import renamed_alias, warn_renamed
 from ..core.effort import effort_limit
 from ..core.errors import EffortLimitError, InvalidArgumentError
 from ..network.description import Chain
@@ -67,7 +68,7 @@ class Prediction:
     """Mean-field depth profile of a chain; see the module docstring for the maths.
 
     Arrays are read-only float64 of length L + 1 indexed by layer l = 0..L (blocks for a
-    residual chain). ``log_grad_second_moment`` is ln(grad_second_moment), computed as a sum
+    residual chain). ``ln_grad_second_moment`` is ln(grad_second_moment), computed as a sum
     of logs so that it stays finite where the product underflows.
     ``converged_at``: the layer from which q sits at its fixed point to machine precision
     (the rest of the profile is then constant), or None. ``exact`` (computed on first use)
@@ -82,7 +83,7 @@ class Prediction:
     grad_weight_second_moment: FloatArray
     sigma_w2: FloatArray
     mean_log_chi: FloatArray
-    log_grad_second_moment: FloatArray
+    ln_grad_second_moment: FloatArray
     formula: sp.Expr | None
     formulas: Mapping[str, sp.Expr]
     method: str
@@ -91,6 +92,9 @@ class Prediction:
     extras: Mapping[str, FloatArray] = field(default_factory=dict)
     _exact_builder: Callable[[], ExactProfile | None] | None = field(default=None, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    #: deprecated: logarithms are named by their base (``ln_`` / ``log10_``)
+    log_grad_second_moment = renamed_alias("ln_grad_second_moment", "log_grad_second_moment")
 
     # ---- views
     @property
@@ -125,8 +129,11 @@ class Prediction:
 
     def profile(self, name: str) -> FloatArray:
         """A per-layer field by name (one of :data:`FIELDS`, ``sigma_w2``, ``mean_log_chi``,
-        ``log_grad_second_moment`` or an ``extras`` key)."""
-        if name in (*FIELDS, "sigma_w2", "mean_log_chi", "log_grad_second_moment"):
+        ``ln_grad_second_moment`` or an ``extras`` key)."""
+        if name == "log_grad_second_moment":
+            warn_renamed(name, "ln_grad_second_moment")
+            name = "ln_grad_second_moment"
+        if name in (*FIELDS, "sigma_w2", "mean_log_chi", "ln_grad_second_moment"):
             return getattr(self, name)  # type: ignore[no-any-return]
         if name in self.extras:
             return self.extras[name]
@@ -138,7 +145,7 @@ class Prediction:
         formula as text and LaTeX, and (on request) the exact profiles as strings."""
         fields = {
             name: _floats(getattr(self, name))
-            for name in (*FIELDS, "sigma_w2", "mean_log_chi", "log_grad_second_moment")
+            for name in (*FIELDS, "sigma_w2", "mean_log_chi", "ln_grad_second_moment")
         }
         out: dict[str, Any] = {
             "kind": "prediction",

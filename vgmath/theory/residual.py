@@ -168,7 +168,7 @@ def predict_residual(chain: Chain) -> Prediction:
         grad_weight_second_moment=_readonly(weight),
         sigma_w2=_readonly(sigma_w2),
         mean_log_chi=_readonly(np.full(L + 1, np.nan)),
-        log_grad_second_moment=_readonly(log_grad),
+        ln_grad_second_moment=_readonly(log_grad),
         formula=formula,
         formulas=formulas,
         method=f"residual mean-field recursion ({res.variant}, {res.branch_depth}-layer "

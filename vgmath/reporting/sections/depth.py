@@ -41,8 +41,8 @@ def _run_monte_carlo(ctx: ReportContext, a: int, i: int) -> dict[str, Any]:
         lo = np.full_like(mean, np.nan)
         hi = np.full_like(mean, np.nan)
         idx = np.asarray(ver.layers, dtype=int)
-        lo[idx] = np.exp(np.asarray(ver.log_ci_low, dtype=float))
-        hi[idx] = np.exp(np.asarray(ver.log_ci_high, dtype=float))
+        lo[idx] = np.exp(np.asarray(ver.ln_ci_low, dtype=float))
+        hi[idx] = np.exp(np.asarray(ver.ln_ci_high, dtype=float))
     else:
         # (1 - alpha) interval on the log scale by the delta method: log m ± z·se/m
         from scipy.stats import norm
