@@ -155,7 +155,7 @@ def test_fields_samples_and_missing_entries():
         assert np.isnan(sim.fields[name][0])
         assert np.isfinite(sim.fields[name][1:]).all()
     assert set(sim.samples) == {
-        p + n for n in MEAN_FIELDS for p in ("", "log10_", "log_")
+        p + n for n in MEAN_FIELDS for p in ("", "log10_", "ln_")
     }
     for key, arr in sim.samples.items():
         assert arr.shape == (7, L + 1), key
