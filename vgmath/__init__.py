@@ -77,6 +77,7 @@ _EXPORTS: dict[str, str] = {
     "critical_point": "theory.criticality",
     "CriticalPoint": "theory.criticality",
     "ExactProfile": "theory.profile",
+    "PrecisionLimits": "theory.precision",
     "fixed_point": "theory.criticality",
     "FixedPoint": "theory.criticality",
     "critical_line": "theory.criticality",
@@ -169,6 +170,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .theory.finite_width import finite_width_formula, finite_width_moment_ratio
     from .theory.gains import GainRow, gain_table
     from .theory.gaussian import GaussianResult, gaussian_expectation, gaussian_series
+    from .theory.precision import PrecisionLimits
     from .theory.prediction import predict
     from .theory.profile import ExactProfile, Prediction
     from .training.study import TrainingStudy, train_study

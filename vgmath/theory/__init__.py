@@ -34,6 +34,8 @@ _EXPORTS: dict[str, str] = {
     "finite_width_formula": "finite_width",
     "finite_width_moment_ratio": "finite_width",
     "WidthBias": "bias",
+    "PrecisionLimits": "precision",
+    "float_format": "precision",
     "width_bias": "bias",
 }
 
@@ -52,5 +54,6 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .finite_width import finite_width_formula, finite_width_moment_ratio
     from .gains import GainRow, gain_table
     from .gaussian import GaussianResult, gaussian_expectation, gaussian_series
+    from .precision import PrecisionLimits, float_format
     from .prediction import predict
     from .profile import ExactProfile, Prediction

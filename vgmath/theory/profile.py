@@ -9,7 +9,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy as sp
@@ -20,6 +20,9 @@ from ..core.effort import effort_limit
 from ..core.errors import EffortLimitError, InvalidArgumentError
 from ..network.description import Chain
 from ..symbolic.numbers import exact_text, short_expr
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .precision import PrecisionLimits
 
 __all__ = [
     "FIELDS", "MAX_EXACT_DEPTH", "ExactProfile", "Prediction", "distribution_notes", "layer_scales",
@@ -126,6 +129,27 @@ class Prediction:
     def gradient_ratio(self) -> float:
         """E[(g^0)²]/E[(g^L)²]: the whole-network gradient gain (grad_second_moment[0])."""
         return float(self.grad_second_moment[0])
+
+    def underflow_depth(
+        self, dtype: Any = "float16", *, output_second_moment: float = 1.0
+    ) -> PrecisionLimits:
+        """Where E[(g^l)²] leaves the range of ``dtype`` (float16, bfloat16, float32,
+        float64): the number of layers back from the output after which it is no longer a
+        normal number, after which it rounds to 0, after which it overflows, and the
+        power-of-two loss scale that keeps every layer normal
+        (:mod:`vgmath.theory.precision`; E[(g^L)²] = ``output_second_moment``).
+
+        >>> import vgmath as vg
+        >>> p = vg.predict(vg.Chain("relu", init="xavier", depth=40, width=64))
+        >>> lim = p.underflow_depth("float16")  # E[(g^l)²] = 2^-(L-l)
+        >>> lim.normal_depth, lim.subnormal_depth
+        (15, 25)
+        """
+        from .precision import precision_limits
+
+        return precision_limits(
+            self.ln_grad_second_moment, dtype, output_second_moment=output_second_moment
+        )
 
     def profile(self, name: str) -> FloatArray:
         """A per-layer field by name (one of :data:`FIELDS`, ``sigma_w2``, ``mean_log_chi``,
