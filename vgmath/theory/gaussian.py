@@ -39,6 +39,7 @@ from ..symbolic.parse import to_sympy_number
 from ..symbolic.piecewise import pieces
 from ..symbolic.symbols import q as Q_SYMBOL
 from ..symbolic.symbols import x as X
+from ..symbolic.typeset import Typeset, latex_expr, latex_number
 from .moments import _INV_SQRT_2PI, FloatArray, _Rule
 
 __all__ = [
@@ -66,7 +67,7 @@ _ALLOWED_FUNCS = (sp.exp, sp.erf, sp.erfc)
 
 
 @dataclass(frozen=True)
-class GaussianResult:
+class GaussianResult(Typeset):
     """A numerical Gaussian expectation E_z[f(√q z)] with an absolute error estimate.
 
     ``error`` is the larger of the adaptive quadrature's own estimate and the disagreement
@@ -83,17 +84,16 @@ class GaussianResult:
     def __float__(self) -> float:
         return self.value
 
-    def latex(self) -> str:
-        r"""``\mathbb{E}_{z}\left[f(\sqrt{q}z)\right] \approx value \pm error`` at this q."""
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        r"""``\mathbb{E}_{z}\left[f(\sqrt{q}z)\right] \approx value \pm error`` at this q
+        (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
         z = sp.Symbol("z", real=True)
-        inner = sp.latex(self.expr.subs(X, sp.sqrt(Q_SYMBOL) * z))
-        return (
-            rf"\mathbb{{E}}_{{z}}\left[{inner}\right] \approx {_latex_float(self.value)}"
-            rf" \pm {_latex_float(self.error, 2)}, \quad q = {_latex_float(self.q)}"
-        )
-
-    def _repr_latex_(self) -> str:
-        return "$" + self.latex() + "$"
+        inner = latex_expr(self.expr.subs(X, sp.sqrt(Q_SYMBOL) * z), digits, max_chars=10**9)
+        return [
+            ("expectation", (rf"\mathbb{{E}}_{{z}}\left[{inner}\right] \approx "
+             rf"{latex_number(self.value, digits)} \pm {latex_number(self.error, 2)}")),
+            ("at", rf"q = {latex_number(self.q, digits)}"),
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python fields (the expression as text), e.g. for JSON."""
@@ -104,16 +104,6 @@ class GaussianResult:
             "expr": str(self.expr),
             "q": self.q,
         }
-
-
-def _latex_float(v: float, digits: int = 15) -> str:
-    if v == 0 or not math.isfinite(v):
-        return sp.latex(sp.Float(v)) if v == 0 else str(v)
-    text = f"{v:.{digits}g}"
-    if "e" in text:
-        mant, exp = text.split("e")
-        return rf"{mant} \times 10^{{{int(exp)}}}"
-    return text
 
 
 # --------------------------------------------------------------------------- argument checks

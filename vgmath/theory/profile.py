@@ -20,6 +20,7 @@ from ..core.effort import effort_limit
 from ..core.errors import EffortLimitError, InvalidArgumentError
 from ..network.description import Chain
 from ..symbolic.numbers import exact_text, short_expr
+from ..symbolic.typeset import Typeset, latex_equation, latex_from_ln
 
 if TYPE_CHECKING:  # pragma: no cover
     from .precision import PrecisionLimits
@@ -67,7 +68,7 @@ class ExactProfile:
 
 
 @dataclass(frozen=True, eq=False)
-class Prediction:
+class Prediction(Typeset):
     """Mean-field depth profile of a chain; see the module docstring for the maths.
 
     Arrays are read-only float64 of length L + 1 indexed by layer l = 0..L (blocks for a
@@ -194,24 +195,28 @@ class Prediction:
             self.to_dict(include_exact=include_exact), indent=indent, ensure_ascii=False
         )
 
-    def latex(self) -> str:
-        """The closed form when there is one, else the recursion and the numeric result."""
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The closed form when there is one, else the recursion and the value at the input
+        (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
         lhs = r"\frac{\mathbb{E}[(g^{l}_i)^2]}{\mathbb{E}[(g^{L}_i)^2]}"
+        lhs0 = lhs.replace("{l}", "{0}")
+        out: list[tuple[str, str]] = []
         if self.formula is not None:
-            return lhs + " = " + sp.latex(self.formula)
+            cond = r"\ (l < L)" if self.chain.readout == "linear" else ""
+            out.append(("closed form", latex_equation(lhs, self.formula, digits) + cond))
+            return out
         if self.chain.residual is not None:
-            rec = r"\text{residual mean-field recursion (block by block)}"
+            out.append(("recursion", r"\text{residual mean-field recursion (block by block)}"))
         else:
-            rec = (
-                r"q^{l} = \sigma_w^2\,\mathbb{E}\big[\varphi(\sqrt{q^{l-1}}\,z)^2\big]"
-                r" + \sigma_b^2,\quad \chi^{l} = \sigma_w^2 \frac{n_l}{n_{l-1}}"
-                r"\,\mathbb{E}\big[\varphi'(\sqrt{q^{l}}\,z)^2\big]"
-            )
-        val = _latex_float(self.gradient_ratio)
-        return rec + r",\qquad " + lhs.replace("{l}", "{0}") + r" \approx " + val
-
-    def _repr_latex_(self) -> str:
-        return "$" + self.latex() + "$"
+            out.append(("recursion",
+                        (r"q^{l} = \sigma_w^2\,\mathbb{E}\big[\varphi(\sqrt{q^{l-1}}\,z)^2\big]"
+                        r" + \sigma_b^2")))
+            out.append(("gradient factor",
+                        (r"\chi^{l} = \sigma_w^2 \frac{n_l}{n_{l-1}}"
+                        r"\,\mathbb{E}\big[\varphi'(\sqrt{q^{l}}\,z)^2\big]")))
+        val = latex_from_ln(float(self.ln_grad_second_moment[0]), digits)
+        out.append((f"input layer (L = {self.depth})", lhs0 + r" \approx " + val))
+        return out
 
     def table(self, *, rows: int = 21) -> str:
         """A text table of the profile (about ``rows`` evenly spaced layers, ends included)."""
@@ -261,15 +266,6 @@ def _fmt(v: float) -> str:
     if math.isnan(v):
         return "-"
     return f"{v:.6g}"
-
-
-def _latex_float(v: float) -> str:
-    if not math.isfinite(v) or v == 0:
-        return str(v)
-    e = math.floor(math.log10(abs(v)))
-    if -3 <= e <= 3:
-        return f"{v:.6g}"
-    return rf"{v / 10**e:.4f}\times 10^{{{e}}}"
 
 
 def _readonly(a: FloatArray) -> FloatArray:
