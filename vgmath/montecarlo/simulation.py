@@ -72,6 +72,7 @@ from ..core.io import save_by_extension, text_or_file
 from ..core.progress import progress as _progress
 from ..core.resources import check_memory, format_bytes
 from ..network.description import Chain, Recurrent
+from ..symbolic.typeset import Typeset, escape_text, latex_from_ln
 from .kernel import LOG_KEYS, METHODS, Kernel, _log_mean
 from .kernels import make_kernel
 
@@ -223,7 +224,7 @@ class _Samples(Mapping[str, FloatArray]):
 
 
 @dataclass(frozen=True, eq=False)
-class Simulation:
+class Simulation(Typeset):
     """The result of :func:`vgmath.simulate`: per-layer ensemble means and standard errors.
 
     Per-layer arrays (length L + 1, index l = 0..L) are named as in :func:`vgmath.predict`
@@ -260,6 +261,21 @@ class Simulation:
     @property
     def depth(self) -> int:
         return self.chain.depth
+
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The ensemble and the simulated gradient second moment at the input with its
+        standard error (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
+        ln_mean = float(self.fields["log10_grad_second_moment"][0]) * _LN10
+        rel = float(self.fields["log10_grad_second_moment_se"][0]) * _LN10
+        value = latex_from_ln(ln_mean, digits)
+        if math.isfinite(rel) and rel > 0:
+            value += r" \pm " + latex_from_ln(ln_mean + math.log(rel), 2)
+        return [
+            ("ensemble", (rf"T = {self.trials}\ \text{{networks (seed {self.seed}, "
+             rf"{escape_text(self.dtype)})}}")),
+            ("input layer", (rf"\overline{{\lVert g^0\rVert^2/n_0}} = {value}\ "
+             rf"(L = {self.depth},\ \mathbb{{E}}[(g^L_i)^2] = 1)")),
+        ]
 
     def profile(self, name: str) -> FloatArray:
         """A per-layer field by name (``"q"``, ``"chi_se"``, ... see :data:`FIELDS`), as

@@ -25,7 +25,8 @@ Numbers follow one convention: decimals in math mode as ``2.8\times10^{-28}`` (n
 parenthesised (``\left(\frac{1}{4}\right)^{L-l}``); algebraic numbers given as ``CRootOf`` are
 rewritten with radicals when they have them (:func:`radical_form`, verified exactly); an
 exact form whose LaTeX is still longer than :data:`MAX_EXACT_CHARS` is shown as its rounded
-value ``\approx 0.6536`` — the exact form stays in the object and in its ``to_dict``.
+value ``\approx 0.6536`` (likewise a number with an integer of more than
+:data:`MAX_INTEGER_DIGITS` digits) — the exact form stays in the object and its ``to_dict``.
 """
 
 from __future__ import annotations
@@ -167,7 +168,8 @@ def latex_expr(expr: Any, digits: int = 4, *, max_chars: int = MAX_EXACT_CHARS) 
         e = radical_form(e)
     e = _round_floats(e, digits)
     text = str(_Printer().doprint(e))
-    if len(text) > max_chars and e.is_number and not e.free_symbols:
+    too_long = len(text) > max_chars or _has_long_integer(e)
+    if too_long and e.is_number and not e.free_symbols:
         try:
             return r"\approx " + latex_number(float(sp.N(e, digits + 5)), digits)
         except TypeError:  # complex or not a number after all
@@ -180,6 +182,16 @@ def latex_expr(expr: Any, digits: int = 4, *, max_chars: int = MAX_EXACT_CHARS) 
         )
         return r"\approx " + str(_Printer().doprint(rounded))
     return text
+
+
+#: Integers with more digits than this inside an exact number are not read by anyone: the
+#: number is shown rounded (2^-60 = 1/1152921504606846976 as 8.674×10^-19).
+MAX_INTEGER_DIGITS = 15
+
+
+def _has_long_integer(e: sp.Basic) -> bool:
+    limit = 10**MAX_INTEGER_DIGITS
+    return any(abs(r.p) >= limit or r.q >= limit for r in e.atoms(sp.Rational))
 
 
 def _rounded(v: sp.Expr, digits: int) -> sp.Expr:
@@ -211,6 +223,9 @@ def _match_root(target: sp.Expr, poly: sp.Poly) -> sp.Expr | None:
     return near[0] if len(near) == 1 else None
 
 
+_RADICAL_CACHE: dict[str, sp.Expr] = {}
+
+
 def radical_form(expr: Any, *, seconds: float = 10.0) -> sp.Expr:
     r"""``expr`` with algebraic numbers rewritten in radicals where possible (else unchanged).
 
@@ -231,6 +246,13 @@ def radical_form(expr: Any, *, seconds: float = 10.0) -> sp.Expr:
     e = sp.sympify(expr)
     if not e.atoms(sp.CRootOf):
         return e  # type: ignore[no-any-return]
+    key = sp.srepr(e)
+    if key not in _RADICAL_CACHE:
+        _RADICAL_CACHE[key] = _radical_form(e, seconds)
+    return _RADICAL_CACHE[key]
+
+
+def _radical_form(e: sp.Expr, seconds: float) -> sp.Expr:
     best = e
     try:
         with effort_limit("rewrite an algebraic number in radicals", seconds):
@@ -293,9 +315,28 @@ _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "
                 "^": r"\textasciicircum{}"}
 
 
+#: Non-ASCII characters of vgmath's own labels, as LaTeX text (anything else becomes "?":
+#: a label must never stop a document from compiling).
+_TEX_UNICODE = {"·": r"$\cdot$", "−": "-", "–": "--", "—": "---", "≤": r"$\le$",
+                "≥": r"$\ge$", "≈": r"$\approx$", "×": r"$\times$", "±": r"$\pm$",
+                "²": r"$^2$", "³": r"$^3$", "⁴": r"$^4$", "φ": r"$\varphi$", "χ": r"$\chi$",
+                "ξ": r"$\xi$", "σ": r"$\sigma$", "α": r"$\alpha$", "δ": r"$\delta$",
+                "ε": r"$\varepsilon$", "′": "'", "∞": r"$\infty$", "→": r"$\to$",
+                "‖": r"$\|$", "√": r"$\surd$", "ĉ": r"$\hat c$"}
+
+
 def _text(s: str) -> str:
-    """Plain text made safe for LaTeX text mode."""
-    return "".join(_TEX_SPECIAL.get(c, c) for c in s)
+    """Plain text made safe for LaTeX text mode (special characters escaped, non-ASCII
+    characters as LaTeX or ``?``)."""
+    out = []
+    for c in s:
+        if c in _TEX_SPECIAL:
+            out.append(_TEX_SPECIAL[c])
+        elif ord(c) < 128:
+            out.append(c)
+        else:
+            out.append(_TEX_UNICODE.get(c, "?"))
+    return "".join(out)
 
 
 def escape_text(s: str) -> str:

@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from ..core.deprecation import renamed_alias
 from ..core.errors import InvalidArgumentError, NumericalError
 from ..network.description import Chain
+from ..symbolic.typeset import escape_text, latex_expr, latex_number
 from .formatting import LN10, Report, num, positive_int, row_selection, sci, seed_value, versions
 from .profile import DEFAULT_TRIALS
 
@@ -137,14 +138,17 @@ class BoundVerification(Report):
     def __str__(self) -> str:
         return self.table()
 
-    def latex(self) -> str:
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The claim with its verdict, and the certified supremum against c."""
         lhs = r"|\varphi'(x)|" if self.absolute else r"\varphi'(x)"
         sup = r"\sup|\varphi'|" if self.absolute else r"\sup\varphi'"
         rel = {True: r"\le", False: ">", None: r"\approx"}[self.holds]
-        return (
-            f"$\\forall x:\\ {lhs} \\le {sp.latex(self.c)}$ ({self.verdict}): "
-            f"${sup} = {sp.latex(self.certified_sup)} {rel} {sp.latex(self.c)}$"
-        )
+        c = latex_expr(self.c, digits)
+        s = latex_expr(self.certified_sup, digits).removeprefix(r"\approx ")
+        return [
+            ("claim", rf"\forall x:\ {lhs} \le {c}\ \text{{({escape_text(str(self.verdict))})}}"),
+            ("certified supremum", rf"{sup} = {s} {rel} {c}"),
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         ce = None
@@ -364,13 +368,16 @@ class GradientBoundVerification(Report):
     def __str__(self) -> str:
         return self.table(rows=25)
 
-    def latex(self) -> str:
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The claim, its verdict over the networks and the worst margin."""
         verdict = "holds" if self.passed else "fails"
-        return (
-            rf"$\lVert g^{{l}}\rVert \le {sp.latex(self.c)}^{{L-l}}\lVert g^{{L}}\rVert$ "
-            rf"({verdict} on {self.trials} networks; worst margin "
-            rf"${self.worst_margin:+.4g}$)"
-        )
+        c = latex_expr(self.c, digits).removeprefix(r"\approx ")
+        return [
+            ("claim", rf"\lVert g^{{l}}\rVert \le \left({c}\right)^{{L-l}}\lVert g^{{L}}\rVert"),
+            ("verdict", rf"\text{{{verdict} on {self.trials} networks}}"),
+            ("worst margin", (r"\max_{l,\,\text{net}} \ln\frac{\lVert g^l\rVert}{\lVert g^L\rVert}"
+             rf" - (L-l)\ln c = {latex_number(self.worst_margin, digits)}")),
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         rows = [

@@ -58,14 +58,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..core.deprecation import renamed_alias
+from ..core.deprecation import renamed_alias, warn_renamed
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
+from ..symbolic.typeset import check_digits, check_mode, escape_text, latex_number, render
 from .claims import claim_logs
 from .formatting import (
     LN10,
     Report,
     fmt_p,
+    latex_p,
     latex_sci,
     num,
     row_selection,
@@ -297,28 +299,58 @@ class Verification(Report):
                 r"\infty" if np.isinf(tol) else f"{tol:.4f}",
                 latex_sci(self.ln_estimate[i]),
                 f"[{latex_sci(self.ln_ci_low[i])}, {latex_sci(self.ln_ci_high[i])}]",
-                fmt_p(self.p_value[i]).replace("-", "--") if np.isnan(self.p_value[i])
-                else fmt_p(self.p_value[i]),
-                fmt_p(self.p_adjusted[i]).replace("-", "--") if np.isnan(self.p_adjusted[i])
-                else fmt_p(self.p_adjusted[i]),
+                latex_p(self.p_value[i]),
+                latex_p(self.p_adjusted[i]),
                 mark[self.status[i]],
             ])
         return out
 
-    def latex(self, *, math_mode: bool = False) -> str:
-        """The verdict table as a LaTeX ``tabular`` (cells in ``$…$``) with a comment line
-        naming the claim and the verdict; ``math_mode=True`` gives a bare ``array`` (for
-        notebooks, :meth:`_repr_latex_`)."""
-        head = [
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The verdict, its coverage and the smallest adjusted p-value."""
+        cov = self.coverage
+        out = [
+            ("verdict", r"\text{" + escape_text(f"{self.verdict.value}: {cov}") + "}"),
+            ("level", (rf"\alpha = {latex_number(self.alpha, digits)}\ (\text{{Holm}}),\ "
+             rf"T = {self.trials}")),
+        ]
+        if self.worst_layer is not None:
+            p = float(np.nanmin(self.p_adjusted))
+            out.append(("smallest adjusted p-value",
+                        (rf"p_\mathrm{{Holm}} = {latex_number(p, min(digits, 3))}"
+                        rf"\ \text{{at}}\ l = {self.worst_layer}")))
+        return out
+
+    def latex(self, mode: str = "math", *, digits: int = 4, math_mode: bool | None = None) -> str:
+        """LaTeX of the verification (:mod:`vgmath.symbolic.typeset`): ``"math"``,
+        ``"inline"`` and ``"display"`` give the verdict, the coverage and the smallest
+        adjusted p-value; ``"table"`` the per-layer verdict table as a ``tabular`` (cells in
+        ``$…$``) after a comment line naming the claim and the verdict. ``math_mode``
+        (deprecated) gave the table as a bare ``array``."""
+        if math_mode is not None:
+            warn_renamed("latex(math_mode=...)", "latex(mode='table') or _repr_latex_()")
+            if math_mode:
+                return self._latex_array()
+        check_mode(mode)
+        check_digits(digits)
+        if mode != "table":
+            return render(self._latex_statements(digits), mode)
+        return self._latex_tabular()
+
+    def _latex_head(self) -> list[str]:
+        return [
             "l", r"\text{claim}", "B_l", r"\text{tol.}", r"\text{simulated}",
             f"{100 * (1 - self.alpha):g}" + r"\%\ \text{CI}", "p", r"p_\mathrm{Holm}",
             r"\text{status}",
         ]
-        cells = self._latex_cells()
-        if math_mode:
-            body = [" & ".join(head) + r" \\ \hline"]
-            body += [" & ".join(row) + r" \\" for row in cells]
-            return r"\begin{array}{rrrrrrrrc}" + "\n".join(body) + r"\end{array}"
+
+    def _latex_array(self) -> str:
+        """The per-layer table as a bare ``array`` (for notebooks)."""
+        body = [" & ".join(self._latex_head()) + r" \\ \hline"]
+        body += [" & ".join(row) + r" \\" for row in self._latex_cells()]
+        return r"\begin{array}{rrrrrrrrc}" + "\n".join(body) + r"\end{array}"
+
+    def _latex_tabular(self) -> str:
+        head, cells = self._latex_head(), self._latex_cells()
         rows = [
             r"\begin{tabular}{rrrrrrrrc}",
             r"\hline",
@@ -335,7 +367,7 @@ class Verification(Report):
         return caption + "\n" + "\n".join(rows)
 
     def _repr_latex_(self) -> str:
-        return "$$" + self.latex(math_mode=True) + "$$"
+        return "$$" + self._latex_array() + "$$"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data with everything needed to reproduce the verdict."""

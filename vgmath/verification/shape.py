@@ -41,7 +41,8 @@ from scipy import stats as sps
 from ..core.deprecation import renamed_alias
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
-from .formatting import LN10, Report, fmt_p, num, sci, versions
+from ..symbolic.typeset import escape_text, latex_number
+from .formatting import LN10, Report, fmt_p, latex_p, num, sci, versions
 from .profile import (
     DEFAULT_TRIALS,
     QUANTITIES,
@@ -172,9 +173,20 @@ class ShapeVerification(Report):
     def __str__(self) -> str:
         return self.table(rows=25)
 
-    def latex(self) -> str:
-        return (f"{self.kind} claim {self.claim_label}: {self.verdict.value} "
-                f"({self.coverage})")
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The claim, the verdict with its coverage, the fitted rate or band, and p."""
+        out = [
+            ("claim", r"\text{" + escape_text(f"{self.kind} claim: {self.claim_label}") + "}"),
+            ("verdict", r"\text{" + escape_text(f"{self.verdict.value}: {self.coverage}") + "}"),
+        ]
+        if self.kind == "rate":
+            lo, hi = self.rate_interval
+            out.append(("fitted rate per layer",
+                        (rf"\hat c = {latex_number(math.exp(self.estimate), digits)}\ "
+                        rf"[{latex_number(lo, digits)}, {latex_number(hi, digits)}]")))
+        out.append(("p-value", (rf"p = {latex_p(self.p_value)},\ \alpha = "
+                    rf"{latex_number(self.alpha, digits)}")))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         rows = [{"layer": int(self.layers[i]),

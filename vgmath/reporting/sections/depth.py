@@ -332,7 +332,7 @@ class DepthSection(Section):
 
     @staticmethod
     def _verification_table(ctx: ReportContext, alab: str, ilab: str, ver: Any) -> str:
-        body = "\n".join(line for line in ver.latex().splitlines()
+        body = "\n".join(line for line in ver.latex(mode="table").splitlines()
                          if not line.lstrip().startswith("%"))
         return "\n".join([
             r"\begin{table}[H]",
