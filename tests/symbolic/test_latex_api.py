@@ -131,7 +131,7 @@ def test_every_object_has_the_same_modes(objects: dict[str, Any]) -> None:
         math = obj.latex()
         assert obj.latex(mode="math") == math, name
         assert not math.startswith("$"), name
-        assert obj.latex(mode="inline").startswith("$"), name
+        assert "$" in obj.latex(mode="inline"), name
         assert obj.latex(mode="display").startswith(r"\begin{gather*}"), name
         assert obj.latex(mode="table").startswith(("\\begin{tabular}", "% ")), name
         assert obj._repr_latex_().startswith("$"), name
@@ -157,6 +157,7 @@ _PREAMBLE = r"""\documentclass[10pt]{article}
 \usepackage{lmodern}
 \usepackage{amsmath,amssymb}
 \usepackage[margin=1in]{geometry}
+\emergencystretch=3em
 \begin{document}
 """
 
@@ -168,20 +169,25 @@ def test_every_output_compiles_standalone(objects: dict[str, Any], tmp_path: Pat
         if os.environ.get("CI"):
             pytest.fail("pdflatex is required on CI to compile the LaTeX outputs")
         pytest.skip("pdflatex is not installed")
-    body = []
+    laid_out, bare = [], []
     for name, obj in objects.items():
-        for mode in ("inline", "display", "table"):
-            body.append(rf"\paragraph{{{name}, {mode}.}} " + obj.latex(mode=mode) + "\n")
-        body.append(r"\paragraph{" + name + r", math.} $" + obj.latex() + "$\n")
-    (tmp_path / "all.tex").write_text(_PREAMBLE + "\n".join(body) + "\n\\end{document}\n")
-    run = subprocess.run(
-        [pdflatex, "-interaction=nonstopmode", "-halt-on-error", "all.tex"],
-        cwd=tmp_path, capture_output=True, encoding="utf-8", errors="replace", timeout=300,
-    )
-    log = (tmp_path / "all.log").read_text(errors="replace")
-    assert run.returncode == 0, log[-3000:]
-    assert (tmp_path / "all.pdf").stat().st_size > 0
-    # Nothing sticks out of the 6.5 in text block by more than 20 pt (a long prose claim
-    # label may; the 574 pt overflows of 30-digit values may not)
+        for mode in ("inline", "display"):
+            laid_out.append(rf"\paragraph{{{name}, {mode}.}} " + obj.latex(mode=mode) + "\n")
+        laid_out.append(rf"\subsubsection*{{{name}, table}} {{\footnotesize "
+                        + obj.latex(mode="table") + "}\n")
+        bare.append(r"\paragraph{" + name + r", math.} $" + obj.latex() + "$\n")
+    for stem, body in (("laid-out", laid_out), ("math", bare)):
+        (tmp_path / f"{stem}.tex").write_text(_PREAMBLE + "\n".join(body) + "\n\\end{document}\n")
+        run = subprocess.run(
+            [pdflatex, "-interaction=nonstopmode", "-halt-on-error", f"{stem}.tex"],
+            cwd=tmp_path, capture_output=True, encoding="utf-8", errors="replace", timeout=300,
+        )
+        log = (tmp_path / f"{stem}.log").read_text(errors="replace")
+        assert run.returncode == 0, log[-3000:]
+        assert (tmp_path / f"{stem}.pdf").stat().st_size > 0
+    # inline, display and table outputs stay inside the 6.5 in text block (the reported
+    # outputs stuck out by up to 574 pt); 2 pt allows for TeX's own rounding of a full line.
+    # The bare math of mode="math" is laid out by its user (one $…$ cannot always break).
+    log = (tmp_path / "laid-out.log").read_text(errors="replace")
     over = [float(m) for m in re.findall(r"Overfull \\hbox \((\d+\.?\d*)pt too wide\)", log)]
-    assert max(over, default=0.0) < 20.0, over
+    assert max(over, default=0.0) < 2.0, over

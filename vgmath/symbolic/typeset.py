@@ -9,12 +9,15 @@ Every object with a ``.latex(mode=..., digits=...)`` method builds a short list 
     equation environment (and for notebooks: ``_repr_latex_`` wraps it in ``$…$``).
 ``mode="inline"``
     ``$math_1$; $math_2$`` — text-mode glue between the statements, so a paragraph can break
-    between them (one long ``$…$`` cannot break and overflows the line).
+    between them (one long ``$…$`` breaks only at relations and operators); a statement that
+    is prose (``\text{…}``) is set as text. Long inline formulas typeset best with some
+    ``\emergencystretch`` (the test document uses 3em).
 ``mode="display"``
     ``\begin{gather*} math_1 \\ math_2 \end{gather*}`` — one statement per line.
 ``mode="table"``
     ``\begin{tabular}{ll} label_1 & $math_1$ \\ … \end{tabular}`` — a two-column table
-    (objects with per-layer rows, :class:`vgmath.Verification`, give their row table).
+    (objects with per-layer rows, :class:`vgmath.Verification`, give their row table: nine
+    columns, which fit a 6.5 in text block in ``\footnotesize``).
 
 Every output compiles in a standalone document that loads ``amsmath`` and ``amssymb``
 (``tests/symbolic/test_latex_api.py`` runs pdflatex on all of them).
@@ -302,12 +305,24 @@ def render(statements: Sequence[tuple[str, str]], mode: str = "math") -> str:
     parts = [(lab, m) for lab, m in statements if m]
     if mode == "math":
         return r",\quad ".join(m for _, m in parts)
-    if mode == "inline":
-        return "; ".join(f"${m}$" for _, m in parts)
+    if mode == "inline":  # prose statements (a bare \text{…}) as text, so they can break
+        return "; ".join(_inner_text(m) or f"${m}$" for _, m in parts)
     if mode == "display":
         return "\\begin{gather*}\n" + " \\\\\n".join(m for _, m in parts) + "\n\\end{gather*}"
     rows = [f"{_text(lab)} & ${m}$ \\\\" for lab, m in parts]
     return "\\begin{tabular}{ll}\n\\hline\n" + "\n".join(rows) + "\n\\hline\n\\end{tabular}"
+
+
+def _inner_text(m: str) -> str | None:
+    r"""The content of ``m`` when ``m`` is exactly one ``\text{…}``, else None."""
+    if not (m.startswith(r"\text{") and m.endswith("}")):
+        return None
+    depth = 0
+    for i, c in enumerate(m[len(r"\text"):], start=len(r"\text")):
+        depth += {"{": 1, "}": -1}.get(c, 0)
+        if depth == 0 and i != len(m) - 1:
+            return None  # the first group closes before the end: more than one piece
+    return m[len(r"\text{"):-1]
 
 
 _TEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#",
