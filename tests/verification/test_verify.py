@@ -61,7 +61,8 @@ def test_exact_theory_passes_and_result_api(relu_he, tmp_path: Path) -> None:
     cov = v.coverage
     assert (cov.tested, cov.claimed, cov.layer0_tested) == (10, 10, True)  # layer 10 = L excluded
     assert v.status[-1] == "untestable" and v.reason[-1] == "normalisation layer"
-    assert r"\begin{tabular}" in v.latex() and v._repr_latex_().startswith("$$\\begin{array}")
+    assert r"\begin{tabular}" in v.latex(mode="table")
+    assert v._repr_latex_().startswith("$$\\begin{array}")
     d = v.to_dict()
     assert d["passed"] is True and d["verdict"] == "PASS" and d["parameters"]["seed"] == 11
     assert d["coverage"] == {"tested": 10, "claimed": 10, "fraction": 1.0, "layer0_tested": True}

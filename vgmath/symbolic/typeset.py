@@ -178,12 +178,24 @@ def latex_expr(expr: Any, digits: int = 4, *, max_chars: int = MAX_EXACT_CHARS) 
         except TypeError:  # complex or not a number after all
             return text
     if len(text) > max_chars and isinstance(e, sp.Set) and not e.free_symbols:
+        # a union of intervals: round the endpoints that are themselves too long to read
+        # (half the budget each), keep the others exact
+        limit = max_chars // 2
+        changed = False
+
+        def endpoint(v: sp.Expr) -> sp.Expr:
+            nonlocal changed
+            if v.is_finite and (len(sp.latex(v)) > limit or _has_long_integer(v)):
+                changed = True
+                return _rounded(v, digits)
+            return v
+
         rounded = e.replace(
             lambda a: isinstance(a, sp.Interval),
-            lambda iv: sp.Interval(_rounded(iv.start, digits), _rounded(iv.end, digits),
+            lambda iv: sp.Interval(endpoint(iv.start), endpoint(iv.end),
                                    iv.left_open, iv.right_open),
         )
-        return r"\approx " + str(_Printer().doprint(rounded))
+        return (r"\approx " if changed else "") + str(_Printer().doprint(rounded))
     return text
 
 
