@@ -16,6 +16,10 @@ key          per network, layer l
 ``weight``   ln(‖δ^l‖² ‖x^{l-1}‖²/(n_l n_{l-1})), the mean square of ∂E/∂W^l_ij (l ≥ 1)
 ==========  ==========================================================================
 
+With ``chain.readout == "linear"`` the output layer has no φ (x^L = h^L and δ^L = g^L, the
+neural-tangents/PyTorch read-out); both samplers below implement it, so a simulation and
+``vg.predict`` of the same chain always use the same convention.
+
 The driver in :mod:`vgmath.montecarlo.simulation` owns seeds, blocks, processes and statistics; a
 kernel
 owns only one architecture's forward and backward pass. Residual, batch-normalised and
