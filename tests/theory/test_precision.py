@@ -68,9 +68,13 @@ def test_loss_scale_keeps_every_layer_normal() -> None:
         scaled = p.ln_grad_second_moment + 2 * math.log(lim.loss_scale)
         fmt = float_format(dtype)
         assert scaled.min() >= fmt.ln_normal_min and scaled.max() <= fmt.ln_max
-    # more than the dynamic range: no single scale exists
-    assert vg.predict(vg.Chain("relu", init="xavier", depth=40, width=32)).underflow_depth(
-        "float16").loss_scale is None
+    # more than the dynamic range: no single scale exists. 2^-40 spans 40 log10(2) = 12.04
+    # decades; float16's normal range 65504/2^-14 spans log10(65504) + 14 log10(2) = 9.03
+    lim = vg.predict(vg.Chain("relu", init="xavier", depth=40, width=32)).underflow_depth(
+        "float16")
+    assert lim.loss_scale is None
+    assert lim.excess_decades == pytest.approx(40 * math.log10(2) - math.log10(65504 * 2**14),
+                                               rel=1e-9)  # the profile's ~1e-12 accuracy
     # already in range: no scaling
     assert precision_limits(np.zeros(5), "float16").loss_scale == 1.0
 

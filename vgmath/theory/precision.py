@@ -132,7 +132,9 @@ class PrecisionLimits:
     subnormal (it rounds to 0); ``overflow_depth`` the first above the largest finite value.
     None: the chain's L layers stay in range. ``loss_scale``: a power of two keeping every
     layer normal and finite (None when no scale can), within ``loss_scale_range`` (the
-    interval of all such scales, empty — low > high — when none exists).
+    interval of all such scales, empty — low > high — when none exists; its ends are capped
+    at e^709 to stay finite); ``excess_decades``: by how many powers of ten the profile's
+    spread max G/min G exceeds the format's normal range M/N (0 when a scale exists).
     """
 
     dtype: str
@@ -143,6 +145,7 @@ class PrecisionLimits:
     overflow_depth: int | None
     loss_scale: float | None
     loss_scale_range: tuple[float, float]
+    excess_decades: float
     normal_min: float
     subnormal_min: float
     max: float
@@ -156,11 +159,14 @@ class PrecisionLimits:
         def at(k: int | None) -> str:
             return f"after {k} layers (l = {self.depth - k})" if k is not None else "never"
 
-        scale = ("none keeps every layer normal" if self.loss_scale is None
-                 else f"2^{round(math.log2(self.loss_scale))}")
+        if self.loss_scale is None:
+            scale = (f"no loss scale keeps every layer normal (the profile is "
+                     f"{self.excess_decades:.3g} decades wider than the format's normal range)")
+        else:
+            scale = f"loss scale 2^{round(math.log2(self.loss_scale))} keeps every layer normal"
         return (f"{self.dtype}: below normal {at(self.normal_depth)}; "
                 f"flushed to 0 {at(self.subnormal_depth)}; overflow {at(self.overflow_depth)}; "
-                f"loss scale {scale}")
+                f"{scale}")
 
     def to_dict(self) -> dict[str, Any]:
         lo, hi = self.loss_scale_range
@@ -170,6 +176,7 @@ class PrecisionLimits:
             "subnormal_depth": self.subnormal_depth,
             "overflow_depth": self.overflow_depth,
             "loss_scale": self.loss_scale,
+            "excess_decades": self.excess_decades,
             "log2_loss_scale_range": [_finite(math.log2(lo)) if lo > 0 else None,
                                       _finite(math.log2(hi)) if hi > 0 else None],
             "normal_min": self.normal_min,
@@ -239,6 +246,7 @@ def precision_limits(
         overflow_depth=over,
         loss_scale=scale,
         loss_scale_range=rng,
+        excess_decades=max(0.0, (lo2 - hi2) / math.log(10.0)),
         normal_min=fmt.normal_min,
         subnormal_min=fmt.subnormal_min,
         max=fmt.max,
