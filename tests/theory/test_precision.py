@@ -105,3 +105,6 @@ def test_cli_dtype_limits_and_readout() -> None:
                           "--readout", "linear", "--json"))
     assert lin["chain"]["readout"] == "linear"
     assert lin["fields"]["grad_second_moment"][0] == pytest.approx(2.0, rel=1e-14)
+    sim = _cli("simulate", "relu", "--init", "he", "--depth", "3", "--width", "8", "--trials",
+               "20", "--readout", "linear")
+    assert "readout=linear" in sim
