@@ -41,6 +41,28 @@ def test_simulation_samples_named_by_base(pair) -> None:
         assert sim.log_gradient_slope(0) == sim.ln_gradient_slope(0)
     with pytest.raises(KeyError):
         sim.samples["log_nonexistent"]
+    # E[ln R_l]: natural log, so named mean_ln_chi (mean_log_chi kept as an alias)
+    with pytest.warns(DeprecationWarning, match="mean_ln_chi"):
+        np.testing.assert_array_equal(sim.mean_log_chi, sim.mean_ln_chi)
+    with pytest.warns(DeprecationWarning, match="mean_ln_chi"):
+        np.testing.assert_array_equal(sim.profile("mean_log_chi"), sim.mean_ln_chi)
+
+
+def test_mean_ln_chi_is_natural_log(pair) -> None:
+    pred, sim = pair
+    # the simulated mean of ln R_l from the per-network natural logs, independently
+    lg = sim.samples["ln_grad_second_moment"]
+    np.testing.assert_allclose(sim.mean_ln_chi[1:], (lg[:, :-1] - lg[:, 1:]).mean(axis=0),
+                               rtol=1e-12)
+    with pytest.warns(DeprecationWarning, match="mean_ln_chi"):
+        np.testing.assert_array_equal(pred.mean_log_chi, pred.mean_ln_chi)
+
+
+def test_clip_report_names() -> None:
+    sim = vg.simulate(vg.Chain("relu", init="he", depth=3, width=8), trials=20, seed=2)
+    rep = vg.clip_report(sim, 1.0)
+    with pytest.warns(DeprecationWarning, match="mean_ln_norm"):
+        assert rep.mean_log_norm == rep.mean_ln_norm
 
 
 def test_verification_fields_named_by_base() -> None:

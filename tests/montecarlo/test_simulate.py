@@ -151,7 +151,7 @@ def test_fields_samples_and_missing_entries():
             assert np.array_equal(getattr(sim, key), sim.fields[key], equal_nan=True)
     assert sim.q[0] == 2 and sim.q_se[0] == 0  # the input is fixed: ‖x^0‖²/n_0 = input_q
     for name in ("grad_preact_second_moment", "grad_weight_second_moment", "chi",
-                 "mean_log_chi"):
+                 "mean_ln_chi"):
         assert np.isnan(sim.fields[name][0])
         assert np.isfinite(sim.fields[name][1:]).all()
     assert set(sim.samples) == {
@@ -623,14 +623,14 @@ def test_non_finite_signals_raise_numerical_error(method):
 @pytest.mark.slow
 def test_ten_thousand_sigmoid_layers_match_the_theory_slope(tmp_path):
     """A 10,000-layer sigmoid chain (Xavier, n = 64) in float32 and float64: finite per-layer
-    log-gradients, exported, whose slope matches the theory's mean_log_chi.
+    log-gradients, exported, whose slope matches the theory's mean_ln_chi.
 
     The slope is the per-network average of ln R_l over layers 100 < l ≤ L (q is at its
     fixed point there), with its standard error from the spread over networks. The theory's
     E[ln R] includes the chi-square gap ψ(n/2) − ln(n/2) and the φ′² dispersion term; the
     O(1/n) terms it leaves out (the forward/backward correlation of one weight matrix, the
     fluctuation of q) are measured, as in the test above: a 400-layer run at n = 32 gives
-    |d| + 3 se, scaled by 32/64. The slope must agree with mean_log_chi within that
+    |d| + 3 se, scaled by 32/64. The slope must agree with mean_ln_chi within that
     allowance (an interval test); log χ alone (no E[log] gap) must be rejected."""
     L, n, first = 10_000, 64, 100
     chain = vg.Chain("sigmoid", init="xavier", depth=L, width=n)
@@ -638,9 +638,9 @@ def test_ten_thousand_sigmoid_layers_match_the_theory_slope(tmp_path):
     short = vg.Chain("sigmoid", init="xavier", depth=400, width=32)
     sim_short = vg.simulate(short, trials=1000, seed=17)
     slope_short, se_short = sim_short.ln_gradient_slope(first)
-    d_short = slope_short - float(np.mean(vg.predict(short).mean_log_chi[first + 1 :]))
+    d_short = slope_short - float(np.mean(vg.predict(short).mean_ln_chi[first + 1 :]))
     allowance = (abs(d_short) + 3 * se_short) * 32 / n
-    target = float(np.mean(theory.mean_log_chi[first + 1 :]))
+    target = float(np.mean(theory.mean_ln_chi[first + 1 :]))
     log_chi = float(np.mean(np.log(theory.chi[first + 1 :])))
     p, p_wrong = [], []
     for dtype in (np.float32, np.float64):

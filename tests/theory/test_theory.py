@@ -502,7 +502,7 @@ def test_residual_closed_forms() -> None:
     post = vg.predict(vg.Chain("relu", "he", depth=3, width=32, residual=vg.Residual()))
     assert post.exact is not None and post.exact.q is None  # the mean involves √q
     assert "mean" in post.extras and post.extras["mean"][1] > 0
-    assert np.all(np.isnan(post.mean_log_chi))
+    assert np.all(np.isnan(post.mean_ln_chi))
 
 
 # --------------------------------------------------------------------------- output

@@ -110,7 +110,7 @@ def format_table(sim: Any) -> str:
             f"{_fmt(f['log10_grad_second_moment'][l], 5):>12} "
             f"{_fmt(f['log10_grad_second_moment_se'][l], 2):>8}  "
             f"{_fmt(f['chi'][l]):>10} {_fmt(f['chi_se'][l], 2):>9}  "
-            f"{_fmt(f['mean_log_chi'][l]):>9} {_fmt(f['mean_log_chi_se'][l], 2):>8}"
+            f"{_fmt(f['mean_ln_chi'][l]):>9} {_fmt(f['mean_ln_chi_se'][l], 2):>8}"
         )
     if len(rows) < L + 1:
         lines.append(f"(showing {len(rows)} of {L + 1} layers; --json or --out has all)")

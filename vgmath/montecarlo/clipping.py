@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.deprecation import renamed_alias
 from ..core.errors import InvalidArgumentError
 from ..symbolic.parse import to_sympy_number
 
@@ -151,9 +152,13 @@ class ClipReport:
     clipped: tuple[float, ...]
     fraction_clipped: float
     fraction_clipped_se: float
-    mean_log_norm: float
-    mean_log_clipped_norm: float
+    mean_ln_norm: float
+    mean_ln_clipped_norm: float
     max_clipped: float
+
+    #: deprecated aliases: logarithms are named by their base (``ln_`` / ``log10_``)
+    mean_log_norm = renamed_alias("mean_ln_norm", "mean_log_norm")
+    mean_log_clipped_norm = renamed_alias("mean_ln_clipped_norm", "mean_log_clipped_norm")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,8 +169,8 @@ class ClipReport:
             "clipped": [_finite(v) for v in self.clipped],
             "fraction_clipped": self.fraction_clipped,
             "fraction_clipped_se": self.fraction_clipped_se,
-            "mean_log_norm": _finite(self.mean_log_norm),
-            "mean_log_clipped_norm": _finite(self.mean_log_clipped_norm),
+            "mean_ln_norm": _finite(self.mean_ln_norm),
+            "mean_ln_clipped_norm": _finite(self.mean_ln_clipped_norm),
             "max_clipped": _finite(self.max_clipped),
         }
 
@@ -206,8 +211,8 @@ def clip_report(sim: Any, clip_norm: Any = None) -> ClipReport:
         clipped=tuple(float(v) for v in np.quantile(clipped, REPORT_QUANTILES)),
         fraction_clipped=frac,
         fraction_clipped_se=math.sqrt(frac * (1 - frac) / T) if T > 1 else math.nan,
-        mean_log_norm=float(np.mean(log_norm)),
-        mean_log_clipped_norm=float(np.mean(log_clipped)),
+        mean_ln_norm=float(np.mean(log_norm)),
+        mean_ln_clipped_norm=float(np.mean(log_clipped)),
         max_clipped=float(clipped.max()),
     )
 

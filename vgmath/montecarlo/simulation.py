@@ -15,7 +15,7 @@ field (index l = 0..L)            per network, averaged over the ensemble
 ``grad_weight_second_moment``     ‖δ^l‖² ‖x^{l-1}‖²/(n_l n_{l-1}) = mean of (∂E/∂W^l_ij)²
 ``activation_second_moment``      ‖x^l‖²/n_l
 ``chi``                           ratio of consecutive means: mean g²[l-1] / mean g²[l]
-``mean_log_chi``                  mean of ln R_l, R_l = (‖g^{l-1}‖²/n_{l-1})/(‖g^l‖²/n_l)
+``mean_ln_chi``                  mean of ln R_l, R_l = (‖g^{l-1}‖²/n_{l-1})/(‖g^l‖²/n_l)
 ``log10_<name>``                  log10 of the ensemble mean, without under/overflow
 ===============================  ===========================================================
 
@@ -101,7 +101,7 @@ MEAN_FIELDS = tuple(_SAMPLE_KEYS)
 FIELDS = (
     *MEAN_FIELDS,
     "chi",
-    "mean_log_chi",
+    "mean_ln_chi",
     *(f"log10_{name}" for name in MEAN_FIELDS),
 )
 
@@ -164,6 +164,12 @@ def _moment_ratio(logs: FloatArray) -> tuple[float, float]:
 
 
 # --------------------------------------------------------------------------- samples
+
+
+def _renamed(name: str) -> str:
+    """The current name of a field renamed to say its logarithm's base
+    (``mean_log_chi`` → ``mean_ln_chi``), or ``name`` itself."""
+    return name.replace("mean_log_", "mean_ln_", 1) if name.startswith("mean_log_") else name
 
 
 class _Samples(Mapping[str, FloatArray]):
@@ -253,6 +259,9 @@ class Simulation(Typeset):
         fields = self.__dict__.get("fields")
         if fields is not None and name in fields:
             return fields[name]
+        if fields is not None and _renamed(name) in fields:
+            warn_renamed(name, _renamed(name))
+            return fields[_renamed(name)]
         raise AttributeError(f"'Simulation' object has no attribute {name!r}")
 
     def __dir__(self) -> list[str]:
@@ -280,6 +289,9 @@ class Simulation(Typeset):
     def profile(self, name: str) -> FloatArray:
         """A per-layer field by name (``"q"``, ``"chi_se"``, ... see :data:`FIELDS`), as
         :meth:`vgmath.Prediction.profile`."""
+        if name not in self.fields and _renamed(name) in self.fields:
+            warn_renamed(name, _renamed(name))
+            name = _renamed(name)
         if name not in self.fields:
             raise InvalidArgumentError(
                 "name", name, "not a field of this simulation; fields: " + ", ".join(FIELDS)
@@ -297,7 +309,7 @@ class Simulation(Typeset):
         Per network this is (ln G_first − ln G_last)/(last − first), G_l = ‖g^l‖²/n_l, i.e.
         minus the slope of ln G against depth; the standard error comes from its spread over
         the independent networks (no assumption about correlations between layers). Compare
-        with the mean over the same layers of the theory's ``mean_log_chi``.
+        with the mean over the same layers of the theory's ``mean_ln_chi``.
         """
         last = self.depth if last is None else last
         if not (0 <= first < last <= self.depth):
@@ -722,7 +734,7 @@ def _summarise(
         mlc[1:] = log_r.mean(axis=0)
         if T > 1:
             mlc_se[1:] = log_r.std(axis=0, ddof=1) / math.sqrt(T)
-    fields["mean_log_chi"], fields["mean_log_chi_se"] = mlc, mlc_se
+    fields["mean_ln_chi"], fields["mean_ln_chi_se"] = mlc, mlc_se
     # architecture-specific per-layer quantities: plain ensemble means and standard errors
     for name in extra_fields:
         vals = np.asarray((extra or {})[name], dtype=np.float64)

@@ -21,7 +21,7 @@ Per-layer fields (arrays of length L + 1, NaN where a quantity does not exist) f
 shared conventions of :mod:`vgmath.network.description`: ``q``, ``chi``, ``grad_second_moment``
 (E[(g^l)²]/E[(g^L)²]), ``grad_preact_second_moment`` (E[(δ^l)²]/E[(g^L)²] =
 E[φ′²]·grad_second_moment), ``grad_weight_second_moment`` (E[(∂E/∂W^l_ij)²]/E[(g^L)²] =
-E[(δ^l_i)²]·E[(x^{l-1}_j)²]), plus ``sigma_w2`` and ``mean_log_chi`` (the finite-width
+E[(δ^l_i)²]·E[(x^{l-1}_j)²]), plus ``sigma_w2`` and ``mean_ln_chi`` (the finite-width
 E[ln R_l] of :mod:`vgmath.theory.finite_width`).
 
 Weight distributions: mean-field theory only sees second moments, so uniform, truncated-
@@ -258,7 +258,7 @@ def _finish_plain(
         grad_preact_second_moment=_readonly(preact),
         grad_weight_second_moment=_readonly(weight),
         sigma_w2=_readonly(sigma_w2),
-        mean_log_chi=_readonly(mlc),
+        mean_ln_chi=_readonly(mlc),
         ln_grad_second_moment=_readonly(log_grad),
         formula=formula,
         formulas=formulas,

@@ -86,7 +86,7 @@ class Prediction(Typeset):
     grad_preact_second_moment: FloatArray
     grad_weight_second_moment: FloatArray
     sigma_w2: FloatArray
-    mean_log_chi: FloatArray
+    mean_ln_chi: FloatArray
     ln_grad_second_moment: FloatArray
     formula: sp.Expr | None
     formulas: Mapping[str, sp.Expr]
@@ -99,6 +99,7 @@ class Prediction(Typeset):
 
     #: deprecated: logarithms are named by their base (``ln_`` / ``log10_``)
     log_grad_second_moment = renamed_alias("ln_grad_second_moment", "log_grad_second_moment")
+    mean_log_chi = renamed_alias("mean_ln_chi", "mean_log_chi")
 
     # ---- views
     @property
@@ -153,12 +154,14 @@ class Prediction(Typeset):
         )
 
     def profile(self, name: str) -> FloatArray:
-        """A per-layer field by name (one of :data:`FIELDS`, ``sigma_w2``, ``mean_log_chi``,
+        """A per-layer field by name (one of :data:`FIELDS`, ``sigma_w2``, ``mean_ln_chi``,
         ``ln_grad_second_moment`` or an ``extras`` key)."""
-        if name == "log_grad_second_moment":
-            warn_renamed(name, "ln_grad_second_moment")
-            name = "ln_grad_second_moment"
-        if name in (*FIELDS, "sigma_w2", "mean_log_chi", "ln_grad_second_moment"):
+        renamed = {"log_grad_second_moment": "ln_grad_second_moment",
+                   "mean_log_chi": "mean_ln_chi"}
+        if name in renamed:
+            warn_renamed(name, renamed[name])
+            name = renamed[name]
+        if name in (*FIELDS, "sigma_w2", "mean_ln_chi", "ln_grad_second_moment"):
             return getattr(self, name)  # type: ignore[no-any-return]
         if name in self.extras:
             return self.extras[name]
@@ -170,7 +173,7 @@ class Prediction(Typeset):
         formula as text and LaTeX, and (on request) the exact profiles as strings."""
         fields = {
             name: _floats(getattr(self, name))
-            for name in (*FIELDS, "sigma_w2", "mean_log_chi", "ln_grad_second_moment")
+            for name in (*FIELDS, "sigma_w2", "mean_ln_chi", "ln_grad_second_moment")
         }
         out: dict[str, Any] = {
             "kind": "prediction",
@@ -222,14 +225,14 @@ class Prediction(Typeset):
         """A text table of the profile (about ``rows`` evenly spaced layers, ends included)."""
         L = self.chain.depth
         idx = sorted({round(i) for i in np.linspace(0, L, min(rows, L + 1))})
-        names = ("q", "chi", "grad", "grad_preact", "grad_weight", "mean_log_chi")
+        names = ("q", "chi", "grad", "grad_preact", "grad_weight", "mean_ln_chi")
         arrays = (
             self.q,
             self.chi,
             self.grad_second_moment,
             self.grad_preact_second_moment,
             self.grad_weight_second_moment,
-            self.mean_log_chi,
+            self.mean_ln_chi,
         )
         head = f"{'l':>5} " + " ".join(f"{n:>13}" for n in names)
         lines = [head, "-" * len(head)]
