@@ -93,7 +93,7 @@ def power(args: argparse.Namespace, chains: tuple[tuple[str, str], ...], depth: 
     errors.append(("x1.1 at layers 0-10", 1.1, 10))
     for act_name, init_name in chains:
         chain = vg.Chain(act_name, init=init_name, depth=depth, width=width)
-        logs = np.asarray(vg.predict(chain).log_grad_second_moment, dtype=float)
+        logs = np.asarray(vg.predict(chain).ln_grad_second_moment, dtype=float)
         steps = depth - np.arange(depth + 1)
         results = {e[0]: dict.fromkeys(Verdict, 0) for e in errors}
         l0 = 0

@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
                 for r in range(args.replicates):
                     sim = vg.simulate(chain, trials=args.trials,
                                       seed=7_000_000 + 1000 * index + r)
-                    reps.append(np.asarray(sim.samples["log_grad_second_moment"], dtype=float))
+                    reps.append(np.asarray(sim.samples["ln_grad_second_moment"], dtype=float))
                     tails.append(tail_shape(chain, sim.samples, "grad_second_moment"))
                 pooled = np.concatenate(reps, axis=0)
                 top = pooled.max(axis=0)
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
                 lo_hi = (np.array(lows), np.array(highs))
                 tails_arr = np.array(tails)
                 trusted = np.mean(~(tails_arr > TAIL_K_MAX), axis=0)
-                dev = ref - np.asarray(pred.log_grad_second_moment, dtype=float)
+                dev = ref - np.asarray(pred.ln_grad_second_moment, dtype=float)
                 rec = {
                     "activation": name, "init": init, "depth": depth, "width": width,
                     "dev": dev.tolist(), "dev_se": ref_se.tolist(),

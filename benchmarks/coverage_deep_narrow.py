@@ -106,12 +106,12 @@ def main(argv: list[str] | None = None) -> int:
     for index, cfg in enumerate(args.configs):
         act, init = cfg.split("+")
         chain = vg.Chain(act, init=init, depth=L, width=args.width)
-        pred = np.asarray(vg.predict(chain).log_grad_second_moment, dtype=float)
+        pred = np.asarray(vg.predict(chain).ln_grad_second_moment, dtype=float)
         reps, ks, seeds = [], [], []
         for r in range(args.replicates):
             seed = args.seed_base + 1000 * index + r
             sim = vg.simulate(chain, trials=args.trials, seed=seed)
-            reps.append(np.asarray(sim.samples["log_grad_second_moment"], dtype=float)[:, :L])
+            reps.append(np.asarray(sim.samples["ln_grad_second_moment"], dtype=float)[:, :L])
             ks.append(tail_shape(chain, sim.samples, "grad_second_moment", window=False)[:L])
             seeds.append(seed)
         pooled = np.concatenate(reps, axis=0)

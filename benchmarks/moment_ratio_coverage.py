@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, (act, init, which) in enumerate(CASES):
         chain = vg.Chain(act, init=init, depth=20, width=128)
         checks, logs, pints = [], [], []
-        key = "log_grad_second_moment" if which == "gradient" else "log_activation_second_moment"
+        key = "ln_grad_second_moment" if which == "gradient" else "ln_activation_second_moment"
         layer = 0 if which == "gradient" else 20
         for r in range(reps):
             sim = vg.simulate(chain, trials=1000, seed=3_000_000 + 1000 * k + r)

@@ -33,7 +33,7 @@ def main() -> int:
               f"{math.exp(min(v.tolerance[i], 700)):.3g}), tail k {v.tail_k[i]:.2f}, "
               f"status {v.status[i].value} ({v.reason[i] or 'tested'})")
     chain = vg.Chain("tanh", init="xavier", depth=50, width=32)
-    logs = np.asarray(vg.predict(chain).log_grad_second_moment, dtype=float)
+    logs = np.asarray(vg.predict(chain).ln_grad_second_moment, dtype=float)
     wrong = np.exp(logs + (50 - np.arange(51)) * math.log(1.02))
     counts: dict[str, int] = {}
     tested = []
@@ -50,7 +50,7 @@ def main() -> int:
         for j, init in enumerate(("xavier", "he", "lecun")):
             chain = vg.Chain(name, init=init, depth=20, width=128)
             sim = vg.simulate(chain, trials=1000, seed=50_000 + 10 * i + j)
-            logs = np.asarray(vg.predict(chain).log_grad_second_moment, dtype=float)
+            logs = np.asarray(vg.predict(chain).ln_grad_second_moment, dtype=float)
             for factor in (2.0, 0.5):
                 wrong = logs.copy()
                 wrong[0] += math.log(factor)

@@ -93,7 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # (and passes outright wherever every layer can be tested)
         ck.true(f"L = {depth}, n = {width}: the mean q^l = {q1:g} is preserved (not rejected)",
                 res.verdict != "FAIL", verdict(res), source="He et al. 2015")
-        logs = sim.samples["log_activation_second_moment"][:, -1]
+        logs = sim.samples["ln_activation_second_moment"][:, -1]
         mean_act = q1 / 2  # E[relu(h)²] = q/2
         frac = float(np.mean(logs < math.log(mean_act / 10)))
         ck.step(f"   fraction of networks with ‖x^L‖²/n below a tenth of its mean: {frac:.3f}")

@@ -33,7 +33,7 @@ ok = True
 for act, init in (("sigmoid", "xavier"), ("tanh", "xavier"), ("relu", "he")):
     chain = vg.Chain(act, init=init, depth=depth, width=width)
     theory, sim = vg.predict(chain), vg.simulate(chain, trials=trials, seed=0)
-    log10_theory = theory.log_grad_second_moment / np.log(10)
+    log10_theory = theory.ln_grad_second_moment / np.log(10)
     line, = left.plot(theory.layers, log10_theory, label=f"{act} + {init}")
     mc, se = sim.log10_grad_second_moment, sim.log10_grad_second_moment_se
     left.errorbar(sim.layers, mc, yerr=2 * se, fmt="o", ms=3, color=line.get_color())

@@ -83,6 +83,7 @@ _EXPORTS: dict[str, str] = {
     "critical_point": "theory.criticality",
     "CriticalPoint": "theory.criticality",
     "ExactProfile": "theory.profile",
+    "PrecisionLimits": "theory.precision",
     "fixed_point": "theory.criticality",
     "FixedPoint": "theory.criticality",
     "critical_line": "theory.criticality",
@@ -176,6 +177,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .theory.gains import GainRow, gain_table
     from .theory.gaussian import GaussianResult, gaussian_expectation, gaussian_series
     from .theory.maps import chi_map, correlation_map, variance_map
+    from .theory.precision import PrecisionLimits
     from .theory.prediction import predict
     from .theory.profile import ExactProfile, Prediction
     from .theory.symbolic_profile import SymbolicPrediction

@@ -76,7 +76,7 @@ def test_clipping_exploding_networks(net):
     assert ((factor > 0) & (factor <= 1)).all()
     np.testing.assert_allclose(log_clipped, np.minimum(log_norm, math.log(c)), atol=1e-12)
     # direction: every layer's weight gradient is scaled by the same factor
-    lw = sim.samples["log_grad_weight_second_moment"][:, 1:]
+    lw = sim.samples["ln_grad_weight_second_moment"][:, 1:]
     lwc = sim.samples["log_clipped_grad_weight_second_moment"][:, 1:]
     np.testing.assert_allclose(lwc - lw, np.repeat(2 * np.log(factor)[:, None], lw.shape[1], 1),
                                atol=1e-9)

@@ -211,7 +211,7 @@ def test_vector_action_never_exceeds_the_spectral_norm():
     net = vg.Recurrent("gru", hidden=12, steps=8, input_size=4)
     spec = vg.simulate(net.replace(jacobian="spectral"), trials=20, seed=3)
     vec = vg.simulate(net.replace(jacobian="vector"), trials=20, seed=3)
-    np.testing.assert_array_equal(spec.samples["log_q"], vec.samples["log_q"])  # same nets
+    np.testing.assert_array_equal(spec.samples["ln_q"], vec.samples["ln_q"])  # same nets
     assert (vec.samples["log_jacobian_norm"] <= spec.samples["log_jacobian_norm"] + 1e-12).all()
     assert spec.metadata()["jacobian_norm"].startswith("exact")
 
@@ -235,15 +235,15 @@ def test_vanilla_rnn_follows_the_mean_field_chain(inputs):
     sim = vg.simulate(net, trials=400, seed=11)
     pred = vg.predict(net.mean_field_chain())
     t = np.arange(T + 1)
-    q = log_mean_test(sim.samples["log_q"][:, 1:], np.log(pred.q[1:]),
+    q = log_mean_test(sim.samples["ln_q"][:, 1:], np.log(pred.q[1:]),
                       band=np.log1p(t[1:] / n))
-    g = log_mean_test(sim.samples["log_grad_second_moment"][:, :-1],
+    g = log_mean_test(sim.samples["ln_grad_second_moment"][:, :-1],
                       np.log(pred.grad_second_moment[:-1]), band=np.log1p((T - t[:-1]) / n))
     assert (holm(np.concatenate([q.p_value, g.p_value])) > ALPHA).all()
     # quality: a 20 % error in σ_w² is far outside the band
     wrong = vg.predict(net.mean_field_chain().replace(init={"scheme": "custom",
                                                             "sigma_w2": "9/5"}))
-    g2 = log_mean_test(sim.samples["log_grad_second_moment"][:, :-1],
+    g2 = log_mean_test(sim.samples["ln_grad_second_moment"][:, :-1],
                        np.log(wrong.grad_second_moment[:-1]),
                        band=np.log1p((T - t[:-1]) / n))
     assert (holm(g2.p_value) <= ALPHA).any()
@@ -268,9 +268,9 @@ def test_seeded_runs_reproduce_bit_for_bit(cell):
     a = vg.simulate(net, trials=9, seed=4, block_size=4)
     b = vg.simulate(net, trials=9, seed=4, block_size=4, chunk_size=8)
     c = vg.simulate(net, trials=9, seed=5, block_size=4)
-    for key in ("log_grad_second_moment", "log_jacobian_norm", "log_param_grad_norm"):
+    for key in ("ln_grad_second_moment", "log_jacobian_norm", "log_param_grad_norm"):
         np.testing.assert_array_equal(a.samples[key], b.samples[key])
-    assert not np.array_equal(a.samples["log_q"], c.samples["log_q"])
+    assert not np.array_equal(a.samples["ln_q"], c.samples["ln_q"])
     d = a.to_dict()
     assert d["chain"]["kind"] == "recurrent" and d["method"] == "dense"
     assert "log_jacobian_norm" in d["fields"]
@@ -282,7 +282,7 @@ def test_fields_follow_the_shared_conventions():
     assert sim.depth == 5 and sim.q.shape == (6,)
     assert sim.grad_second_moment[5] == pytest.approx(sim.samples["grad_second_moment"][:, 5]
                                                       .mean())
-    assert np.isneginf(sim.samples["log_q"][:, 0]).all()  # h_0 = 0
+    assert np.isneginf(sim.samples["ln_q"][:, 0]).all()  # h_0 = 0
     assert np.isnan(sim.grad_preact_second_moment[0])
     assert sim.fields["log_forget_product"][5] == 0.0
     # the zero-input forget gate is σ(1 + W h): its log gain per step is below 0

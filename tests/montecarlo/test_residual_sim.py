@@ -90,9 +90,9 @@ def test_linear_residual_chain_is_exact_at_any_width():
 def test_zero_alpha_is_the_identity():
     chain = vg.Chain("tanh", init="xavier", depth=4, width=10, residual=vg.Residual(alpha=0))
     sim = vg.simulate(chain, trials=5, seed=0)
-    lg = sim.samples["log_grad_second_moment"]
+    lg = sim.samples["ln_grad_second_moment"]
     np.testing.assert_allclose(lg, lg[:, -1:].repeat(5, axis=1), rtol=0, atol=1e-12)
-    np.testing.assert_allclose(sim.samples["log_q"], 0.0, atol=1e-12)
+    np.testing.assert_allclose(sim.samples["ln_q"], 0.0, atol=1e-12)
 
 
 @pytest.mark.slow
@@ -108,7 +108,7 @@ def test_conditioned_and_dense_residual_samplers_agree():
         se = np.hypot(a.fields[name + "_se"][1:], b.fields[name + "_se"][1:])
         ps.append(2 * stats.norm.sf(np.abs(x - y) / se))
     for l in range(1, chain.depth + 1):
-        ps.append([stats.ks_2samp(a.samples["log_q"][:, l], b.samples["log_q"][:, l]).pvalue])
+        ps.append([stats.ks_2samp(a.samples["ln_q"][:, l], b.samples["ln_q"][:, l]).pvalue])
     assert (holm(np.concatenate(ps)) > ALPHA).all()
 
 
@@ -123,7 +123,7 @@ def test_seeded_residual_runs_reproduce_and_export():
     chain = vg.Chain("relu", init="he", depth=3, width=8, residual=vg.Residual(alpha="1/2"))
     a = vg.simulate(chain, trials=10, seed=6, block_size=4)
     b = vg.simulate(chain, trials=10, seed=6, block_size=4, chunk_size=8)
-    for key in ("log_q", "log_grad_second_moment", "mean", "log_param_grad_norm"):
+    for key in ("ln_q", "ln_grad_second_moment", "mean", "log_param_grad_norm"):
         np.testing.assert_array_equal(a.samples[key], b.samples[key])
     d = a.to_dict()
     assert d["chain"]["residual"]["alpha"] == "1/2" and "mean" in d["fields"]

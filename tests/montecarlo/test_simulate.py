@@ -69,7 +69,7 @@ def equivalence_pvalues(s1: vg.Simulation, s2: vg.Simulation, layers_from: int =
         a, b = s1.fields[name][layers_from:], s2.fields[name][layers_from:]
         ps.append(two_sample_pvalues(a, s1.fields[name + "_se"][layers_from:],
                                      b, s2.fields[name + "_se"][layers_from:]))
-    for key in ("log_q", "log_grad_second_moment"):
+    for key in ("ln_q", "ln_grad_second_moment"):
         x, y = s1.samples[key], s2.samples[key]
         for l in range(max(1, layers_from), s1.depth + 1):
             ps.append(np.array([stats.ks_2samp(x[:, l], y[:, l]).pvalue]))
@@ -151,11 +151,11 @@ def test_fields_samples_and_missing_entries():
             assert np.array_equal(getattr(sim, key), sim.fields[key], equal_nan=True)
     assert sim.q[0] == 2 and sim.q_se[0] == 0  # the input is fixed: ‖x^0‖²/n_0 = input_q
     for name in ("grad_preact_second_moment", "grad_weight_second_moment", "chi",
-                 "mean_log_chi"):
+                 "mean_ln_chi"):
         assert np.isnan(sim.fields[name][0])
         assert np.isfinite(sim.fields[name][1:]).all()
     assert set(sim.samples) == {
-        p + n for n in MEAN_FIELDS for p in ("", "log10_", "log_")
+        p + n for n in MEAN_FIELDS for p in ("", "log10_", "ln_")
     }
     for key, arr in sim.samples.items():
         assert arr.shape == (7, L + 1), key
@@ -351,7 +351,7 @@ def test_dead_relu_layers_at_width_8():
     resolves this 1% effect; the naive constant 1 is rejected."""
     chain = vg.Chain("relu", init="he", depth=4, width=8)
     sim = vg.simulate(chain, trials=100_000, seed=8)
-    dead = np.isneginf(sim.samples["log_activation_second_moment"][:, 3])
+    dead = np.isneginf(sim.samples["ln_activation_second_moment"][:, 3])
     p_alive = 1.0 - dead.mean()
     assert 0.005 < dead.mean() < 0.02  # ≈ 3/256 ≈ 0.0117 (three chances to die)
     g3, se = sim.grad_second_moment[3], sim.grad_second_moment_se[3]
@@ -390,7 +390,7 @@ def test_scalar_sigmoid_chain_matches_a_direct_product(method, sigma_w2):
     chain = vg.Chain(act, init={"scheme": "custom", "sigma_w2": sigma_w2}, depth=12, width=1)
     sim = vg.simulate(chain, trials=4000, seed=4, method=method)
     direct = _direct_scalar_chain(np.random.default_rng(99), 4000, 12, float(sigma_w2), act)
-    ours = sim.samples["log_grad_second_moment"][:, 0]
+    ours = sim.samples["ln_grad_second_moment"][:, 0]
     ks = stats.ks_2samp(ours, direct).pvalue
     t = stats.ttest_ind(ours, direct, equal_var=False).pvalue  # means of ln g0²
     assert not holm_rejects(np.array([ks, t]))
@@ -443,7 +443,7 @@ def test_equivalence_test_catches_the_gradient_independence_assumption():
     chain = vg.Chain(act, init={"scheme": "custom", "sigma_w2": 16}, depth=8, width=1)
     exact = vg.simulate(chain, trials=3000, seed=7, method="dense")
     naive = _independent_backward_scalar(np.random.default_rng(1), 3000, 8, 16.0, act)
-    ours = exact.samples["log_grad_second_moment"][:, 0]
+    ours = exact.samples["ln_grad_second_moment"][:, 0]
     assert holm_rejects(np.array([stats.ks_2samp(ours, naive).pvalue]))
 
 
@@ -500,7 +500,7 @@ def test_moment_ratio_accessor_validates():
     with pytest.raises(InvalidArgumentError):
         sim.finite_width_moment_ratio("forward", layer=3)
     with pytest.raises(InvalidArgumentError):
-        sim.log_gradient_slope(2, 1)
+        sim.ln_gradient_slope(2, 1)
 
 
 # --------------------------------------------------------------------------- against the theory
@@ -596,14 +596,14 @@ def test_exploding_relu_forward_is_tracked_in_log_space(dtype, method, n, depth,
     L = depth
     chain = vg.Chain("relu", init={"scheme": "custom", "sigma_w2": sigma_w2}, depth=L, width=n)
     sim = vg.simulate(chain, trials=40, seed=2, dtype=dtype, method=method)
-    la = sim.samples["log_activation_second_moment"]
-    assert np.isfinite(la).all() and np.isfinite(sim.samples["log_q"]).all()
+    la = sim.samples["ln_activation_second_moment"]
+    assert np.isfinite(la).all() and np.isfinite(sim.samples["ln_q"]).all()
     assert sim.log10_q[L] > 330  # the ensemble mean itself is beyond float64
     per_net = (la[:, L] - la[:, 0]) / L
     expected = _relu_log_growth(n, sigma_w2 / n)
     z = (per_net.mean() - expected) / (per_net.std(ddof=1) / math.sqrt(40))
     assert abs(z) < stats.norm.isf(ALPHA / 2)
-    assert np.isfinite(sim.samples["log_grad_second_moment"]).all()
+    assert np.isfinite(sim.samples["ln_grad_second_moment"]).all()
 
 
 @pytest.mark.parametrize("method", ["conditioned", "dense"])
@@ -623,24 +623,24 @@ def test_non_finite_signals_raise_numerical_error(method):
 @pytest.mark.slow
 def test_ten_thousand_sigmoid_layers_match_the_theory_slope(tmp_path):
     """A 10,000-layer sigmoid chain (Xavier, n = 64) in float32 and float64: finite per-layer
-    log-gradients, exported, whose slope matches the theory's mean_log_chi.
+    log-gradients, exported, whose slope matches the theory's mean_ln_chi.
 
     The slope is the per-network average of ln R_l over layers 100 < l ≤ L (q is at its
     fixed point there), with its standard error from the spread over networks. The theory's
     E[ln R] includes the chi-square gap ψ(n/2) − ln(n/2) and the φ′² dispersion term; the
     O(1/n) terms it leaves out (the forward/backward correlation of one weight matrix, the
     fluctuation of q) are measured, as in the test above: a 400-layer run at n = 32 gives
-    |d| + 3 se, scaled by 32/64. The slope must agree with mean_log_chi within that
+    |d| + 3 se, scaled by 32/64. The slope must agree with mean_ln_chi within that
     allowance (an interval test); log χ alone (no E[log] gap) must be rejected."""
     L, n, first = 10_000, 64, 100
     chain = vg.Chain("sigmoid", init="xavier", depth=L, width=n)
     theory = vg.predict(chain)
     short = vg.Chain("sigmoid", init="xavier", depth=400, width=32)
     sim_short = vg.simulate(short, trials=1000, seed=17)
-    slope_short, se_short = sim_short.log_gradient_slope(first)
-    d_short = slope_short - float(np.mean(vg.predict(short).mean_log_chi[first + 1 :]))
+    slope_short, se_short = sim_short.ln_gradient_slope(first)
+    d_short = slope_short - float(np.mean(vg.predict(short).mean_ln_chi[first + 1 :]))
     allowance = (abs(d_short) + 3 * se_short) * 32 / n
-    target = float(np.mean(theory.mean_log_chi[first + 1 :]))
+    target = float(np.mean(theory.mean_ln_chi[first + 1 :]))
     log_chi = float(np.mean(np.log(theory.chi[first + 1 :])))
     p, p_wrong = [], []
     for dtype in (np.float32, np.float64):
@@ -649,7 +649,7 @@ def test_ten_thousand_sigmoid_layers_match_the_theory_slope(tmp_path):
         assert np.isfinite(lg).all() and np.isfinite(sim.log10_grad_second_moment).all()
         assert sim.log10_grad_second_moment[0] < -10_000  # far below float64's range
         assert sim.grad_second_moment[0] == 0.0  # …which is what the plain mean underflows to
-        slope, se = sim.log_gradient_slope(first)
+        slope, se = sim.ln_gradient_slope(first)
         assert 0 < se < 0.002
         p.append(interval_pvalues(slope, se, target, allowance))
         p_wrong.append(interval_pvalues(slope, se, log_chi, allowance))
@@ -677,10 +677,10 @@ def test_same_seed_same_results_whatever_the_chunking(method):
             assert same, (chunk, key)
     # a run with more trials extends a shorter one, block by block
     longer = vg.simulate(chain, trials=64, seed=3, block_size=8, method=method)
-    assert np.array_equal(longer.samples["log_grad_second_moment"][:48],
-                          base.samples["log_grad_second_moment"][:48])
+    assert np.array_equal(longer.samples["ln_grad_second_moment"][:48],
+                          base.samples["ln_grad_second_moment"][:48])
     different = vg.simulate(chain, trials=50, seed=4, block_size=8, method=method)
-    assert not np.array_equal(different.samples["log_q"], base.samples["log_q"])
+    assert not np.array_equal(different.samples["ln_q"], base.samples["ln_q"])
     # the block size is part of what a seed means (recorded with the result)
     assert base.block_size == 8 and base.to_dict()["block_size"] == 8
 
@@ -704,7 +704,7 @@ def test_seed_none_is_recorded_and_reproduces():
     chain = vg.Chain("relu", init="he", depth=3, width=5)
     sim = vg.simulate(chain, trials=10)
     again = vg.simulate(chain, trials=10, seed=sim.seed)
-    assert np.array_equal(sim.samples["log_q"], again.samples["log_q"])
+    assert np.array_equal(sim.samples["ln_q"], again.samples["ln_q"])
 
 
 @pytest.mark.slow

@@ -409,7 +409,7 @@ def test_rows_columns_and_config_level(small) -> None:
     assert len(summary) == 16
     s = summary[3]
     assert s["theory_log10_gradient_ratio"] == pytest.approx(
-        small[3].prediction["log_grad_second_moment"][0] / math.log(10), rel=1e-15)
+        small[3].prediction["ln_grad_second_moment"][0] / math.log(10), rel=1e-15)
     assert s["sim_log10_gradient_ratio"] == small[3].simulation["log10_grad_second_moment"][0]
     with pytest.raises(InvalidArgumentError, match="level"):
         small.rows(level="cell")

@@ -1,4 +1,4 @@
-"""Finite-width results: exact fourth-moment ratios and the E[log] gap ``mean_log_chi``.
+"""Finite-width results: exact fourth-moment ratios and the E[log] gap ``mean_ln_chi``.
 
 References: Hanin 2018 (arXiv:1801.03744) and Hanin & Nica 2019 (arXiv:1812.05994): for
 ReLU networks with Gaussian weights the squared norms are products of independent
@@ -203,10 +203,10 @@ def test_linear_mean_log_chi_is_the_digamma_form() -> None:
     p = vg.predict(chain)
     for l, (a, b) in enumerate(((6, 10), (10, 4)), start=1):
         expected = math.log(b / a) + special.digamma(a / 2) - math.log(a / 2)
-        assert p.mean_log_chi[l] == pytest.approx(expected, abs=1e-14)
+        assert p.mean_ln_chi[l] == pytest.approx(expected, abs=1e-14)
     samples = _one_layer_log_ratio("identity", 1.0, 6, 10, 200_000, 1)
     se = samples.std(ddof=1) / math.sqrt(samples.size)
-    assert abs(samples.mean() - p.mean_log_chi[1]) < 5 * se
+    assert abs(samples.mean() - p.mean_ln_chi[1]) < 5 * se
     # quality: ln χ alone (the n → ∞ value) is rejected
     assert abs(samples.mean() - math.log(10 / 6)) > 5 * se
 
@@ -242,7 +242,7 @@ def test_tanh_log_ratio_integral_matches_monte_carlo() -> None:
 
 
 def _delta_gap(name: str, q: float, m: int, *, kappa_coefficient: float = 1.5) -> float:
-    """(exact E[ln R]) − (vgmath's mean_log_chi) for a square layer of width m; the
+    """(exact E[ln R]) − (vgmath's mean_ln_chi) for a square layer of width m; the
     coefficient of (κ−1)/(m+2) can be changed to show a wrong one is caught."""
     p = vg.predict(vg.Chain(name, "lecun", depth=1, width=[m, m], input_q=q))
     exact = math.log(p.chi[1] / meanfield_module.moment_provider(p.chain.act).dphi2(q))
@@ -252,13 +252,13 @@ def _delta_gap(name: str, q: float, m: int, *, kappa_coefficient: float = 1.5) -
     # ``exact`` is the gradient-independent E[ln R]; remove the forward/backward coupling
     # term c/m, tested on its own in test_coupling_term_matches_coupled_weights
     c = finite_width_module.coupling_coefficient(q, mom.dphi2(q), mom.z2dphi2(q), 0.0)
-    value = p.mean_log_chi[1] - c / m + (1.5 - kappa_coefficient) * (kappa - 1) / (m + 2)
+    value = p.mean_ln_chi[1] - c / m + (1.5 - kappa_coefficient) * (kappa - 1) / (m + 2)
     return exact - value
 
 
 @pytest.mark.slow
 def test_delta_method_is_second_order() -> None:
-    # E[ln R] − mean_log_chi = O(1/n²): doubling n divides the gap by ≈ 4
+    # E[ln R] − mean_ln_chi = O(1/n²): doubling n divides the gap by ≈ 4
     widths = (32, 64, 128)
     gaps = [_delta_gap("tanh", 1.0, m) for m in widths]
     for a, b in itertools.pairwise(gaps):
@@ -283,7 +283,7 @@ def _coupled_layer_log_ratio(name: str, q: float, m: int, trials: int, seed: int
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["tanh", "sigmoid"])
 def test_coupling_term_matches_coupled_weights(name: str) -> None:
-    # Monte Carlo with the same W used forward and backward: E[ln R] − mean_log_chi is
+    # Monte Carlo with the same W used forward and backward: E[ln R] − mean_ln_chi is
     # O(1/n²) with the coupling term; without it an O(1/n) gap of c/n remains.
     q, m, trials = 1.0, 16, 100_000
     p = vg.predict(vg.Chain(name, "lecun", depth=1, width=[m, m], input_q=q))
@@ -294,7 +294,7 @@ def test_coupling_term_matches_coupled_weights(name: str) -> None:
     # allowance: 4 standard errors (two-sided, ~6e-5 false alarms) plus the O(1/n²)
     # remainder, bounded by the measured second-order gap scale 1/m² (test above)
     allowance = 4 * se + 1.0 / m**2
-    assert abs(samples.mean() - p.mean_log_chi[1]) < allowance
+    assert abs(samples.mean() - p.mean_ln_chi[1]) < allowance
     # quality: the same check without the coupling term fails (|c|/m exceeds the allowance)
     assert abs(c) / m > 2 * allowance
-    assert abs(samples.mean() - (p.mean_log_chi[1] - c / m)) > allowance
+    assert abs(samples.mean() - (p.mean_ln_chi[1] - c / m)) > allowance

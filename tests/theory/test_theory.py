@@ -368,7 +368,7 @@ def test_first_layer_uses_input_q_and_bias() -> None:
 def test_deep_profiles_stay_finite() -> None:
     # q → 0 geometrically (GELU, Xavier: σ_w² φ′(0)² = 1/4) and q → ∞ (SELU, He)
     g = vg.predict(vg.Chain("gelu", "xavier", depth=1000, width=64))
-    assert np.all(np.isfinite(g.log_grad_second_moment)) and np.all(g.q >= 0)
+    assert np.all(np.isfinite(g.ln_grad_second_moment)) and np.all(g.q >= 0)
     assert g.chi[-1] == pytest.approx(0.25, rel=1e-12)  # σ_w² E[φ′²]₀ with φ′(0) = 1/2
     s = vg.predict(vg.Chain("selu", "he", depth=300, width=64))
     assert np.all(np.isfinite(s.q)) and s.q[-1] > 1e10
@@ -502,7 +502,7 @@ def test_residual_closed_forms() -> None:
     post = vg.predict(vg.Chain("relu", "he", depth=3, width=32, residual=vg.Residual()))
     assert post.exact is not None and post.exact.q is None  # the mean involves √q
     assert "mean" in post.extras and post.extras["mean"][1] > 0
-    assert np.all(np.isnan(post.mean_log_chi))
+    assert np.all(np.isnan(post.mean_ln_chi))
 
 
 # --------------------------------------------------------------------------- output

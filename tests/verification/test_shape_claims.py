@@ -61,7 +61,7 @@ def test_band_claim() -> None:
     ok = vg.verify_band(chain, 100, simulation=sim)
     assert ok.verdict is vg.Verdict.PASS and ok.coverage.claimed == 20  # layer L excluded
     # a band that the mean sits inside, but too narrow for the interval: INCONCLUSIVE
-    est0 = math.exp(-float(v.log_estimate[0]))  # 1/E‖g^0‖² ≈ 28
+    est0 = math.exp(-float(v.ln_estimate[0]))  # 1/E‖g^0‖² ≈ 28
     edge = vg.verify_band(chain, est0 * 1.002, simulation=sim)
     assert edge.verdict is vg.Verdict.INCONCLUSIVE
     with pytest.raises(vg.InvalidArgumentError, match="factor"):

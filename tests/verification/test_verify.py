@@ -48,11 +48,11 @@ def test_exact_theory_passes_and_result_api(relu_he, tmp_path: Path) -> None:
     assert v.passed and v.rejected_layers == []
     assert list(v.layers) == list(range(11))
     # ReLU + He: E[(g^l)²]/E[(g^L)²] = 1 exactly, and the finite-width bias is exactly 0
-    np.testing.assert_allclose(v.log_claim, 0.0, atol=1e-12)
+    np.testing.assert_allclose(v.ln_claim, 0.0, atol=1e-12)
     # (up to the rounding of 5-point differences, ~ε/(1e-2)² ≈ 1e-12 per term)
     np.testing.assert_allclose(v.bias, 0.0, atol=1e-9)
     # the CI covers the estimate, the adjusted p-values dominate the raw ones
-    assert np.all(v.log_ci_low <= v.log_estimate) and np.all(v.log_estimate <= v.log_ci_high)
+    assert np.all(v.ln_ci_low <= v.ln_estimate) and np.all(v.ln_estimate <= v.ln_ci_high)
     assert np.all(v.p_adjusted >= v.p_value - 1e-15)
     text = v.table()
     for column in ("claim", "fw bias", "tol", "simulated", "stat", "p adj", "status", "PASS"):
@@ -61,7 +61,8 @@ def test_exact_theory_passes_and_result_api(relu_he, tmp_path: Path) -> None:
     cov = v.coverage
     assert (cov.tested, cov.claimed, cov.layer0_tested) == (10, 10, True)  # layer 10 = L excluded
     assert v.status[-1] == "untestable" and v.reason[-1] == "normalisation layer"
-    assert r"\begin{tabular}" in v.latex() and v._repr_latex_().startswith("$$\\begin{array}")
+    assert r"\begin{tabular}" in v.latex(mode="table")
+    assert v._repr_latex_().startswith("$$\\begin{array}")
     d = v.to_dict()
     assert d["passed"] is True and d["verdict"] == "PASS" and d["parameters"]["seed"] == 11
     assert d["coverage"] == {"tested": 10, "claimed": 10, "fraction": 1.0, "layer0_tested": True}
@@ -120,7 +121,7 @@ def test_chi_off_by_three_percent_rejected(act: str, init: str) -> None:
     chain = _chain(act, init)
     p = vg.predict(chain)
     steps = chain.depth - np.arange(chain.depth + 1)
-    wrong = np.exp(p.log_grad_second_moment + steps * math.log(1.03))
+    wrong = np.exp(p.ln_grad_second_moment + steps * math.log(1.03))
     sim = vg.simulate(chain, trials=1000, seed=2024)
     assert vg.verify(chain, simulation=sim).passed  # the truth passes on the same networks
     v = vg.verify(chain, wrong, simulation=sim)
@@ -191,15 +192,15 @@ def test_underflowing_profiles_are_handled() -> None:
     test runs on logs, and a claim 10× too small there is still rejected."""
     chain = vg.Chain("sigmoid", init="xavier", depth=250, width=256)
     p = vg.predict(chain)
-    assert p.log_grad_second_moment[0] / math.log(10) < -308
+    assert p.ln_grad_second_moment[0] / math.log(10) < -308
     sim = vg.simulate(chain, trials=100, seed=1)
     v = vg.verify(chain, simulation=sim)
     # 100 networks cannot resolve 250 layers at the Bonferroni level (INCONCLUSIVE), but
     # nothing is rejected, and layer 0 carries a test (it can still be rejected)
     assert v.verdict is not vg.Verdict.FAIL and np.isfinite(v.p_value[0])
-    assert np.isfinite(v.log_estimate[0]) and v.log_estimate[0] / math.log(10) < -308
+    assert np.isfinite(v.ln_estimate[0]) and v.ln_estimate[0] / math.log(10) < -308
     assert "e-31" in v.table()
-    wrong = p.log_grad_second_moment.copy()
+    wrong = p.ln_grad_second_moment.copy()
     wrong[0] -= math.log(10)
     # the claim as exact SymPy numbers (exp of a log never underflows in SymPy)
     claim = [sp.exp(sp.Float(w, 30)) for w in wrong]
@@ -273,7 +274,7 @@ def test_width_bias_predicts_simulated_deviation(act: str, init: str) -> None:
     b, s = width_bias(chain).for_quantity("grad_second_moment")
     r = bias_tolerance(s, chain.widths[0])  # the rule of vg.verify
     for l in (0, chain.depth // 2):
-        dev = sim.log10_grad_second_moment[l] * math.log(10) - p.log_grad_second_moment[l]
+        dev = sim.log10_grad_second_moment[l] * math.log(10) - p.ln_grad_second_moment[l]
         se = sim.log10_grad_second_moment_se[l] * math.log(10)
         assert abs(dev - b[l]) <= r[l] + 4 * se, (l, dev, b[l], r[l], se)
 
@@ -393,10 +394,10 @@ def test_gradient_bound_quarter_power_fails_with_weights() -> None:
 def test_gradient_bound_reads_norms_exactly(relu_he) -> None:
     chain, sim = relu_he
     v = vg.verify_gradient_bound(chain, 1.5, simulation=sim)
-    lg = sim.samples["log_grad_second_moment"]
+    lg = sim.samples["ln_grad_second_moment"]
     worst0 = np.max(0.5 * (lg[:, 0] - lg[:, -1]))  # equal widths: n_l cancels
     assert v.worst[0] == pytest.approx(worst0)
-    assert v.log_bound[0] == pytest.approx(10 * math.log(1.5))
+    assert v.ln_bound[0] == pytest.approx(10 * math.log(1.5))
 
 
 # --------------------------------------------------------------------------- CLI

@@ -72,7 +72,11 @@ def build_network(args: argparse.Namespace, *, act: Any, init: Any, width: Any) 
         if value is not None and arch not in arches:
             flag = "--" + option.replace("_", "-")
             raise InvalidArgumentError(flag, value, f"applies to --arch {'/'.join(arches)} only")
+    readout = getattr(args, "readout", "activation")
     if arch in _RECURRENT:
+        if readout != "activation":
+            raise InvalidArgumentError("--readout", readout, "applies to chains, not --arch "
+                                       + arch)
         if not isinstance(width, int):
             raise InvalidArgumentError("--width", args.width, "a recurrent network has one width")
         return Recurrent(
@@ -100,7 +104,7 @@ def build_network(args: argparse.Namespace, *, act: Any, init: Any, width: Any) 
         if args.norm_eps is not None:
             kwargs["norm_eps"] = args.norm_eps
     return Chain(activation=act, init=init, depth=args.depth, width=width,
-                 sigma_b2=args.sigma_b2, input_q=args.input_q, **kwargs)
+                 sigma_b2=args.sigma_b2, input_q=args.input_q, readout=readout, **kwargs)
 
 
 def summary(sim: Any) -> str:

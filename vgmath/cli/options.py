@@ -67,6 +67,14 @@ def add_chain_arguments(parser: argparse.ArgumentParser, *, depth: int, width: i
                         f"commas ({width})")
     parser.add_argument("--sigma-b2", default="0", help="bias variance σ_b² (0)")
     parser.add_argument("--input-q", default="1", help="input second moment ‖x⁰‖²/n₀ (1)")
+    add_readout_argument(parser)
+
+
+def add_readout_argument(parser: argparse.ArgumentParser) -> None:
+    """``--readout activation|linear``: the output-layer convention of the chain."""
+    parser.add_argument("--readout", choices=("activation", "linear"), default="activation",
+                        help="output layer: 'activation' (φ on it too; default) or 'linear' "
+                        "(no φ: the neural-tangents / PyTorch read-out; plain chains only)")
 
 
 def chain_parts(args: argparse.Namespace) -> tuple[Any, Any, int | list[int]]:
@@ -85,6 +93,7 @@ def chain_from_args(args: argparse.Namespace, **extra: Any) -> Any:
     from ..network.description import Chain
 
     act, init, width = chain_parts(args)
+    extra.setdefault("readout", getattr(args, "readout", "activation"))
     return Chain(activation=act, init=init, depth=args.depth, width=width,
                  sigma_b2=args.sigma_b2, input_q=args.input_q, **extra)
 

@@ -6,11 +6,13 @@
     vgmath predict tanh --init xavier --depth 100 --sigma-b2 0.05 --json
     vgmath predict relu --init he --depth 20 --residual 0.5 --variant pre
     vgmath predict leaky_relu --param slope=0.1 --init he --init-param negative_slope=0.1
+    vgmath predict sigmoid --init xavier --depth 200 --dtype-limits
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from .options import add_chain_arguments, chain_from_args
@@ -34,12 +36,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--exact", action="store_true",
                         help="include the exact SymPy profiles (as strings) in --json output")
     parser.add_argument("--json", action="store_true", help="print the prediction as JSON")
+    parser.add_argument("--dtype-limits", action="store_true",
+                        help="also show where E[(g^l)^2] leaves the float16, bfloat16, float32 "
+                        "and float64 ranges (normal, subnormal, overflow) and the loss scale "
+                        "that keeps it representable")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..core.errors import InvalidArgumentError
     from ..network.description import Residual
     from ..symbolic.numbers import short_expr, short_text
+    from ..theory.precision import FLOAT_FORMATS
     from ..theory.prediction import predict
 
     if args.rows < 2:
@@ -51,8 +58,12 @@ def run(args: argparse.Namespace) -> int:
         )
     chain = chain_from_args(args, residual=residual)
     pred = predict(chain)
+    limits = [pred.underflow_depth(d) for d in FLOAT_FORMATS] if args.dtype_limits else []
     if args.json:
-        sys.stdout.write(pred.to_json(include_exact=args.exact) + "\n")
+        data = pred.to_dict(include_exact=args.exact)
+        if limits:
+            data["dtype_limits"] = [lim.to_dict() for lim in limits]
+        sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
         return 0
     out = [pred.summary(), ""]
     if pred.formulas:
@@ -64,5 +75,9 @@ def run(args: argparse.Namespace) -> int:
     if ex is not None and ex.grad_second_moment is not None:
         out.append("")
         out.append(f"exact: E[(g^0)^2]/E[(g^L)^2] = {short_text(ex.grad_second_moment[0])}")
+    if limits:
+        out.append("")
+        out.append("precision limits of E[(g^l)^2] (layers back from the output; E[(g^L)^2] = 1):")
+        out.extend(f"  {lim.summary()}" for lim in limits)
     sys.stdout.write("\n".join(out) + "\n")
     return 0

@@ -7,6 +7,7 @@ import sys
 
 from ..core.errors import InvalidArgumentError
 from ..reporting.core import DEFAULT_ACTIVATIONS, DEFAULT_INITS
+from .options import add_readout_argument
 
 __all__ = ["HELP", "add_arguments", "parse_activation_items", "run"]
 
@@ -45,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--training", nargs="+", default=None, metavar="FILE",
                         help="saved training studies (vgmath train-study ... --out FILE.json) "
                         "for the training section")
+    add_readout_argument(parser)
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder (created; an old vgmath report there is replaced)")
 
@@ -81,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         training=args.training,
         latex=args.latex,
         progress=args.progress,
+        readout=args.readout,
     )
     target = result.pdf if result.pdf is not None else result.tex
     print(target)

@@ -110,7 +110,7 @@ def format_table(sim: Any) -> str:
             f"{_fmt(f['log10_grad_second_moment'][l], 5):>12} "
             f"{_fmt(f['log10_grad_second_moment_se'][l], 2):>8}  "
             f"{_fmt(f['chi'][l]):>10} {_fmt(f['chi_se'][l], 2):>9}  "
-            f"{_fmt(f['mean_log_chi'][l]):>9} {_fmt(f['mean_log_chi_se'][l], 2):>8}"
+            f"{_fmt(f['mean_ln_chi'][l]):>9} {_fmt(f['mean_ln_chi_se'][l], 2):>8}"
         )
     if len(rows) < L + 1:
         lines.append(f"(showing {len(rows)} of {L + 1} layers; --json or --out has all)")
@@ -151,7 +151,7 @@ def _tail_notes(sim: Any) -> list[str]:
     k̂ > 1/2): see vgmath.montecarlo.tails."""
     from ..network.description import Chain
 
-    if not isinstance(sim.chain, Chain) or "log_grad_second_moment" not in sim.samples:
+    if not isinstance(sim.chain, Chain) or "ln_grad_second_moment" not in sim.samples:
         return []
     out = []
     k = sim.tail_shape("grad_second_moment")

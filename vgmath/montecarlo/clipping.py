@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.deprecation import renamed_alias
 from ..core.errors import InvalidArgumentError
 from ..symbolic.parse import to_sympy_number
 
@@ -89,8 +90,8 @@ def log_param_grad_norm(sim: Any) -> FloatArray:
     if "log_param_grad_norm" in sim.samples:
         return np.asarray(sim.samples["log_param_grad_norm"], dtype=np.float64)
     ws = sim.chain.widths
-    lw = sim.samples["log_grad_weight_second_moment"][:, 1:]
-    ld = sim.samples["log_grad_preact_second_moment"][:, 1:]
+    lw = sim.samples["ln_grad_weight_second_moment"][:, 1:]
+    ld = sim.samples["ln_grad_preact_second_moment"][:, 1:]
     n_out = np.array(ws[1:], dtype=np.float64)
     n_in = np.array(ws[:-1], dtype=np.float64)
     terms = np.concatenate([lw + np.log(n_out * n_in), ld + np.log(n_out)], axis=1)
@@ -109,7 +110,7 @@ def clip_simulation(sim: Any, clip_norm: Any) -> Any:
     log_norm = log_param_grad_norm(sim)
     log_factor = np.minimum(0.0, math.log(c) - log_norm)
     log_factor = np.where(np.isneginf(log_norm), 0.0, log_factor)
-    lw = np.asarray(sim.samples["log_grad_weight_second_moment"], dtype=np.float64)
+    lw = np.asarray(sim.samples["ln_grad_weight_second_moment"], dtype=np.float64)
     clipped = lw + 2.0 * log_factor[:, None]
     clipped[:, 0] = np.nan
     mean, se, log_mean, log_se = _log_mean(np.where(np.isnan(clipped), -np.inf, clipped))
@@ -151,9 +152,13 @@ class ClipReport:
     clipped: tuple[float, ...]
     fraction_clipped: float
     fraction_clipped_se: float
-    mean_log_norm: float
-    mean_log_clipped_norm: float
+    mean_ln_norm: float
+    mean_ln_clipped_norm: float
     max_clipped: float
+
+    #: deprecated aliases: logarithms are named by their base (``ln_`` / ``log10_``)
+    mean_log_norm = renamed_alias("mean_ln_norm", "mean_log_norm")
+    mean_log_clipped_norm = renamed_alias("mean_ln_clipped_norm", "mean_log_clipped_norm")
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,8 +169,8 @@ class ClipReport:
             "clipped": [_finite(v) for v in self.clipped],
             "fraction_clipped": self.fraction_clipped,
             "fraction_clipped_se": self.fraction_clipped_se,
-            "mean_log_norm": _finite(self.mean_log_norm),
-            "mean_log_clipped_norm": _finite(self.mean_log_clipped_norm),
+            "mean_ln_norm": _finite(self.mean_ln_norm),
+            "mean_ln_clipped_norm": _finite(self.mean_ln_clipped_norm),
             "max_clipped": _finite(self.max_clipped),
         }
 
@@ -206,8 +211,8 @@ def clip_report(sim: Any, clip_norm: Any = None) -> ClipReport:
         clipped=tuple(float(v) for v in np.quantile(clipped, REPORT_QUANTILES)),
         fraction_clipped=frac,
         fraction_clipped_se=math.sqrt(frac * (1 - frac) / T) if T > 1 else math.nan,
-        mean_log_norm=float(np.mean(log_norm)),
-        mean_log_clipped_norm=float(np.mean(log_clipped)),
+        mean_ln_norm=float(np.mean(log_norm)),
+        mean_ln_clipped_norm=float(np.mean(log_clipped)),
         max_clipped=float(clipped.max()),
     )
 

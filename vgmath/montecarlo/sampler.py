@@ -16,6 +16,10 @@ key          per network, layer l
 ``weight``   ln(‖δ^l‖² ‖x^{l-1}‖²/(n_l n_{l-1})), the mean square of ∂E/∂W^l_ij (l ≥ 1)
 ==========  ==========================================================================
 
+With ``chain.readout == "linear"`` the output layer has no φ (x^L = h^L and δ^L = g^L, the
+neural-tangents/PyTorch read-out); both samplers below implement it, so a simulation and
+``vg.predict`` of the same chain always use the same convention.
+
 The driver in :mod:`vgmath.montecarlo.simulation` owns seeds, blocks, processes and statistics; a
 kernel
 owns only one architecture's forward and backward pass. Residual, batch-normalised and
@@ -176,6 +180,8 @@ class ChainKernel(Kernel):
         self.threads = max(1, int(threads))  # dense weight draws; results do not depend on it
         # exact rescaling of the forward pass (see the module docstring)
         self.rescale_forward = self.sigma_b == 0.0 and positively_homogeneous(chain.act)
+        #: a linear read-out: the output layer has no φ (x^L = h^L, δ^L = g^L)
+        self.linear_out = chain.readout == "linear"
 
     # ------------------------------------------------------------------ sizes
     def bytes_per_network(self) -> int:
@@ -242,6 +248,10 @@ class ChainKernel(Kernel):
                 f"{self.dtype.name}: φ′ returned NaN or inf"
             )
 
+    def _no_phi(self, l: int) -> bool:
+        """Whether layer l is a linear read-out (no φ)."""
+        return self.linear_out and l == self.depth
+
     def _bulk(self, rng: np.random.Generator, count: int) -> FloatArray:
         out = np.empty(count, dtype=self.dtype)
         rng.standard_normal(out=out, dtype=self.dtype)
@@ -285,7 +295,7 @@ class ChainKernel(Kernel):
                 h = z if (sx_prev > 0).all() else z * (sx_prev > 0)[:, None]
                 k_inv_x[:, l - 1] = 1.0 / np.sqrt(sx_prev)
                 lq[:, l] = log_s2 + _log(_rowdot(h, h) / n)
-                x = np.asarray(act(h), dtype=dt)
+                x = h if self._no_phi(l) else np.asarray(act(h), dtype=dt)
                 xx = _rowdot(x, x)
                 lx[:, l] = log_s2 + _log(xx / n)
             else:
@@ -296,10 +306,10 @@ class ChainKernel(Kernel):
                 if bias is not None:
                     h = z + bias[fwd_off[l - 1] : fwd_off[l]].reshape(B, n)
                 lq[:, l] = _log(_rowdot(h, h) / n)
-                x = np.asarray(act(h), dtype=dt)
+                x = h if self._no_phi(l) else np.asarray(act(h), dtype=dt)
                 xx = _rowdot(x, x)
                 lx[:, l] = _log(xx / n)
-            ds.append(np.asarray(act.grad(h), dtype=dt))
+            ds.append(np.ones_like(h) if self._no_phi(l) else np.asarray(act.grad(h), dtype=dt))
             if l < L:
                 xs.append(x)
             sx_prev = xx
@@ -368,7 +378,7 @@ class ChainKernel(Kernel):
         x0 = np.broadcast_to(self._input(), (B, ns[0]))
         logs = self._new_logs(B)
         dense_pass(weights, biases, x0, g_out, self.act, logs,
-                   rescale_forward=self.rescale_forward)
+                   rescale_forward=self.rescale_forward, linear_out=self.linear_out)
         self._check(logs)
         return logs
 
@@ -383,6 +393,7 @@ def dense_pass(
     logs: dict[str, FloatArray],
     *,
     rescale_forward: bool,
+    linear_out: bool = False,
 ) -> None:
     """Ordinary backpropagation through explicit weights, filling ``logs`` in place.
 
@@ -390,7 +401,8 @@ def dense_pass(
     ``g_out`` = g^L (B, n_L). Vectors are renormalised every layer with their log scale kept
     in float64 (the forward ones only when ``rescale_forward``, which requires a positively
     homogeneous φ and no biases). ``logs`` needs the :data:`LOG_KEYS` arrays with column 0 of
-    ``q`` and ``act`` already set.
+    ``q`` and ``act`` already set. ``linear_out``: the last layer is a linear read-out (no φ:
+    x^L = h^L, δ^L = g^L).
     """
     L = len(weights)
     B = x0.shape[0]
@@ -405,7 +417,8 @@ def dense_pass(
         if biases is not None:
             h += biases[l - 1]
         lq[:, l] = 2.0 * alpha + _log(_rowdot(h, h) / n)
-        xr = np.asarray(act(h), dtype=h.dtype)
+        no_phi = linear_out and l == L
+        xr = h if no_phi else np.asarray(act(h), dtype=h.dtype)
         xx = _rowdot(xr, xr)
         lx[:, l] = 2.0 * alpha + _log(xx / n)
         if rescale_forward:
@@ -414,7 +427,7 @@ def dense_pass(
             alpha = alpha + _log(r)
         else:
             x = xr
-        ds.append(np.asarray(act.grad(h), dtype=h.dtype))
+        ds.append(np.ones_like(h) if no_phi else np.asarray(act.grad(h), dtype=h.dtype))
     g = g_out
     gamma = np.zeros(B)
     lg[:, L] = _log(_rowdot(g, g) / g.shape[1])

@@ -15,14 +15,14 @@ field (index l = 0..L)            per network, averaged over the ensemble
 ``grad_weight_second_moment``     ‖δ^l‖² ‖x^{l-1}‖²/(n_l n_{l-1}) = mean of (∂E/∂W^l_ij)²
 ``activation_second_moment``      ‖x^l‖²/n_l
 ``chi``                           ratio of consecutive means: mean g²[l-1] / mean g²[l]
-``mean_log_chi``                  mean of ln R_l, R_l = (‖g^{l-1}‖²/n_{l-1})/(‖g^l‖²/n_l)
+``mean_ln_chi``                  mean of ln R_l, R_l = (‖g^{l-1}‖²/n_{l-1})/(‖g^l‖²/n_l)
 ``log10_<name>``                  log10 of the ensemble mean, without under/overflow
 ===============================  ===========================================================
 
 Each has a standard error under ``<name>_se`` (the sample standard deviation over √trials;
 delta method for ratios and logarithms). Entries that do not exist (δ at layer 0, χ at
 layer 0) are NaN. ``.samples`` holds the raw per-network arrays (shape (trials, L + 1)),
-also as ``log10_<name>`` and natural ``log_<name>``. The fourth-moment ratios
+also as ``log10_<name>`` and natural ``ln_<name>``. The fourth-moment ratios
 E[‖g^0‖⁴]/E[‖g^0‖²]² and E[‖x^L‖⁴]/E[‖x^L‖²]² come with delta-method standard errors.
 
 The input is the fixed vector x^0 = √input_q · (1, …, 1) (so ‖x^0‖²/n_0 = input_q, and
@@ -66,11 +66,13 @@ from typing import Any
 
 import numpy as np
 
+from ..core.deprecation import renamed_alias, warn_renamed
 from ..core.errors import InvalidArgumentError
 from ..core.io import save_by_extension, text_or_file
 from ..core.progress import progress as _progress
 from ..core.resources import check_memory, format_bytes
 from ..network.description import Chain, Recurrent
+from ..symbolic.typeset import Typeset, escape_text, latex_from_ln
 from .kernel import LOG_KEYS, METHODS, Kernel, _log_mean
 from .kernels import make_kernel
 
@@ -99,7 +101,7 @@ MEAN_FIELDS = tuple(_SAMPLE_KEYS)
 FIELDS = (
     *MEAN_FIELDS,
     "chi",
-    "mean_log_chi",
+    "mean_ln_chi",
     *(f"log10_{name}" for name in MEAN_FIELDS),
 )
 
@@ -164,12 +166,19 @@ def _moment_ratio(logs: FloatArray) -> tuple[float, float]:
 # --------------------------------------------------------------------------- samples
 
 
+def _renamed(name: str) -> str:
+    """The current name of a field renamed to say its logarithm's base
+    (``mean_log_chi`` → ``mean_ln_chi``), or ``name`` itself."""
+    return name.replace("mean_log_", "mean_ln_", 1) if name.startswith("mean_log_") else name
+
+
 class _Samples(Mapping[str, FloatArray]):
     """Per-network arrays (trials, L + 1), computed on access from the stored natural logs.
 
     Keys: ``<name>`` (values; these may underflow to 0 for very deep chains like the true
-    float64 values would), ``log10_<name>`` and ``log_<name>`` (natural log), for every
-    name in :data:`MEAN_FIELDS`.
+    float64 values would), ``log10_<name>`` and ``ln_<name>`` (natural log), for every
+    name in :data:`MEAN_FIELDS`. The former ``log_<name>`` keys still work, with a
+    DeprecationWarning (logarithms are named by their base: ``ln_`` or ``log10_``).
     """
 
     def __init__(
@@ -178,7 +187,7 @@ class _Samples(Mapping[str, FloatArray]):
         self._logs = dict(logs)
         self._extra = dict(extra or {})  # architecture-specific arrays, stored as they are
         self._keys = [
-            f"{prefix}{name}" for name in MEAN_FIELDS for prefix in ("", "log10_", "log_")
+            f"{prefix}{name}" for name in MEAN_FIELDS for prefix in ("", "log10_", "ln_")
         ] + [k for k in self._extra if k not in _SAMPLE_KEYS]
 
     def with_extra(self, extra: Mapping[str, FloatArray]) -> _Samples:
@@ -186,15 +195,20 @@ class _Samples(Mapping[str, FloatArray]):
         return _Samples(self._logs, {**self._extra, **extra})
 
     def __getitem__(self, key: str) -> FloatArray:
+        if key.startswith("log_") and key not in self._extra:
+            new = "ln_" + key[len("log_"):]
+            if new in self._extra or new[len("ln_"):] in _SAMPLE_KEYS:
+                warn_renamed(f"samples[{key!r}]", f"samples[{new!r}]")
+                key = new
         if key in self._extra:
             out = np.array(self._extra[key], dtype=np.float64)
             out.flags.writeable = False
             return out
-        for prefix in ("log10_", "log_", ""):
+        for prefix in ("log10_", "ln_", ""):
             name = key[len(prefix) :] if key.startswith(prefix) else None
             if name in _SAMPLE_KEYS:
                 ln = self._logs[_SAMPLE_KEYS[name]]
-                if prefix == "log_":
+                if prefix == "ln_":
                     out = ln.copy()
                 elif prefix == "log10_":
                     out = ln / _LN10
@@ -216,7 +230,7 @@ class _Samples(Mapping[str, FloatArray]):
 
 
 @dataclass(frozen=True, eq=False)
-class Simulation:
+class Simulation(Typeset):
     """The result of :func:`vgmath.simulate`: per-layer ensemble means and standard errors.
 
     Per-layer arrays (length L + 1, index l = 0..L) are named as in :func:`vgmath.predict`
@@ -245,6 +259,9 @@ class Simulation:
         fields = self.__dict__.get("fields")
         if fields is not None and name in fields:
             return fields[name]
+        if fields is not None and _renamed(name) in fields:
+            warn_renamed(name, _renamed(name))
+            return fields[_renamed(name)]
         raise AttributeError(f"'Simulation' object has no attribute {name!r}")
 
     def __dir__(self) -> list[str]:
@@ -254,9 +271,27 @@ class Simulation:
     def depth(self) -> int:
         return self.chain.depth
 
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The ensemble and the simulated gradient second moment at the input with its
+        standard error (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
+        ln_mean = float(self.fields["log10_grad_second_moment"][0]) * _LN10
+        rel = float(self.fields["log10_grad_second_moment_se"][0]) * _LN10
+        value = latex_from_ln(ln_mean, digits)
+        if math.isfinite(rel) and rel > 0:
+            value += r" \pm " + latex_from_ln(ln_mean + math.log(rel), 2)
+        return [
+            ("ensemble", (rf"T = {self.trials}\ \text{{networks (seed {self.seed}, "
+             rf"{escape_text(self.dtype)})}}")),
+            ("input layer", (rf"\overline{{\lVert g^0\rVert^2/n_0}} = {value}\ "
+             rf"(L = {self.depth},\ \mathbb{{E}}[(g^L_i)^2] = 1)")),
+        ]
+
     def profile(self, name: str) -> FloatArray:
         """A per-layer field by name (``"q"``, ``"chi_se"``, ... see :data:`FIELDS`), as
         :meth:`vgmath.Prediction.profile`."""
+        if name not in self.fields and _renamed(name) in self.fields:
+            warn_renamed(name, _renamed(name))
+            name = _renamed(name)
         if name not in self.fields:
             raise InvalidArgumentError(
                 "name", name, "not a field of this simulation; fields: " + ", ".join(FIELDS)
@@ -268,23 +303,25 @@ class Simulation:
         """Layer indices 0..L."""
         return np.arange(self.depth + 1)
 
-    def log_gradient_slope(self, first: int, last: int | None = None) -> tuple[float, float]:
+    def ln_gradient_slope(self, first: int, last: int | None = None) -> tuple[float, float]:
         """Average of ln R_l over layers first < l ≤ last, with its standard error.
 
         Per network this is (ln G_first − ln G_last)/(last − first), G_l = ‖g^l‖²/n_l, i.e.
         minus the slope of ln G against depth; the standard error comes from its spread over
         the independent networks (no assumption about correlations between layers). Compare
-        with the mean over the same layers of the theory's ``mean_log_chi``.
+        with the mean over the same layers of the theory's ``mean_ln_chi``.
         """
         last = self.depth if last is None else last
         if not (0 <= first < last <= self.depth):
             raise InvalidArgumentError(
                 "first, last", (first, last), f"need 0 <= first < last <= {self.depth}"
             )
-        lg = self.samples["log_grad_second_moment"]
+        lg = self.samples["ln_grad_second_moment"]
         per_net = (lg[:, first] - lg[:, last]) / (last - first)
         se = float(per_net.std(ddof=1) / math.sqrt(self.trials)) if self.trials > 1 else math.nan
         return float(per_net.mean()), se
+
+    log_gradient_slope = renamed_alias("ln_gradient_slope", "log_gradient_slope")
 
     def finite_width_moment_ratio(
         self, which: str = "gradient", *, layer: int | None = None
@@ -300,7 +337,7 @@ class Simulation:
             layer = 0 if which == "gradient" else self.depth
         if not (0 <= layer <= self.depth):
             raise InvalidArgumentError("layer", layer, f"need 0 <= layer <= {self.depth}")
-        key = "log_grad_second_moment" if which == "gradient" else "log_activation_second_moment"
+        key = "ln_grad_second_moment" if which == "gradient" else "ln_activation_second_moment"
         return _moment_ratio(self.samples[key][:, layer])
 
     def tail_shape(self, name: str = "grad_second_moment") -> FloatArray:
@@ -309,7 +346,7 @@ class Simulation:
         and ``<name>_se`` means little; vg.verify treats k̂ > 0.5 as untrustworthy."""
         from .tails import pareto_k
 
-        key = f"log_{name}"
+        key = f"ln_{name}"
         if key not in self.samples:
             raise InvalidArgumentError("name", name, "not a per-network field of this simulation")
         return pareto_k(self.samples[key])
@@ -336,7 +373,7 @@ class Simulation:
         if layer is None:
             layer = 0 if which == "gradient" else self.depth
         ratio, se = self.finite_width_moment_ratio(which, layer=layer)
-        key = "log_grad_second_moment" if which == "gradient" else "log_activation_second_moment"
+        key = "ln_grad_second_moment" if which == "gradient" else "ln_activation_second_moment"
         col = self.samples[key][:, layer]
         k = float(pareto_k(col)[0])
         lo, hi = bootstrap_moment_ratio(col, seed=self.seed, method="t")
@@ -380,7 +417,7 @@ class Simulation:
             "forward": _num(self.forward_moment_ratio),
             "forward_se": _num(self.forward_moment_ratio_se),
         }
-        if isinstance(self.chain, Chain) and "log_grad_second_moment" in self.samples:
+        if isinstance(self.chain, Chain) and "ln_grad_second_moment" in self.samples:
             for which in ("gradient", "forward"):
                 check = self.moment_ratio_check(which)
                 out["moment_ratios"][f"{which}_tail_k"] = _num(check["tail_k"])
@@ -696,7 +733,7 @@ def _summarise(
         mlc[1:] = log_r.mean(axis=0)
         if T > 1:
             mlc_se[1:] = log_r.std(axis=0, ddof=1) / math.sqrt(T)
-    fields["mean_log_chi"], fields["mean_log_chi_se"] = mlc, mlc_se
+    fields["mean_ln_chi"], fields["mean_ln_chi_se"] = mlc, mlc_se
     # architecture-specific per-layer quantities: plain ensemble means and standard errors
     for name in extra_fields:
         vals = np.asarray((extra or {})[name], dtype=np.float64)

@@ -194,7 +194,7 @@ class SweepResult:
         row: dict[str, Any] = {"config": e.index, **e.parameters, "seed": e.seed}
         if e.prediction is not None:
             row["theory_log10_gradient_ratio"] = float(
-                e.prediction["log_grad_second_moment"][0] / _LN10)
+                e.prediction["ln_grad_second_moment"][0] / _LN10)
         if e.simulation is not None:
             row["sim_log10_gradient_ratio"] = float(e.simulation["log10_grad_second_moment"][0])
             row["sim_log10_gradient_ratio_se"] = float(

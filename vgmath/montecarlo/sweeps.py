@@ -153,7 +153,7 @@ class _Options:
 #: theory fields kept per configuration (plus the prediction's ``extras``)
 THEORY_FIELDS = (
     "q", "chi", "grad_second_moment", "grad_preact_second_moment", "grad_weight_second_moment",
-    "sigma_w2", "mean_log_chi", "log_grad_second_moment",
+    "sigma_w2", "mean_ln_chi", "ln_grad_second_moment",
 )
 
 

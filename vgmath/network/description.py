@@ -13,6 +13,18 @@ fan_out = n_l) and b^l_i ~ N(0, σ_b²). The input has per-unit second moment
 g^l = ∂E/∂x^l (the gradient w.r.t. the *input of layer l+1*), δ^l = ∂E/∂h^l = φ′(h^l) ⊙ g^l,
 g^{l-1} = (W^l)ᵀ δ^l. Depth profiles index layers 0..L.
 
+Read-out (``readout``). With ``readout="activation"`` (the default) φ acts on the output
+layer too, x^L = φ(h^L), and the output gradient g^L = ∂E/∂x^L enters through
+δ^L = φ′(h^L) ⊙ g^L. With ``readout="linear"`` — the convention of neural-tangents
+(``stax.serial(..., Dense)``) and of a PyTorch ``nn.Sequential`` ending in ``nn.Linear`` — the
+last layer has no φ: the output is h^L itself, x^L = h^L and δ^L = g^L. Every ratio
+E[(g^l)²]/E[(g^L)²] with l < L then changes by the same factor
+
+    χ^L_linear / χ^L_activation = n_L v_L / (n_L v_L E[φ′(h^L)²]) = 1 / E[φ′(√q^L z)²]
+
+(2 for ReLU, whatever the init: the linear read-out does not halve the gradient), while the
+forward profile q^1..q^L is unchanged.
+
 A batch-normalised chain (``norm="batch"``) pushes ``batch`` = B inputs through each network
 and normalises every pre-activation over the batch before φ (Ioffe & Szegedy 2015,
 arXiv:1502.03167; scale 1 and shift 0, their values at initialisation)::
@@ -39,11 +51,15 @@ from ..symbolic.catalog import Activation, as_activation
 from ..symbolic.parse import to_sympy_number, to_sympy_parameter
 from .init import Init, as_init
 
-__all__ = ["CELLS", "MAX_DEPTH", "Chain", "Recurrent", "Residual"]
+__all__ = ["CELLS", "MAX_DEPTH", "READOUTS", "Chain", "Recurrent", "Residual"]
 
 #: Deepest chain (and longest recurrent run) vgmath describes: every engine keeps per-layer
 #: arrays, and a million layers already take seconds of theory and megabytes of results.
 MAX_DEPTH = 1_000_000
+
+#: Output-layer conventions of a :class:`Chain` (the first is the default): φ on the output
+#: layer, or a linear read-out as in neural-tangents and PyTorch.
+READOUTS = ("activation", "linear")
 
 
 @dataclass(frozen=True)
@@ -161,7 +177,9 @@ class Chain(_TypedViews):
     moment of the input; ``residual``: ``None`` or a :class:`vgmath.Residual`;
     ``norm``: ``None`` or ``"batch"`` (batch normalisation of every pre-activation over
     ``batch`` ≥ 2 inputs per network, with ``norm_eps`` added to the variance — PyTorch's
-    default 1e-5; see the module docstring).
+    default 1e-5; see the module docstring); ``readout``: ``"activation"`` (default, φ on
+    the output layer) or ``"linear"`` (no φ on the output layer: the neural-tangents and
+    PyTorch convention; plain chains only; see the module docstring).
 
     Symbolic chains: σ_w² (``Init.custom(sigma_w2=s)``, a gain), ``sigma_b2``, ``input_q``,
     the widths, an activation parameter and the ``depth`` may be SymPy expressions in
@@ -185,6 +203,7 @@ class Chain(_TypedViews):
     norm: str | None = None
     batch: int | None = None
     norm_eps: Any = "1/100000"
+    readout: str = "activation"
     widths: tuple[Any, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -225,6 +244,19 @@ class Chain(_TypedViews):
                 "residual" if self.residual is not None else "norm",
                 self.residual if self.residual is not None else self.norm,
                 "symbolic chains are plain chains (no residual branch, no normalisation)",
+            )
+
+        self._check_readout()
+
+    def _check_readout(self) -> None:
+        if self.readout not in READOUTS:
+            raise InvalidArgumentError(
+                "readout", self.readout, f"expected one of {', '.join(map(repr, READOUTS))}"
+            )
+        if self.readout == "linear" and (self.residual is not None or self.norm is not None):
+            raise InvalidArgumentError(
+                "readout", self.readout,
+                "a linear read-out is implemented for plain chains (no residual, no norm)",
             )
 
     @property
@@ -358,6 +390,7 @@ class Chain(_TypedViews):
             "norm": self.norm,
             "batch": self.batch,
             "norm_eps": None if self.norm is None else str(self.norm_eps),
+            "readout": self.readout,
         }
         if self.residual is not None:
             out["residual"] = {
@@ -391,6 +424,7 @@ class Chain(_TypedViews):
                     variant=str(res["variant"])),
                 norm=data.get("norm"), batch=data.get("batch"),
                 norm_eps=data.get("norm_eps") or "1/100000",
+                readout=str(data.get("readout") or "activation"),
             )
         except (KeyError, TypeError, ValueError) as err:
             raise InvalidArgumentError("data", data, f"not a chain description ({err})") from None
@@ -403,6 +437,8 @@ class Chain(_TypedViews):
         extra = "" if self.residual is None else f", residual(alpha={self.residual.alpha})"
         if self.norm == "batch":
             extra += f", batchnorm(batch={self.batch})"
+        if self.readout != "activation":
+            extra += f", readout={self.readout}"
         return f"Chain({self.act.label}, {self.rule}, depth={self.depth}, width={w}{extra})"
 
 

@@ -39,6 +39,7 @@ from ..core.errors import EffortLimitError, InvalidArgumentError
 from ..symbolic.parse import as_sympy, to_sympy_parameter
 from ..symbolic.symbols import fan_in as FAN_IN
 from ..symbolic.symbols import fan_out as FAN_OUT
+from ..symbolic.typeset import Typeset, latex_expr
 
 __all__ = ["INIT_SCHEMES", "TRUNCATION_VARIANCE_FACTOR", "Init", "as_init", "init_variance"]
 
@@ -50,7 +51,7 @@ TRUNCATION_VARIANCE_FACTOR = 1 - 4 * sp.exp(-2) / sp.sqrt(2 * sp.pi) / sp.erf(sp
 
 
 @dataclass(frozen=True)
-class Init:
+class Init(Typeset):
     """A weight initialisation rule: ``Var(W_ij) = scale / fan(n_in, n_out)``.
 
     Build presets with ``Init.preset("he", negative_slope=0.1)`` or by name where a network
@@ -153,11 +154,10 @@ class Init:
             w = qm * np.sqrt(var * n)
         return w.astype(dtype, copy=False)
 
-    def latex(self) -> str:
-        return r"\operatorname{Var}(W_{ij}) = " + sp.latex(self.variance())
-
-    def _repr_latex_(self) -> str:
-        return "$" + self.latex() + "$"
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """``Var(W_ij) = ...`` (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
+        return [("weight variance",
+                 r"\operatorname{Var}(W_{ij}) = " + latex_expr(self.variance(), digits))]
 
     def __str__(self) -> str:
         suffix = "" if self.distribution in ("normal", self.name) else f"_{self.distribution}"

@@ -134,11 +134,13 @@ class ReportOptions:
     alpha: float = 0.01
     #: saved training studies (``vg.train_study(..., out=...)``) for the training section
     training: tuple[str, ...] = ()
+    #: the chains' output-layer convention (:data:`vgmath.network.description.READOUTS`)
+    readout: str = "activation"
 
     def chain(self, act: Activation, init: Init) -> Chain:
         return Chain(
             activation=act, init=init, depth=self.depth, width=self.width,
-            sigma_b2=self.sigma_b2,
+            sigma_b2=self.sigma_b2, readout=self.readout,
         )
 
     def chain_seed(self, act_label: str, init_label: str) -> int:
@@ -169,6 +171,7 @@ class ReportOptions:
             "eps": str(self.eps),
             "alpha": self.alpha,
             "training": [Path(t).name for t in self.training],
+            "readout": self.readout,
         }
 
 

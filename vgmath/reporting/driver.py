@@ -58,6 +58,7 @@ from typing import Any
 import numpy as np
 
 from ..core.errors import InvalidArgumentError, VgmathError
+from ..network.description import READOUTS
 from ..symbolic.parse import to_sympy_number
 from . import latex as L
 from . import sections as _report_sections  # noqa: F401  (registers the sections)
@@ -240,7 +241,11 @@ def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights
             r"; Monte Carlo: " + str(o.trials) + r" independent networks per chain, seed "
             + str(o.seed) + r", tests at level $\alpha = " + L.fmt_float(o.alpha, 3) + r"$"
             if o.simulate else ""
-        ) + r". Saturation threshold $\varepsilon = " + sp_latex(o.eps) + r"$."
+        ) + r". Saturation threshold $\varepsilon = " + sp_latex(o.eps) + r"$. Read-out: "
+        + (r"$\varphi$ on the output layer too (the gradient ratios include $\chi^L$)"
+           if o.readout == "activation" else
+           r"linear (no $\varphi$ on the output layer, as in neural-tangents and PyTorch)")
+        + "."
         r" The numbers behind every table and figure are in the \nolinkurl{data/} folder"
         r" beside this document.",
         "",
@@ -316,6 +321,7 @@ def report(
     training: Any = None,
     latex: str = "auto",
     progress: bool = False,
+    readout: str = "activation",
 ) -> Report:
     """Write a LaTeX report (and its PDF when a LaTeX engine is installed) to the folder ``out``.
 
@@ -326,7 +332,9 @@ def report(
     networks per chain; ``seed``: the Monte Carlo seed; ``simulate=False``: a theory-only report;
     ``sigma_b2``: the bias variance; ``eps``: the saturation threshold |φ′| < eps; ``alpha``:
     the verification level; ``latex``: ``"auto"`` (pdflatex, else latexmk), ``"pdflatex"``,
-    ``"latexmk"`` or ``"none"`` (write the ``.tex`` only); ``progress``: progress on stderr.
+    ``"latexmk"`` or ``"none"`` (write the ``.tex`` only); ``progress``: progress on stderr;
+    ``readout``: ``"activation"`` (φ on the output layer, the default) or ``"linear"`` (the
+    neural-tangents/PyTorch read-out), see :class:`vgmath.Chain`.
 
     The defaults (9 activations × 3 initialisations, depth 30, width 128, 300 trials) are the
     README's first command and finish in about a minute on two cores. The recurrent section
@@ -355,6 +363,8 @@ def report(
         raise InvalidArgumentError("sigma_b2", sigma_b2, "must be >= 0")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidArgumentError("seed", seed, "must be a non-negative integer")
+    if readout not in READOUTS:
+        raise InvalidArgumentError("readout", readout, f"expected one of {READOUTS}")
     options = ReportOptions(
         activations=coerce_activations(activations),
         inits=coerce_inits(inits),
@@ -367,6 +377,7 @@ def report(
         eps=eps_v,
         alpha=float(alpha),
         training=_training_files(training),
+        readout=readout,
     )
     if simulate and options.trials < 2:
         raise InvalidArgumentError("trials", trials, "needs at least 2 networks for a CI")

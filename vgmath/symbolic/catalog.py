@@ -47,6 +47,7 @@ from .parse import expression_text, parse_expression, to_sympy_number, to_sympy_
 from .piecewise import breakpoints as _breakpoints
 from .specs import _ALIASES, _CATALOG, ArrayFn, _Spec, activations
 from .symbols import x
+from .typeset import Typeset, latex_expr
 
 __all__ = ["Activation", "activation", "activations", "as_activation", "to_sympy_number"]
 
@@ -59,7 +60,7 @@ _DEFAULT_EPS = sp.Rational(1, 100)
 
 
 @dataclass(frozen=True, eq=False)
-class Activation:
+class Activation(Typeset):
     """An activation φ with its SymPy, NumPy and derived views.
 
     Build one with :func:`vgmath.activation`; the object is immutable and picklable.
@@ -169,12 +170,9 @@ class Activation:
         )
 
     # ---- printing
-    def latex(self) -> str:
-        """LaTeX for ``\\varphi(x) = ...``."""
-        return r"\varphi(x) = " + sp.latex(self.expr)
-
-    def _repr_latex_(self) -> str:
-        return "$" + self.latex() + "$"
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """``\\varphi(x) = ...`` (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
+        return [("activation", r"\varphi(x) = " + latex_expr(self.expr, digits, max_chars=10**9))]
 
     def __repr__(self) -> str:
         ps = ", ".join(f"{k}={v}" for k, v in self.params.items())

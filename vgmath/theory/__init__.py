@@ -39,6 +39,8 @@ _EXPORTS: dict[str, str] = {
     "finite_width_formula": "finite_width",
     "finite_width_moment_ratio": "finite_width",
     "WidthBias": "bias",
+    "PrecisionLimits": "precision",
+    "float_format": "precision",
     "width_bias": "bias",
 }
 
@@ -58,6 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover - static view of the lazy exports
     from .gains import GainRow, gain_table
     from .gaussian import GaussianResult, gaussian_expectation, gaussian_series
     from .maps import chi_map, correlation_map, variance_map
+    from .precision import PrecisionLimits, float_format
     from .prediction import predict
     from .profile import ExactProfile, Prediction
     from .symbolic_profile import SymbolicPrediction

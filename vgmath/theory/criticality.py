@@ -34,6 +34,7 @@ from scipy import optimize
 from ..core.errors import InvalidArgumentError, NoFixedPointError, NumericalError
 from ..symbolic.catalog import Activation, as_activation
 from ..symbolic.parse import to_sympy_number
+from ..symbolic.typeset import Typeset, latex_equation, latex_expr, latex_number
 from .meanfield import Moments, homogeneous, moment_provider, zero_behaviour
 
 __all__ = [
@@ -80,7 +81,7 @@ def _phase(chi_1: float) -> str:
 
 
 @dataclass(frozen=True)
-class FixedPoint:
+class FixedPoint(Typeset):
     """The fixed point q* of the variance map reached from ``q0`` and what it implies.
 
     ``slope`` = χ_q (stable when < 1); ``chi_1`` = σ_w² E[φ′(√q* z)²]; ``c_star`` the
@@ -103,6 +104,18 @@ class FixedPoint:
     xi_c: float
     phase: str
     note: str = ""
+
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """q*, χ₁ and the depth scales (``.latex(mode, digits)``:
+        :mod:`vgmath.symbolic.typeset`)."""
+        q = (latex_equation("q^*", self.q_star_exact, digits) if self.q_star_exact is not None
+             else rf"q^* \approx {latex_number(self.q_star, digits)}")
+        return [
+            ("fixed point", q + (r"\ (\text{stable})" if self.stable else r"\ (\text{unstable})")),
+            ("gradient factor", rf"\chi_1 = {latex_number(self.chi_1, digits)}"),
+            ("depth scales", (rf"\xi_q = {latex_number(self.xi_q, digits)},\ "
+             rf"\xi_c = {latex_number(self.xi_c, digits)}")),
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         from ..symbolic.numbers import plain_data
@@ -349,7 +362,7 @@ def _fixed_point_homogeneous(
 
 
 @dataclass(frozen=True)
-class CriticalPoint:
+class CriticalPoint(Typeset):
     """The edge of chaos χ₁ = 1 at a given σ_b².
 
     ``sigma_w2`` is exact (SymPy, e.g. ``pi/4``) when ``exact`` is True, else a SymPy Float
@@ -375,6 +388,19 @@ class CriticalPoint:
     @property
     def sigma_w2_float(self) -> float:
         return float(self.sigma_w2)
+
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """σ_w² at the edge of chaos, q* and the depth scale ξ_q
+        (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
+        sw = (latex_equation(r"\sigma_w^2", self.sigma_w2, digits) if self.exact else
+              rf"\sigma_w^2 = {latex_number(float(self.sigma_w2), digits)} \pm "
+              rf"{latex_number(self.error_bound, 1)}")
+        out = [("edge of chaos", (rf"\chi_1 = 1:\ {sw}\ (\sigma_b^2 = "
+                rf"{latex_expr(self.sigma_b2, digits)})"))]
+        if self.q_star is not None:
+            out.append(("fixed point", latex_equation("q^*", self.q_star, digits)))
+        out.append(("depth scale", rf"\xi_q = {latex_number(self.xi_q, digits)}"))
+        return out
 
     @property
     def q_star_float(self) -> float | None:

@@ -41,7 +41,7 @@ when one slope is 0 (ReLU) the input x^l of that sub-network is exactly 0 with p
 1 − ∏_{k≤l}(1 − 2^{−n_k}), and then g^l = φ′(0)^{L−l} W_{l+1}ᵀ⋯W_Lᵀ g^L (0 for ReLU, whose
 kink belongs to the zero piece): the moments are the corresponding mixture.
 
-2. E[ln χ] at finite width (``mean_log_chi``)
+2. E[ln χ] at finite width (``mean_ln_chi``)
 ----------------------------------------------
 For the per-unit ratio R_l = (‖g^{l-1}‖²/n_{l-1})/(‖g^l‖²/n_l), with gradient independence
 (the backward W^l independent of the forward pass; exact for linear chains and the last
@@ -64,7 +64,7 @@ E[ln R] ≈ ln χ − ½(2/n_{l-1} + 3(κ−1)/n_l).
 Gradient independence is not exact: the backward pass reuses W^l. Given the forward pass,
 (W^l)ᵀδ = x(uᵀδ)/‖x‖² + P⊥W̃ᵀδ (u = W^l x^{l-1}), which multiplies E[R_l] by
 1 + c_l/n_{l-1}, c_l = (1 − σ_b²/q^l)(E[z²φ′²]/E[φ′²] − 1) (:func:`coupling_coefficient`;
-0 for positively homogeneous φ, where the formula above is already complete); ``mean_log_chi``
+0 for positively homogeneous φ, where the formula above is already complete); ``mean_ln_chi``
 adds c_l/n_{l-1}. Not included: the O(1/n) effect of the
 fluctuation of q^l itself across networks (zero for positively homogeneous φ with σ_b² = 0,
 where χ does not depend on q). For ReLU at finite width, A_l = 0 with probability 2^{−n_l},
@@ -150,7 +150,7 @@ def mean_log_chi_profile(
     widths: Sequence[int],
     coupling: FloatArray | float = 0.0,
 ) -> FloatArray:
-    """``mean_log_chi[l]`` for l = 1..L (NaN at 0), from χ^l, E[φ′²], E[φ′⁴] at q^l and the
+    """``mean_ln_chi[l]`` for l = 1..L (NaN at 0), from χ^l, E[φ′²], E[φ′⁴] at q^l and the
     coupling coefficients c_l (:func:`coupling_coefficient`)."""
     L = len(widths) - 1
     w = np.asarray(widths, dtype=np.float64)

@@ -40,6 +40,7 @@ from ..symbolic.parse import to_sympy_number
 from ..symbolic.piecewise import pieces
 from ..symbolic.symbols import q as Q_SYMBOL
 from ..symbolic.symbols import x as X
+from ..symbolic.typeset import Typeset, latex_expr, latex_number
 from .moments import _INV_SQRT_2PI, FloatArray, _Rule
 
 __all__ = [
@@ -69,7 +70,7 @@ _ALLOWED_FUNCS = (sp.exp, sp.erf, sp.erfc)
 _RESULT_FIELDS = frozenset({"value", "error", "method", "expr", "q"})
 
 
-class GaussianResult(sp.Float):
+class GaussianResult(Typeset, sp.Float):
     """A numerical Gaussian expectation E_z[f(√q z)]: a SymPy ``Float`` (53 bits, the
     double it was computed in) that carries its absolute error estimate.
 
@@ -80,6 +81,7 @@ class GaussianResult(sp.Float):
     (the path that produced it), ``expr`` (the integrand f in :data:`vgmath.x`) and ``q``.
     Arithmetic returns plain SymPy numbers: the error belongs to this value only, not to
     expressions built from it (propagate it yourself, e.g. ``2*r`` has error ``2*r.error``).
+    ``.latex(mode, digits)`` writes the value with its error (:mod:`vgmath.symbolic.typeset`).
 
     ``error`` is the larger of the adaptive quadrature's own estimate and the disagreement
     with an independent composite Gauss–Legendre rule, plus the rounding floor
@@ -135,17 +137,16 @@ class GaussianResult(sp.Float):
         """The second moment q at which E_z[f(√q z)] was evaluated."""
         return self._vg_q  # type: ignore[no-any-return]
 
-    def latex(self) -> str:
-        r"""``\mathbb{E}_{z}\left[f(\sqrt{q}z)\right] \approx value \pm error`` at this q."""
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        r"""``\mathbb{E}_{z}\left[f(\sqrt{q}z)\right] \approx value \pm error`` at this q
+        (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
         z = sp.Symbol("z", real=True)
-        inner = sp.latex(self.expr.subs(X, sp.sqrt(Q_SYMBOL) * z))
-        return (
-            rf"\mathbb{{E}}_{{z}}\left[{inner}\right] \approx {_latex_float(self.value)}"
-            rf" \pm {_latex_float(self.error, 2)}, \quad q = {_latex_float(self.q)}"
-        )
-
-    def _repr_latex_(self) -> str:
-        return "$" + self.latex() + "$"
+        inner = latex_expr(self.expr.subs(X, sp.sqrt(Q_SYMBOL) * z), digits, max_chars=10**9)
+        return [
+            ("expectation", (rf"\mathbb{{E}}_{{z}}\left[{inner}\right] \approx "
+             rf"{latex_number(self.value, digits)} \pm {latex_number(self.error, 2)}")),
+            ("at", rf"q = {latex_number(self.q, digits)}"),
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python fields (the expression as text), e.g. for JSON."""
@@ -156,16 +157,6 @@ class GaussianResult(sp.Float):
             "expr": str(self.expr),
             "q": self.q,
         }
-
-
-def _latex_float(v: float, digits: int = 15) -> str:
-    if v == 0 or not math.isfinite(v):
-        return sp.latex(sp.Float(v)) if v == 0 else str(v)
-    text = f"{v:.{digits}g}"
-    if "e" in text:
-        mant, exp = text.split("e")
-        return rf"{mant} \times 10^{{{int(exp)}}}"
-    return text
 
 
 # --------------------------------------------------------------------------- argument checks

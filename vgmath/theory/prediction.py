@@ -21,7 +21,7 @@ Per-layer fields (arrays of length L + 1, NaN where a quantity does not exist) f
 shared conventions of :mod:`vgmath.network.description`: ``q``, ``chi``, ``grad_second_moment``
 (E[(g^l)²]/E[(g^L)²]), ``grad_preact_second_moment`` (E[(δ^l)²]/E[(g^L)²] =
 E[φ′²]·grad_second_moment), ``grad_weight_second_moment`` (E[(∂E/∂W^l_ij)²]/E[(g^L)²] =
-E[(δ^l_i)²]·E[(x^{l-1}_j)²]), plus ``sigma_w2`` and ``mean_log_chi`` (the finite-width
+E[(δ^l_i)²]·E[(x^{l-1}_j)²]), plus ``sigma_w2`` and ``mean_ln_chi`` (the finite-width
 E[ln R_l] of :mod:`vgmath.theory.finite_width`).
 
 Weight distributions: mean-field theory only sees second moments, so uniform, truncated-
@@ -212,7 +212,10 @@ def _finish_plain(
         )
 
     qa = q[1:]
-    d2 = np.asarray(mom.dphi2(qa), dtype=np.float64)
+    linear_out = chain.readout == "linear"
+    d2 = np.array(mom.dphi2(qa), dtype=np.float64)
+    if linear_out:  # no φ on the output layer: φ′ ≡ 1 there
+        d2[-1] = 1.0
     chi = np.full(L + 1, np.nan)
     chi[1:] = sc.vn * d2
     with np.errstate(divide="ignore"):
@@ -234,17 +237,26 @@ def _finish_plain(
         weight[1:] = preact[1:] * m_in
     sigma_w2 = np.full(L + 1, np.nan)
     sigma_w2[1:] = sc.sw2
-    d4 = np.asarray(mom.dphi4(qa), dtype=np.float64)
+    d4 = np.array(mom.dphi4(qa), dtype=np.float64)
     coupling = np.zeros(L + 1)
     if mom.homogeneous is None:
         coupling[1:] = coupling_coefficient(
             qa, d2, mom.z2dphi2(qa), float(chain.sigma_b2)
         )
+    if linear_out:  # E[φ′⁴] = 1 and no forward/backward coupling through a constant φ′
+        d4[-1] = 1.0
+        coupling[L] = 0.0
     mlc = mean_log_chi_profile(chi, d2, d4, chain.widths, coupling)
 
     formula, formulas, exact_chi = _plain_formulas(chain, sc)
     method = "mean-field recursion; moments: " + mom.method
     notes.extend(distribution_notes(chain))
+    if linear_out:
+        notes.append(
+            "linear read-out: no φ on layer L (χ^L = n_L v_L), so every ratio "
+            "E[(g^l)²]/E[(g^L)²], l < L, is 1/E[φ′(h^L)²] times the activation read-out's"
+            + ("" if formula is None else "; the closed form holds for l < L")
+        )
     return Prediction(
         chain=chain,
         q=_readonly(q),
@@ -253,8 +265,8 @@ def _finish_plain(
         grad_preact_second_moment=_readonly(preact),
         grad_weight_second_moment=_readonly(weight),
         sigma_w2=_readonly(sigma_w2),
-        mean_log_chi=_readonly(mlc),
-        log_grad_second_moment=_readonly(log_grad),
+        mean_ln_chi=_readonly(mlc),
+        ln_grad_second_moment=_readonly(log_grad),
         formula=formula,
         formulas=formulas,
         method=method,
@@ -280,8 +292,13 @@ def _plain_formulas(
     if len(chis) == 1:
         chi = next(iter(chis))
         formula = chi ** (L - l)
-        formulas["grad_second_moment"] = formula
         formulas["chi"] = chi
+        if chain.readout == "linear":
+            # χ^L = n_L v_L (no φ′ on the output layer); valid for l < L
+            chi_out = sc.unique[sc.index[-1]][2]
+            formula = chi_out * chi ** (L - 1 - l) if chi != chi_out else formula
+            formulas["chi_out"] = chi_out
+        formulas["grad_second_moment"] = formula
     sws = {u[1] for u in sc.unique}
     if len(sws) == 1:
         sw = next(iter(sws))
@@ -320,10 +337,13 @@ def _plain_exact(chain: Chain, sc: _LayerScales) -> ExactProfile | None:
         q.append(ql)
         m_in.append(c2 * ql)
     chi: list[Fraction | None] = [None]
+    d2 = [c2] * L  # E[φ′²] per layer; 1 on a linear read-out
+    if chain.readout == "linear":
+        d2[-1] = Fraction(1)
     for l in range(1, L + 1):
         g = go[l - 1]
         assert g is not None
-        chi.append(g * c2)
+        chi.append(g * d2[l - 1])
     grad: list[Fraction | None] = [None] * (L + 1)
     acc = Fraction(1)
     grad[L] = acc
@@ -332,7 +352,9 @@ def _plain_exact(chain: Chain, sc: _LayerScales) -> ExactProfile | None:
         assert c is not None
         acc = acc * c
         grad[l - 1] = acc
-    pre: list[Fraction | None] = [None] + [c2 * g for g in grad[1:] if g is not None]
+    pre: list[Fraction | None] = [None] + [
+        d * g for d, g in zip(d2, grad[1:], strict=True) if g is not None
+    ]
     wgt: list[Fraction | None] = [None]
     for l in range(1, L + 1):
         p = pre[l]

@@ -9,16 +9,21 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import sympy as sp
 from numpy.typing import NDArray
 
+from ..core.deprecation import renamed_alias, warn_renamed
 from ..core.effort import effort_limit
 from ..core.errors import EffortLimitError, InvalidArgumentError
 from ..network.description import Chain
 from ..symbolic.numbers import exact_text, short_expr
+from ..symbolic.typeset import Typeset, latex_equation, latex_from_ln
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .precision import PrecisionLimits
 
 __all__ = [
     "FIELDS", "MAX_EXACT_DEPTH", "ExactProfile", "Prediction", "distribution_notes", "layer_scales",
@@ -63,11 +68,11 @@ class ExactProfile:
 
 
 @dataclass(frozen=True, eq=False)
-class Prediction:
+class Prediction(Typeset):
     """Mean-field depth profile of a chain; see the module docstring for the maths.
 
     Arrays are read-only float64 of length L + 1 indexed by layer l = 0..L (blocks for a
-    residual chain). ``log_grad_second_moment`` is ln(grad_second_moment), computed as a sum
+    residual chain). ``ln_grad_second_moment`` is ln(grad_second_moment), computed as a sum
     of logs so that it stays finite where the product underflows.
     ``converged_at``: the layer from which q sits at its fixed point to machine precision
     (the rest of the profile is then constant), or None. ``exact`` (computed on first use)
@@ -81,8 +86,8 @@ class Prediction:
     grad_preact_second_moment: FloatArray
     grad_weight_second_moment: FloatArray
     sigma_w2: FloatArray
-    mean_log_chi: FloatArray
-    log_grad_second_moment: FloatArray
+    mean_ln_chi: FloatArray
+    ln_grad_second_moment: FloatArray
     formula: sp.Expr | None
     formulas: Mapping[str, sp.Expr]
     method: str
@@ -91,6 +96,10 @@ class Prediction:
     extras: Mapping[str, FloatArray] = field(default_factory=dict)
     _exact_builder: Callable[[], ExactProfile | None] | None = field(default=None, repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    #: deprecated: logarithms are named by their base (``ln_`` / ``log10_``)
+    log_grad_second_moment = renamed_alias("ln_grad_second_moment", "log_grad_second_moment")
+    mean_log_chi = renamed_alias("mean_ln_chi", "mean_log_chi")
 
     # ---- views
     @property
@@ -123,10 +132,36 @@ class Prediction:
         """E[(g^0)²]/E[(g^L)²]: the whole-network gradient gain (grad_second_moment[0])."""
         return float(self.grad_second_moment[0])
 
+    def underflow_depth(
+        self, dtype: Any = "float16", *, output_second_moment: float = 1.0
+    ) -> PrecisionLimits:
+        """Where E[(g^l)²] leaves the range of ``dtype`` (float16, bfloat16, float32,
+        float64): the number of layers back from the output after which it is no longer a
+        normal number, after which it rounds to 0, after which it overflows, and the
+        power-of-two loss scale that keeps every layer normal
+        (:mod:`vgmath.theory.precision`; E[(g^L)²] = ``output_second_moment``).
+
+        >>> import vgmath as vg
+        >>> p = vg.predict(vg.Chain("relu", init="xavier", depth=40, width=64))
+        >>> lim = p.underflow_depth("float16")  # E[(g^l)²] = 2^-(L-l)
+        >>> lim.normal_depth, lim.subnormal_depth
+        (15, 25)
+        """
+        from .precision import precision_limits
+
+        return precision_limits(
+            self.ln_grad_second_moment, dtype, output_second_moment=output_second_moment
+        )
+
     def profile(self, name: str) -> FloatArray:
-        """A per-layer field by name (one of :data:`FIELDS`, ``sigma_w2``, ``mean_log_chi``,
-        ``log_grad_second_moment`` or an ``extras`` key)."""
-        if name in (*FIELDS, "sigma_w2", "mean_log_chi", "log_grad_second_moment"):
+        """A per-layer field by name (one of :data:`FIELDS`, ``sigma_w2``, ``mean_ln_chi``,
+        ``ln_grad_second_moment`` or an ``extras`` key)."""
+        renamed = {"log_grad_second_moment": "ln_grad_second_moment",
+                   "mean_log_chi": "mean_ln_chi"}
+        if name in renamed:
+            warn_renamed(name, renamed[name])
+            name = renamed[name]
+        if name in (*FIELDS, "sigma_w2", "mean_ln_chi", "ln_grad_second_moment"):
             return getattr(self, name)  # type: ignore[no-any-return]
         if name in self.extras:
             return self.extras[name]
@@ -138,7 +173,7 @@ class Prediction:
         formula as text and LaTeX, and (on request) the exact profiles as strings."""
         fields = {
             name: _floats(getattr(self, name))
-            for name in (*FIELDS, "sigma_w2", "mean_log_chi", "log_grad_second_moment")
+            for name in (*FIELDS, "sigma_w2", "mean_ln_chi", "ln_grad_second_moment")
         }
         out: dict[str, Any] = {
             "kind": "prediction",
@@ -163,37 +198,41 @@ class Prediction:
             self.to_dict(include_exact=include_exact), indent=indent, ensure_ascii=False
         )
 
-    def latex(self) -> str:
-        """The closed form when there is one, else the recursion and the numeric result."""
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The closed form when there is one, else the recursion and the value at the input
+        (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
         lhs = r"\frac{\mathbb{E}[(g^{l}_i)^2]}{\mathbb{E}[(g^{L}_i)^2]}"
+        lhs0 = lhs.replace("{l}", "{0}")
+        out: list[tuple[str, str]] = []
         if self.formula is not None:
-            return lhs + " = " + sp.latex(self.formula)
+            cond = r"\ (l < L)" if self.chain.readout == "linear" else ""
+            out.append(("closed form", latex_equation(lhs, self.formula, digits) + cond))
+            return out
         if self.chain.residual is not None:
-            rec = r"\text{residual mean-field recursion (block by block)}"
+            out.append(("recursion", r"\text{residual mean-field recursion (block by block)}"))
         else:
-            rec = (
-                r"q^{l} = \sigma_w^2\,\mathbb{E}\big[\varphi(\sqrt{q^{l-1}}\,z)^2\big]"
-                r" + \sigma_b^2,\quad \chi^{l} = \sigma_w^2 \frac{n_l}{n_{l-1}}"
-                r"\,\mathbb{E}\big[\varphi'(\sqrt{q^{l}}\,z)^2\big]"
-            )
-        val = _latex_float(self.gradient_ratio)
-        return rec + r",\qquad " + lhs.replace("{l}", "{0}") + r" \approx " + val
-
-    def _repr_latex_(self) -> str:
-        return "$" + self.latex() + "$"
+            out.append(("recursion",
+                        (r"q^{l} = \sigma_w^2\,\mathbb{E}\big[\varphi(\sqrt{q^{l-1}}\,z)^2\big]"
+                        r" + \sigma_b^2")))
+            out.append(("gradient factor",
+                        (r"\chi^{l} = \sigma_w^2 \frac{n_l}{n_{l-1}}"
+                        r"\,\mathbb{E}\big[\varphi'(\sqrt{q^{l}}\,z)^2\big]")))
+        val = latex_from_ln(float(self.ln_grad_second_moment[0]), digits)
+        out.append((f"input layer (L = {self.depth})", lhs0 + r" \approx " + val))
+        return out
 
     def table(self, *, rows: int = 21) -> str:
         """A text table of the profile (about ``rows`` evenly spaced layers, ends included)."""
         L = self.chain.depth
         idx = sorted({round(i) for i in np.linspace(0, L, min(rows, L + 1))})
-        names = ("q", "chi", "grad", "grad_preact", "grad_weight", "mean_log_chi")
+        names = ("q", "chi", "grad", "grad_preact", "grad_weight", "mean_ln_chi")
         arrays = (
             self.q,
             self.chi,
             self.grad_second_moment,
             self.grad_preact_second_moment,
             self.grad_weight_second_moment,
-            self.mean_log_chi,
+            self.mean_ln_chi,
         )
         head = f"{'l':>5} " + " ".join(f"{n:>13}" for n in names)
         lines = [head, "-" * len(head)]
@@ -230,15 +269,6 @@ def _fmt(v: float) -> str:
     if math.isnan(v):
         return "-"
     return f"{v:.6g}"
-
-
-def _latex_float(v: float) -> str:
-    if not math.isfinite(v) or v == 0:
-        return str(v)
-    e = math.floor(math.log10(abs(v)))
-    if -3 <= e <= 3:
-        return f"{v:.6g}"
-    return rf"{v / 10**e:.4f}\times 10^{{{e}}}"
 
 
 def _readonly(a: FloatArray) -> FloatArray:

@@ -43,7 +43,7 @@ Fields (per block l): ``q[l]`` = p_l; ``chi[l]`` the gradient factor above;
 *last* dense layer (post: ∂E/∂h_last = α φ′(h_last) g_l; pre: ∂E/∂(W_last u + b) = α g_l),
 ``extras["mean"]`` = μ_l and ``extras["branch_q1"]`` (``"branch_q2"``) the second moments of
 the arguments of the branch's first (second) φ — for the pre variant the first is x_{l-1}.
-``mean_log_chi`` is not derived for residual blocks (NaN).
+``mean_ln_chi`` is not derived for residual blocks (NaN).
 """
 
 from __future__ import annotations
@@ -147,7 +147,7 @@ def predict_residual(chain: Chain) -> Prediction:
             else "assumes an input with i.i.d. N(0, input_q) entries"
         ),
         "grad_preact/grad_weight refer to the last dense layer of each block's branch",
-        "mean_log_chi is not derived for residual blocks (NaN)",
+        "mean_ln_chi is not derived for residual blocks (NaN)",
     ]
     notes.extend(distribution_notes(chain))
     if post and np.any(np.abs(mu[1:]) > 1e-9 * np.sqrt(np.abs(p[1:]))):
@@ -167,8 +167,8 @@ def predict_residual(chain: Chain) -> Prediction:
         grad_preact_second_moment=_readonly(preact),
         grad_weight_second_moment=_readonly(weight),
         sigma_w2=_readonly(sigma_w2),
-        mean_log_chi=_readonly(np.full(L + 1, np.nan)),
-        log_grad_second_moment=_readonly(log_grad),
+        mean_ln_chi=_readonly(np.full(L + 1, np.nan)),
+        ln_grad_second_moment=_readonly(log_grad),
         formula=formula,
         formulas=formulas,
         method=f"residual mean-field recursion ({res.variant}, {res.branch_depth}-layer "

@@ -20,8 +20,10 @@ import numpy as np
 import sympy as sp
 from numpy.typing import NDArray
 
+from ..core.deprecation import renamed_alias
 from ..core.errors import InvalidArgumentError, NumericalError
 from ..network.description import Chain
+from ..symbolic.typeset import escape_text, latex_expr, latex_number
 from .formatting import LN10, Report, num, positive_int, row_selection, sci, seed_value, versions
 from .profile import DEFAULT_TRIALS
 
@@ -136,14 +138,17 @@ class BoundVerification(Report):
     def __str__(self) -> str:
         return self.table()
 
-    def latex(self) -> str:
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The claim with its verdict, and the certified supremum against c."""
         lhs = r"|\varphi'(x)|" if self.absolute else r"\varphi'(x)"
         sup = r"\sup|\varphi'|" if self.absolute else r"\sup\varphi'"
         rel = {True: r"\le", False: ">", None: r"\approx"}[self.holds]
-        return (
-            f"$\\forall x:\\ {lhs} \\le {sp.latex(self.c)}$ ({self.verdict}): "
-            f"${sup} = {sp.latex(self.certified_sup)} {rel} {sp.latex(self.c)}$"
-        )
+        c = latex_expr(self.c, digits)
+        s = latex_expr(self.certified_sup, digits).removeprefix(r"\approx ")
+        return [
+            ("claim", rf"\forall x:\ {lhs} \le {c}\ \text{{({escape_text(str(self.verdict))})}}"),
+            ("certified supremum", rf"{sup} = {s} {rel} {c}"),
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         ce = None
@@ -290,7 +295,7 @@ def _bound_constant(c: Any) -> sp.Expr:
 class GradientBoundVerification(Report):
     """The verdict on "‖g^l‖ ≤ c^{L−l} ‖g^L‖ for every layer l and every network".
 
-    Per layer (``layers`` = 0..L−1): ``log_bound`` = (L − l) ln c, ``worst`` = the largest
+    Per layer (``layers`` = 0..L−1): ``ln_bound`` = (L − l) ln c, ``worst`` = the largest
     ln(‖g^l‖/‖g^L‖) over the simulated networks, ``violations`` = how many networks break
     the bound, ``median`` = the median of ln(‖g^l‖/‖g^L‖). The claim is refuted by any
     violation; with none in T networks, the probability that a random network violates it
@@ -302,12 +307,15 @@ class GradientBoundVerification(Report):
     trials: int
     seed: int
     layers: NDArray[np.int64]
-    log_bound: FloatArray
+    ln_bound: FloatArray
     worst: FloatArray
     median: FloatArray
     violations: NDArray[np.int64]
     worst_network: int
     simulation: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    #: deprecated alias: logarithms are named by their base (``ln_`` / ``log10_``)
+    log_bound = renamed_alias("ln_bound", "log_bound")
 
     @property
     def passed(self) -> bool:
@@ -324,7 +332,7 @@ class GradientBoundVerification(Report):
     @property
     def worst_margin(self) -> float:
         """max over layers and networks of ln(‖g^l‖/‖g^L‖) − (L − l) ln c (> 0: violated)."""
-        return float(np.max(self.worst - self.log_bound))
+        return float(np.max(self.worst - self.ln_bound))
 
     def table(self, *, rows: int | None = None) -> str:
         head = (
@@ -347,7 +355,7 @@ class GradientBoundVerification(Report):
         ]
         for i in row_selection(self.layers, self.violations > 0, rows):
             lines.append(
-                f"{self.layers[i]:>4} {sci(self.log_bound[i]):>14} {sci(self.worst[i]):>12} "
+                f"{self.layers[i]:>4} {sci(self.ln_bound[i]):>14} {sci(self.worst[i]):>12} "
                 f"{sci(self.median[i]):>13} {int(self.violations[i]):>11}"
             )
         if self.passed:
@@ -360,19 +368,22 @@ class GradientBoundVerification(Report):
     def __str__(self) -> str:
         return self.table(rows=25)
 
-    def latex(self) -> str:
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The claim, its verdict over the networks and the worst margin."""
         verdict = "holds" if self.passed else "fails"
-        return (
-            rf"$\lVert g^{{l}}\rVert \le {sp.latex(self.c)}^{{L-l}}\lVert g^{{L}}\rVert$ "
-            rf"({verdict} on {self.trials} networks; worst margin "
-            rf"${self.worst_margin:+.4g}$)"
-        )
+        c = latex_expr(self.c, digits).removeprefix(r"\approx ")
+        return [
+            ("claim", rf"\lVert g^{{l}}\rVert \le \left({c}\right)^{{L-l}}\lVert g^{{L}}\rVert"),
+            ("verdict", rf"\text{{{verdict} on {self.trials} networks}}"),
+            ("worst margin", (r"\max_{l,\,\text{net}} \ln\frac{\lVert g^l\rVert}{\lVert g^L\rVert}"
+             rf" - (L-l)\ln c = {latex_number(self.worst_margin, digits)}")),
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         rows = [
             {
                 "layer": int(self.layers[i]),
-                "log10_bound": num(self.log_bound[i] / LN10),
+                "log10_bound": num(self.ln_bound[i] / LN10),
                 "log10_worst_ratio": num(self.worst[i] / LN10),
                 "log10_median_ratio": num(self.median[i] / LN10),
                 "violations": int(self.violations[i]),
@@ -431,13 +442,13 @@ def verify_gradient_bound(
             )
         sim = simulation
     L = chain.depth
-    lg = np.asarray(sim.samples["log_grad_second_moment"], dtype=float)
+    lg = np.asarray(sim.samples["ln_grad_second_moment"], dtype=float)
     ns = np.log(np.asarray(chain.widths, dtype=float))
     # ln(‖g^l‖/‖g^L‖) = ½ (ln(‖g^l‖²/n_l) + ln n_l − ln(‖g^L‖²/n_L) − ln n_L)
     log_ratio = 0.5 * (lg + ns[None, :] - lg[:, [L]] - ns[L])[:, :L]
     log_c = float(sp.log(cval).evalf(30))
-    log_bound = (L - np.arange(L)) * log_c
-    margin = log_ratio - log_bound[None, :]
+    ln_bound = (L - np.arange(L)) * log_c
+    margin = log_ratio - ln_bound[None, :]
     worst = np.max(log_ratio, axis=0)
     violations = (margin > 0).sum(axis=0)
     worst_net = int(np.unravel_index(int(np.argmax(margin)), margin.shape)[0])
@@ -447,7 +458,7 @@ def verify_gradient_bound(
         trials=int(sim.trials),
         seed=int(sim.seed),
         layers=np.arange(L, dtype=np.int64),
-        log_bound=log_bound,
+        ln_bound=ln_bound,
         worst=worst,
         median=np.median(log_ratio, axis=0),
         violations=violations.astype(np.int64),

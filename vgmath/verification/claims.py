@@ -116,7 +116,7 @@ def claim_logs(
     L = chain.depth
     if claim is None:
         if quantity == "grad_second_moment":
-            logs = np.asarray(prediction.log_grad_second_moment, dtype=float).copy()
+            logs = np.asarray(prediction.ln_grad_second_moment, dtype=float).copy()
             return logs, "vgmath.predict"
         with np.errstate(divide="ignore"):
             return np.log(np.asarray(getattr(prediction, quantity), dtype=float)), "vgmath.predict"
@@ -127,8 +127,8 @@ def claim_logs(
         return _expr_logs(sp.sympify(claim).subs(depth_symbol, L), L), str(claim)
     if hasattr(claim, quantity) and not callable(claim):
         label = type(claim).__name__
-        if quantity == "grad_second_moment" and hasattr(claim, "log_grad_second_moment"):
-            logs = np.asarray(claim.log_grad_second_moment, dtype=float)  # never underflows
+        if quantity == "grad_second_moment" and hasattr(claim, "ln_grad_second_moment"):
+            logs = np.asarray(claim.ln_grad_second_moment, dtype=float)  # never underflows
             if logs.shape != (L + 1,):
                 raise InvalidArgumentError("claim", label, f"expected L + 1 = {L + 1} layers")
             return logs.copy(), label

@@ -19,6 +19,7 @@ from numpy.typing import NDArray
 from ..core.errors import InvalidArgumentError
 from ..core.io import save_by_extension
 from ..network.description import Chain
+from ..symbolic.typeset import Typeset
 
 __all__ = ["LN10", "Report", "fmt_p", "latex_sci", "num", "positive_int", "row_selection",
            "sci", "seed_value", "versions", "widths_text"]
@@ -62,6 +63,17 @@ def fmt_p(p: float) -> str:
     return f"{p:.3f}"
 
 
+def latex_p(p: float) -> str:
+    r"""A p-value for math mode: ``0.153``, ``2.8\times10^{-28}``, ``--`` (no test)."""
+    from ..symbolic.typeset import latex_number
+
+    if math.isnan(p):
+        return "--"
+    if p == 0 or p >= 1e-3:
+        return fmt_p(p)
+    return latex_number(p, 2)
+
+
 def num(v: Any) -> float | None:
     f = float(v)
     return f if math.isfinite(f) else None
@@ -81,8 +93,9 @@ def versions() -> dict[str, str]:
     }
 
 
-class Report:
-    """Shared export API: ``to_dict()`` (subclass), ``rows()``, JSON/CSV, ``save(path)``."""
+class Report(Typeset):
+    """Shared export API: ``to_dict()`` (subclass), ``rows()``, JSON/CSV, ``save(path)``, and
+    ``latex(mode, digits)`` (:class:`vgmath.symbolic.typeset.Typeset`)."""
 
     def to_dict(self) -> dict[str, Any]:  # pragma: no cover - every subclass overrides
         raise TypeError("abstract")
@@ -112,8 +125,6 @@ class Report:
         """Write JSON (``.json``) or CSV (``.csv``) by extension, atomically."""
         return save_by_extension(path, self.to_json, self.to_csv)
 
-    def _repr_latex_(self) -> str:
-        return self.latex()  # type: ignore[attr-defined,no-any-return]
 
 
 

@@ -58,13 +58,16 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
+from ..core.deprecation import renamed_alias, warn_renamed
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain, Recurrent
+from ..symbolic.typeset import check_digits, check_mode, escape_text, latex_number, render
 from .claims import claim_logs
 from .formatting import (
     LN10,
     Report,
     fmt_p,
+    latex_p,
     latex_sci,
     num,
     row_selection,
@@ -119,11 +122,11 @@ class Verification(Report):
     """The verdict of :func:`verify`: one row per claimed layer, and the overall answer.
 
     Per-layer arrays (natural logs unless named otherwise) are indexed like ``layers``:
-    ``log_claim`` (the claim m_l), ``bias`` (B_l, the estimated finite-width bias),
-    ``tolerance`` (r_l + τ; inf where the expansion broke down), ``log_estimate`` and
-    ``log_ci_low`` / ``log_ci_high`` (the simulated mean and its (1 − alpha) interval,
+    ``ln_claim`` (the claim m_l), ``bias`` (B_l, the estimated finite-width bias),
+    ``tolerance`` (r_l + τ; inf where the expansion broke down), ``ln_estimate`` and
+    ``ln_ci_low`` / ``ln_ci_high`` (the simulated mean and its (1 − alpha) interval,
     unadjusted), ``half_width`` (the interval's half-width at the Bonferroni level alpha/m,
-    used for the resolution), ``log_sd`` (the spread of ln Y over networks), ``tail_k``
+    used for the resolution), ``ln_sd`` (the spread of ln Y over networks), ``tail_k``
     (the tail diagnostic k̂), ``statistic``, ``p_value``, ``p_adjusted`` (Holm; NaN where
     no test was made), ``rejected``, ``status`` (``pass``/``fail``/``untestable``) and
     ``reason`` (why a row is untestable).
@@ -140,14 +143,14 @@ class Verification(Report):
     extra_tolerance: float
     max_tolerance: float
     layers: NDArray[np.int64]
-    log_claim: FloatArray
+    ln_claim: FloatArray
     bias: FloatArray
     tolerance: FloatArray
-    log_estimate: FloatArray
-    log_ci_low: FloatArray
-    log_ci_high: FloatArray
+    ln_estimate: FloatArray
+    ln_ci_low: FloatArray
+    ln_ci_high: FloatArray
     half_width: FloatArray
-    log_sd: FloatArray
+    ln_sd: FloatArray
     tail_k: FloatArray
     statistic: FloatArray
     p_value: FloatArray
@@ -158,6 +161,13 @@ class Verification(Report):
     normalised: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
     simulation: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    #: deprecated aliases: logarithms are named by their base (``ln_`` / ``log10_``)
+    log_claim = renamed_alias("ln_claim", "log_claim")
+    log_estimate = renamed_alias("ln_estimate", "log_estimate")
+    log_ci_low = renamed_alias("ln_ci_low", "log_ci_low")
+    log_ci_high = renamed_alias("ln_ci_high", "log_ci_high")
+    log_sd = renamed_alias("ln_sd", "log_sd")
 
     # ---- the answer
 
@@ -250,9 +260,9 @@ class Verification(Report):
             tol = self.tolerance[i]
             k = self.tail_k[i]
             lines.append(
-                f"{self.layers[i]:>4} {sci(self.log_claim[i]):>11} {self.bias[i]:>+8.4f} "
-                f"{'inf' if np.isinf(tol) else f'{tol:.4f}':>7} {sci(self.log_estimate[i]):>11} "
-                f"{sci(self.log_ci_low[i]):>11} {sci(self.log_ci_high[i]):>11} "
+                f"{self.layers[i]:>4} {sci(self.ln_claim[i]):>11} {self.bias[i]:>+8.4f} "
+                f"{'inf' if np.isinf(tol) else f'{tol:.4f}':>7} {sci(self.ln_estimate[i]):>11} "
+                f"{sci(self.ln_ci_low[i]):>11} {sci(self.ln_ci_high[i]):>11} "
                 f"{'-' if np.isnan(k) else f'{k:.2f}':>6} "
                 f"{self.statistic[i]:>+7.2f} {fmt_p(self.p_value[i]):>8} "
                 f"{fmt_p(self.p_adjusted[i]):>8}  {self.status[i].value}"
@@ -285,33 +295,63 @@ class Verification(Report):
             tol = self.tolerance[i]
             out.append([
                 str(self.layers[i]),
-                latex_sci(self.log_claim[i]),
+                latex_sci(self.ln_claim[i]),
                 f"{self.bias[i]:+.4f}",
                 r"\infty" if np.isinf(tol) else f"{tol:.4f}",
-                latex_sci(self.log_estimate[i]),
-                f"[{latex_sci(self.log_ci_low[i])}, {latex_sci(self.log_ci_high[i])}]",
-                fmt_p(self.p_value[i]).replace("-", "--") if np.isnan(self.p_value[i])
-                else fmt_p(self.p_value[i]),
-                fmt_p(self.p_adjusted[i]).replace("-", "--") if np.isnan(self.p_adjusted[i])
-                else fmt_p(self.p_adjusted[i]),
+                latex_sci(self.ln_estimate[i]),
+                f"[{latex_sci(self.ln_ci_low[i])}, {latex_sci(self.ln_ci_high[i])}]",
+                latex_p(self.p_value[i]),
+                latex_p(self.p_adjusted[i]),
                 mark[self.status[i]],
             ])
         return out
 
-    def latex(self, *, math_mode: bool = False) -> str:
-        """The verdict table as a LaTeX ``tabular`` (cells in ``$…$``) with a comment line
-        naming the claim and the verdict; ``math_mode=True`` gives a bare ``array`` (for
-        notebooks, :meth:`_repr_latex_`)."""
-        head = [
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The verdict, its coverage and the smallest adjusted p-value."""
+        cov = self.coverage
+        out = [
+            ("verdict", r"\text{" + escape_text(f"{self.verdict.value}: {cov}") + "}"),
+            ("level", (rf"\alpha = {latex_number(self.alpha, digits)}\ (\text{{Holm}}),\ "
+             rf"T = {self.trials}")),
+        ]
+        if self.worst_layer is not None:
+            p = float(np.nanmin(self.p_adjusted))
+            out.append(("smallest adjusted p-value",
+                        (rf"p_\mathrm{{Holm}} = {latex_number(p, min(digits, 3))}"
+                        rf"\ \text{{at}}\ l = {self.worst_layer}")))
+        return out
+
+    def latex(self, mode: str = "math", *, digits: int = 4, math_mode: bool | None = None) -> str:
+        """LaTeX of the verification (:mod:`vgmath.symbolic.typeset`): ``"math"``,
+        ``"inline"`` and ``"display"`` give the verdict, the coverage and the smallest
+        adjusted p-value; ``"table"`` the per-layer verdict table as a ``tabular`` (cells in
+        ``$…$``) after a comment line naming the claim and the verdict. ``math_mode``
+        (deprecated) gave the table as a bare ``array``."""
+        if math_mode is not None:
+            warn_renamed("latex(math_mode=...)", "latex(mode='table') or _repr_latex_()")
+            if math_mode:
+                return self._latex_array()
+        check_mode(mode)
+        check_digits(digits)
+        if mode != "table":
+            return render(self._latex_statements(digits), mode)
+        return self._latex_tabular()
+
+    def _latex_head(self) -> list[str]:
+        return [
             "l", r"\text{claim}", "B_l", r"\text{tol.}", r"\text{simulated}",
             f"{100 * (1 - self.alpha):g}" + r"\%\ \text{CI}", "p", r"p_\mathrm{Holm}",
             r"\text{status}",
         ]
-        cells = self._latex_cells()
-        if math_mode:
-            body = [" & ".join(head) + r" \\ \hline"]
-            body += [" & ".join(row) + r" \\" for row in cells]
-            return r"\begin{array}{rrrrrrrrc}" + "\n".join(body) + r"\end{array}"
+
+    def _latex_array(self) -> str:
+        """The per-layer table as a bare ``array`` (for notebooks)."""
+        body = [" & ".join(self._latex_head()) + r" \\ \hline"]
+        body += [" & ".join(row) + r" \\" for row in self._latex_cells()]
+        return r"\begin{array}{rrrrrrrrc}" + "\n".join(body) + r"\end{array}"
+
+    def _latex_tabular(self) -> str:
+        head, cells = self._latex_head(), self._latex_cells()
         rows = [
             r"\begin{tabular}{rrrrrrrrc}",
             r"\hline",
@@ -328,21 +368,21 @@ class Verification(Report):
         return caption + "\n" + "\n".join(rows)
 
     def _repr_latex_(self) -> str:
-        return "$$" + self.latex(math_mode=True) + "$$"
+        return "$$" + self._latex_array() + "$$"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data with everything needed to reproduce the verdict."""
         rows = [
             {
                 "layer": int(self.layers[i]),
-                "claim": num(self.log_claim[i] / LN10),
+                "claim": num(self.ln_claim[i] / LN10),
                 "finite_width_bias": num(self.bias[i]),
                 "tolerance": num(self.tolerance[i]),
-                "simulated": num(self.log_estimate[i] / LN10),
-                "ci_low": num(self.log_ci_low[i] / LN10),
-                "ci_high": num(self.log_ci_high[i] / LN10),
+                "simulated": num(self.ln_estimate[i] / LN10),
+                "ci_low": num(self.ln_ci_low[i] / LN10),
+                "ci_high": num(self.ln_ci_high[i] / LN10),
                 "half_width": num(self.half_width[i]),
-                "log_sd": num(self.log_sd[i]),
+                "ln_sd": num(self.ln_sd[i]),
                 "tail_k": num(self.tail_k[i]),
                 "statistic": num(self.statistic[i]),
                 "p_value": num(self.p_value[i]),
@@ -375,7 +415,7 @@ class Verification(Report):
                 "seed": self.seed,
             },
             "units": "claim, simulated, ci_low, ci_high: log10; bias, tolerance, half_width, "
-            "log_sd: natural log",
+            "ln_sd: natural log",
             "simulation": dict(self.simulation),
             "versions": versions(),
             "notes": list(self.notes),
@@ -547,16 +587,16 @@ def verify(
             "claim", None, f"vgmath has no prediction for {without_bias_model(chain)} to test: "
             "give the claim to test (text in l and L, an array, a callable)")
     prediction = predict(chain) if claim is None else None
-    log_claim, label = claim_logs(claim, chain, quantity, prediction)
+    ln_claim, label = claim_logs(claim, chain, quantity, prediction)
     sim = simulation_for(chain, simulation, trials, seed, workers)
     if sim.trials < 3:
         raise InvalidArgumentError("trials", sim.trials, "need at least 3 networks")
 
     notes: list[str] = []
     bias, r = finite_width_band(chain, quantity, finite_width, notes)
-    logs = np.asarray(sim.samples[f"log_{quantity}"], dtype=float)
+    logs = np.asarray(sim.samples[f"ln_{quantity}"], dtype=float)
     has_samples = ~np.isnan(logs).any(axis=0)
-    layers = np.flatnonzero(has_samples & ~np.isnan(log_claim))
+    layers = np.flatnonzero(has_samples & ~np.isnan(ln_claim))
     if layers.size == 0:
         raise InvalidArgumentError(
             "claim", label, f"claims nothing at a layer where {quantity} exists"
@@ -572,7 +612,7 @@ def verify(
     heavy = tail_k > TAIL_K_MAX  # NaN (constant columns) is not heavy
     can_test = ~broken & ~heavy
     test = log_mean_test(
-        ls, log_claim[layers] + bias[layers], band=np.where(broken, 0.0, band),
+        ls, ln_claim[layers] + bias[layers], band=np.where(broken, 0.0, band),
         alpha=alpha, method=method,
     )
     m = max(int(can_test.sum()), 1)
@@ -631,14 +671,14 @@ def verify(
         extra_tolerance=tau,
         max_tolerance=mt,
         layers=layers.astype(np.int64),
-        log_claim=log_claim[layers],
+        ln_claim=ln_claim[layers],
         bias=bias[layers],
         tolerance=band,
-        log_estimate=test.estimate,
-        log_ci_low=test.ci_low,
-        log_ci_high=test.ci_high,
+        ln_estimate=test.estimate,
+        ln_ci_low=test.ci_low,
+        ln_ci_high=test.ci_high,
         half_width=half,
-        log_sd=spread,
+        ln_sd=spread,
         tail_k=tail_k,
         statistic=stat,
         p_value=p,

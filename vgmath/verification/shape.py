@@ -38,9 +38,11 @@ import sympy as sp
 from numpy.typing import NDArray
 from scipy import stats as sps
 
+from ..core.deprecation import renamed_alias
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
-from .formatting import LN10, Report, fmt_p, num, sci, versions
+from ..symbolic.typeset import escape_text, latex_number
+from .formatting import LN10, Report, fmt_p, latex_p, num, sci, versions
 from .profile import (
     DEFAULT_TRIALS,
     QUANTITIES,
@@ -87,9 +89,9 @@ class ShapeVerification(Report):
     tolerance: float
     p_value: float
     layers: NDArray[np.int64]
-    log_estimate: FloatArray
-    log_ci_low: FloatArray
-    log_ci_high: FloatArray
+    ln_estimate: FloatArray
+    ln_ci_low: FloatArray
+    ln_ci_high: FloatArray
     tail_k: FloatArray
     p_adjusted: FloatArray
     rejected: NDArray[np.bool_]
@@ -98,6 +100,11 @@ class ShapeVerification(Report):
     resolution: float
     notes: tuple[str, ...] = ()
     simulation: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    #: deprecated aliases: logarithms are named by their base (``ln_`` / ``log10_``)
+    log_estimate = renamed_alias("ln_estimate", "log_estimate")
+    log_ci_low = renamed_alias("ln_ci_low", "log_ci_low")
+    log_ci_high = renamed_alias("ln_ci_high", "log_ci_high")
 
     @property
     def coverage(self) -> Coverage:
@@ -158,8 +165,8 @@ class ShapeVerification(Report):
         for i in idx:
             k = self.tail_k[i]
             lines.append(
-                f"{self.layers[i]:>4} {sci(self.log_estimate[i]):>11} "
-                f"{sci(self.log_ci_low[i]):>11} {sci(self.log_ci_high[i]):>11} "
+                f"{self.layers[i]:>4} {sci(self.ln_estimate[i]):>11} "
+                f"{sci(self.ln_ci_low[i]):>11} {sci(self.ln_ci_high[i]):>11} "
                 f"{'-' if np.isnan(k) else f'{k:.2f}':>6} {fmt_p(self.p_adjusted[i]):>8}  "
                 f"{self.status[i].value}" + (f" ({self.reason[i]})" if self.reason[i] else ""))
         return "\n".join(lines)
@@ -167,15 +174,26 @@ class ShapeVerification(Report):
     def __str__(self) -> str:
         return self.table(rows=25)
 
-    def latex(self) -> str:
-        return (f"{self.kind} claim {self.claim_label}: {self.verdict.value} "
-                f"({self.coverage})")
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The claim, the verdict with its coverage, the fitted rate or band, and p."""
+        out = [
+            ("claim", r"\text{" + escape_text(f"{self.kind} claim: {self.claim_label}") + "}"),
+            ("verdict", r"\text{" + escape_text(f"{self.verdict.value}: {self.coverage}") + "}"),
+        ]
+        if self.kind == "rate":
+            lo, hi = self.rate_interval
+            out.append(("fitted rate per layer",
+                        (rf"\hat c = {latex_number(math.exp(self.estimate), digits)}\ "
+                        rf"[{latex_number(lo, digits)}, {latex_number(hi, digits)}]")))
+        out.append(("p-value", (rf"p = {latex_p(self.p_value)},\ \alpha = "
+                    rf"{latex_number(self.alpha, digits)}")))
+        return out
 
     def to_dict(self) -> dict[str, Any]:
         rows = [{"layer": int(self.layers[i]),
-                 "simulated": num(self.log_estimate[i] / LN10),
-                 "ci_low": num(self.log_ci_low[i] / LN10),
-                 "ci_high": num(self.log_ci_high[i] / LN10),
+                 "simulated": num(self.ln_estimate[i] / LN10),
+                 "ci_low": num(self.ln_ci_low[i] / LN10),
+                 "ci_high": num(self.ln_ci_high[i] / LN10),
                  "tail_k": num(self.tail_k[i]),
                  "p_adjusted": num(self.p_adjusted[i]),
                  "status": self.status[i].value, "reason": self.reason[i]}
@@ -223,7 +241,7 @@ def _positive_log(name: str, value: Any) -> tuple[float, str]:
 
 
 def _per_layer(sim: Any, quantity: str) -> tuple[FloatArray, NDArray[np.int64]]:
-    logs = np.asarray(sim.samples[f"log_{quantity}"], dtype=float)
+    logs = np.asarray(sim.samples[f"ln_{quantity}"], dtype=float)
     ok = np.flatnonzero(~np.isnan(logs).any(axis=0))
     return logs[:, ok], ok.astype(np.int64)
 
@@ -309,8 +327,8 @@ def verify_rate(
         kind="rate", chain=chain, quantity=quantity,
         claim_label=f"C·({c_text})^(L−l), C free", alpha=float(alpha), trials=int(sim.trials),
         seed=int(sim.seed), max_tolerance=mt, claimed=log_c, estimate=est, se=se,
-        tolerance=band, p_value=p, layers=layers, log_estimate=point.estimate,
-        log_ci_low=point.ci_low, log_ci_high=point.ci_high, tail_k=tail_k,
+        tolerance=band, p_value=p, layers=layers, ln_estimate=point.estimate,
+        ln_ci_low=point.ci_low, ln_ci_high=point.ci_high, tail_k=tail_k,
         p_adjusted=np.full(layers.size, np.nan), rejected=rejected, status=status,
         reason=reasons, resolution=resolution, notes=tuple(notes),
         simulation={"trials": int(sim.trials), "seed": int(sim.seed), "method": sim.method},
@@ -379,8 +397,8 @@ def verify_band(
         alpha=float(alpha), trials=int(sim.trials), seed=int(sim.seed), max_tolerance=mt,
         claimed=log_f, estimate=math.nan, se=math.nan, tolerance=log_f,
         p_value=float(np.nanmin(p_adj)) if np.isfinite(p_adj).any() else math.nan,
-        layers=layers, log_estimate=test.estimate, log_ci_low=iut.ci_low,
-        log_ci_high=iut.ci_high, tail_k=tail_k, p_adjusted=p_adj,
+        layers=layers, ln_estimate=test.estimate, ln_ci_low=iut.ci_low,
+        ln_ci_high=iut.ci_high, tail_k=tail_k, p_adjusted=p_adj,
         rejected=np.asarray(rejected, dtype=bool), status=status, reason=tuple(reasons),
         resolution=resolution,
         simulation={"trials": int(sim.trials), "seed": int(sim.seed), "method": sim.method},

@@ -140,10 +140,10 @@ def tail_shape(chain: Any, samples: Any, quantity: str, *, window: bool = True) 
             out[-1] = k[-1]  # the output gradient is N(0, I) by construction: its own k̂
         return out
 
-    own = pareto_k(np.asarray(samples[f"log_{quantity}"], dtype=np.float64))
+    own = pareto_k(np.asarray(samples[f"ln_{quantity}"], dtype=np.float64))
     if quantity == "q" or not q_sensitive(chain.act):
         return wmax(own)
-    kq = pareto_k(np.asarray(samples["log_q"], dtype=np.float64))
+    kq = pareto_k(np.asarray(samples["ln_q"], dtype=np.float64))
     later = np.full(kq.shape, np.nan)  # median over m > l of k̂(q_m)
     for l in range(kq.size - 1):
         tail = kq[l + 1:]

@@ -41,8 +41,8 @@ def _run_monte_carlo(ctx: ReportContext, a: int, i: int) -> dict[str, Any]:
         lo = np.full_like(mean, np.nan)
         hi = np.full_like(mean, np.nan)
         idx = np.asarray(ver.layers, dtype=int)
-        lo[idx] = np.exp(np.asarray(ver.log_ci_low, dtype=float))
-        hi[idx] = np.exp(np.asarray(ver.log_ci_high, dtype=float))
+        lo[idx] = np.exp(np.asarray(ver.ln_ci_low, dtype=float))
+        hi[idx] = np.exp(np.asarray(ver.ln_ci_high, dtype=float))
     else:
         # (1 - alpha) interval on the log scale by the delta method: log m ± z·se/m
         from scipy.stats import norm
@@ -320,6 +320,7 @@ class DepthSection(Section):
                 caption=r"Exact gradient profiles derived symbolically.",
                 row_sep=r"[5pt]",
             ))
+        out.append(_precision_paragraph(ctx))
         if appendix:
             out.append(r"\subsection{Rejected profiles}\label{sec:depth-rejected}")
             out.append(r"The per-layer verdict tables of the profiles that the test rejects"
@@ -331,7 +332,7 @@ class DepthSection(Section):
 
     @staticmethod
     def _verification_table(ctx: ReportContext, alab: str, ilab: str, ver: Any) -> str:
-        body = "\n".join(line for line in ver.latex().splitlines()
+        body = "\n".join(line for line in ver.latex(mode="table").splitlines()
                          if not line.lstrip().startswith("%"))
         return "\n".join([
             r"\begin{table}[H]",
@@ -344,3 +345,35 @@ class DepthSection(Section):
         ])
 
 
+
+
+def _precision_paragraph(ctx: ReportContext) -> str:
+    """One sentence per reduced-precision format: the chain of the report whose gradient
+    second moment (E[(g^L)²] = 1) first leaves the normal range, and after how many layers
+    (:meth:`vgmath.Prediction.underflow_depth`); the data in ``data/dtype-limits.csv``."""
+    o = ctx.options
+    rows: list[dict[str, Any]] = []
+    parts = []
+    for dtype in ("float16", "bfloat16", "float32"):
+        worst: tuple[int, str, str] | None = None
+        for a, (alab, _) in enumerate(o.activations):
+            for i, (ilab, _) in enumerate(o.inits):
+                lim = prediction(ctx, a, i).underflow_depth(dtype)
+                rows.append({"dtype": dtype, "activation": alab, "init": ilab,
+                             "normal_depth": lim.normal_depth,
+                             "subnormal_depth": lim.subnormal_depth,
+                             "overflow_depth": lim.overflow_depth,
+                             "loss_scale": lim.loss_scale})
+                k = min((d for d in (lim.normal_depth, lim.overflow_depth) if d is not None),
+                        default=None)
+                if k is not None and (worst is None or k < worst[0]):
+                    worst = (k, alab, ilab)
+        parts.append(r"\texttt{" + dtype + "}: "
+                     + ("every profile stays normal" if worst is None else
+                        _t(worst[1]) + " with " + _t(worst[2]) + " leaves it after $"
+                        + str(worst[0]) + "$ layers"))
+    ctx.write_table("dtype-limits", rows)
+    return (r"\paragraph{Precision.} Where the gradient second moment (relative to"
+            r" $\E[(g^L_i)^2] = 1$) first leaves the normal range of a reduced-precision format:"
+            r" " + "; ".join(parts) + r". Depths, flush-to-zero depths and loss scales per"
+            r" chain are in \nolinkurl{data/dtype-limits.csv}.")

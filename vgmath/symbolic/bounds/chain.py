@@ -11,6 +11,7 @@ import sympy as sp
 
 from ...core.errors import NumericalError
 from ..symbols import depth_symbol
+from ..typeset import Typeset, latex_equation, latex_expr, latex_number
 from .analysis import _require_activation
 from .derivative import _flt, _report, derivative_bound
 from .interval import MPF, _const, _hi, _ivl, _lo, _precision
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class ChainBound:
+class ChainBound(Typeset):
     r"""The worst-case gradient factor of a chain of L units:
     :math:`\prod_{i=1}^{L}|\varphi'(x_i)| \le s^L` with :math:`s = \sup|\varphi'|`.
 
@@ -63,23 +64,26 @@ class ChainBound:
     vanishes: bool
     reason: str
 
-    def latex(self) -> str:
-        s = sp.latex(self.factor) if self.factor_exact else rf"{sp.latex(self.factor)}\ldots"
-        out = (
-            r"\prod_{i=1}^{L} |\varphi'(x_i)| \le \Big(\sup_x |\varphi'(x)|\Big)^{L} = "
-            f"\\left({s}\\right)^{{L}}"
-        )
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The per-layer factor, the bound at ``depth`` and the vanishing depth
+        (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
+        s = (latex_expr(self.factor, digits) if self.factor_exact
+             else latex_number(float(self.factor), digits) + r"\ldots")
+        if s.startswith(r"\approx "):
+            s = s[len(r"\approx "):] + r"\ldots"
+        out = [("chain bound",
+                (r"\prod_{i=1}^{L} |\varphi'(x_i)| \le \Big(\sup_x |\varphi'(x)|\Big)^{L} = "
+                rf"\left({s}\right)^{{L}}"))]
         if self.depth is not None and self.bound is not None:
-            out += rf",\quad L = {self.depth}:\ {sp.latex(self.bound)}"
+            out.append((f"at depth {self.depth}",
+                        latex_equation(rf"s^{{{self.depth}}}", self.bound, digits)))
         if self.eps is not None:
             if self.min_depth is not None:
-                out += rf",\quad \min\{{L : s^L < {sp.latex(self.eps)}\}} = {self.min_depth}"
+                out.append(("vanishing depth", (rf"\min\{{L : s^L < {latex_expr(self.eps, digits)}"
+                            rf"\}} = {self.min_depth}")))
             else:
-                out += r",\quad \text{the bound never vanishes}"
+                out.append(("vanishing depth", r"\text{the bound never vanishes}"))
         return out
-
-    def _repr_latex_(self) -> str:
-        return "$" + self.latex() + "$"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -11,6 +11,7 @@ import mpmath
 import sympy as sp
 
 from ...core.errors import NumericalError
+from ..typeset import Typeset, latex_equation, latex_expr, latex_number
 from .analysis import _Analysis, _analysis, _Node, _require_activation
 from .interval import (
     MPF,
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class DerivativeBound:
+class DerivativeBound(Typeset):
     r"""Certified :math:`\sup_{x\in\mathbb R}\varphi'(x)` and :math:`\inf_{x}\varphi'(x)` over ℝ.
 
     Attributes
@@ -100,20 +101,15 @@ class DerivativeBound:
     def method(self) -> str:
         return f"sup: {self.sup_method}; inf: {self.inf_method}"
 
-    def latex(self) -> str:
-        r"""``\sup_x \varphi'(x) = \frac{1}{4}`` (attained at x = 0), and the inf likewise."""
-        return (
-            _extremum_latex(
-                r"\sup", self.sup, self.sup_exact, self.sup_error, self.argsup, self.attained
-            )
-            + r",\quad "
-            + _extremum_latex(
-                r"\inf", self.inf, self.inf_exact, self.inf_error, self.arginf, self.inf_attained
-            )
-        )
-
-    def _repr_latex_(self) -> str:
-        return "$" + self.latex() + "$"
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        r"""``\sup_x \varphi'(x) = \frac{1}{4}`` (attained at x = 0), and the inf likewise
+        (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
+        return [
+            ("supremum", _extremum_latex(r"\sup", self.sup, self.sup_exact, self.sup_error,
+                                         self.argsup, self.attained, digits)),
+            ("infimum", _extremum_latex(r"\inf", self.inf, self.inf_exact, self.inf_error,
+                                        self.arginf, self.inf_attained, digits)),
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: exact values as strings ("1/4"), floats, errors, intervals, methods."""
@@ -172,17 +168,21 @@ def _value_dict(v: sp.Expr, exact: bool, err: sp.Expr, ivl: tuple[Any, Any]) -> 
 
 
 def _extremum_latex(
-    op: str, v: sp.Expr, exact: bool, err: sp.Expr, where: Any, attained: bool
+    op: str, v: sp.Expr, exact: bool, err: sp.Expr, where: Any, attained: bool, digits: int
 ) -> str:
-    val = sp.latex(v) if exact else f"{sp.latex(v)} \\pm {sp.latex(sp.Float(err, 2))}"
+    lhs = rf"{op}_{{x}} \varphi'(x)"
+    if exact:
+        val = latex_equation(lhs, v, digits)
+    else:  # a certified enclosure: the value and its error bound
+        val = rf"{lhs} = {latex_number(float(v), digits)} \pm {latex_number(float(err), 2)}"
     if attained:
         if isinstance(where, sp.Set):
-            how = rf"\text{{ on }} {sp.latex(where)}"
+            how = rf"\text{{ on }} {latex_expr(where, digits)}"
         else:
-            how = rf"\text{{ at }} x = {sp.latex(where)}"
+            how = r"\text{ at } " + latex_equation("x", where, digits)
     else:
-        how = rf"\text{{ as }} x \to {sp.latex(where)}"
-    return rf"{op}_{{x}} \varphi'(x) = {val}{how}"
+        how = rf"\text{{ as }} x \to {latex_expr(where, digits)}"
+    return val + how
 
 
 @dataclass

@@ -14,6 +14,7 @@ import sympy as sp
 from ...core.errors import InvalidArgumentError, NumericalError
 from ..parse import as_sympy, to_sympy_number
 from ..symbols import x
+from ..typeset import Typeset, latex_equation, latex_expr
 from .analysis import (
     _analysis,
     _bracket_towards_infinity,
@@ -110,7 +111,7 @@ def _cmp(value: sp.Expr | None, enc: tuple[MPF, MPF], c: sp.Expr) -> int:
 
 
 @dataclass(frozen=True)
-class SaturationRegion:
+class SaturationRegion(Typeset):
     r"""The set :math:`\{x \in \mathbb R : |\varphi'(x)| < \varepsilon\}` where a unit passes
     back less than a fraction ε of the gradient.
 
@@ -145,11 +146,11 @@ class SaturationRegion:
             raise InvalidArgumentError("value", value, "expected a number")
         return bool(self.region.contains(point))
 
-    def latex(self) -> str:
-        return r"\{x : |\varphi'(x)| < " + sp.latex(self.eps) + r"\} = " + sp.latex(self.region)
-
-    def _repr_latex_(self) -> str:
-        return "$" + self.latex() + "$"
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """``{x : |φ′(x)| < ε} = region`` (``.latex(mode, digits)``:
+        :mod:`vgmath.symbolic.typeset`)."""
+        lhs = r"\{x : |\varphi'(x)| < " + latex_expr(self.eps, digits) + r"\}"
+        return [("saturation region", latex_equation(lhs, self.region, digits))]
 
     def to_dict(self) -> dict[str, Any]:
         return {
