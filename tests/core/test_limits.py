@@ -156,3 +156,60 @@ def test_exact_finite_width_ratio_has_an_effort_limit(monkeypatch: pytest.Monkey
     with pytest.raises(EffortLimitError, match="finite-width ratio"):
         vg.finite_width_moment_ratio(vg.Chain("relu", init="he", depth=100_000, width=100))
     assert time.monotonic() - start < 3
+
+
+def test_the_limit_is_not_lost_in_a_garbage_collector_callback(monkeypatch) -> None:
+    """An alarm that lands inside another library's gc callback (Hypothesis installs one)
+    is postponed, not raised there — Python would print it as unraisable and drop it, and
+    the block would run on."""
+    import gc
+    import sys
+
+    lost: list[BaseException | None] = []
+    monkeypatch.setattr(sys, "unraisablehook", lambda u: lost.append(u.exc_value))
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        for _ in range(300):  # a callback that takes a while: alarms land in it often
+            pass
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(callback)
+    gc.set_threshold(50)
+    start = time.monotonic()
+    try:
+        with pytest.raises(EffortLimitError), effort_limit("allocate", 0.05):
+            while time.monotonic() - start < 5:
+                [[] for _ in range(100)]
+    finally:
+        gc.callbacks.remove(callback)
+        gc.set_threshold(*threshold)
+    assert time.monotonic() - start < 1
+    assert not [e for e in lost if isinstance(e, EffortLimitError)]
+
+
+def test_an_expired_alarm_inside_a_gc_callback_waits_for_the_collector() -> None:
+    """Deterministic half of the test above: the handler, called with a gc callback's frame
+    and an expired deadline, re-arms instead of raising; with any other frame it raises."""
+    import gc
+    import signal
+
+    from vgmath.core import effort
+
+    def callback(phase: str, info: dict[str, int]) -> None:
+        pass
+
+    class Frame:
+        def __init__(self, code: object) -> None:
+            self.f_code = code
+
+    gc.callbacks.append(callback)
+    try:
+        with effort_limit("wait", 30):
+            effort._stack[-1].deadline = time.monotonic() - 1  # expired
+            effort._on_alarm(signal.SIGALRM, Frame(callback.__code__))  # no raise
+            assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= 0.01  # fires again soon
+            with pytest.raises(EffortLimitError):
+                other = Frame(test_uncertifiable_bound_is_one_numerical_error.__code__)
+                effort._on_alarm(signal.SIGALRM, other)
+    finally:
+        gc.callbacks.remove(callback)

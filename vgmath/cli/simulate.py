@@ -128,7 +128,7 @@ def _moment_ratio_lines(sim: Any) -> list[str]:
     labels = (("gradient", "E[‖g⁰‖⁴]/E[‖g⁰‖²]²", sim.grad_moment_ratio, sim.grad_moment_ratio_se),
               ("forward", "E[‖x^L‖⁴]/E[‖x^L‖²]²", sim.forward_moment_ratio,
                sim.forward_moment_ratio_se))
-    per_network = isinstance(sim.chain, Chain) and "log_grad_second_moment" in sim.samples
+    per_network = isinstance(sim.chain, Chain) and "ln_grad_second_moment" in sim.samples
     out = []
     for which, label, ratio, se in labels:
         if not per_network:

@@ -24,6 +24,7 @@ that would ask for one (:mod:`vgmath.symbolic.parse`).
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import signal
@@ -74,9 +75,20 @@ def _usable() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
+def _in_gc_callback(frame: Any) -> bool:
+    """Whether the signal interrupted a garbage-collector callback (another library's, e.g.
+    a profiler's): an exception raised there is "unraisable" — printed and lost — instead of
+    ending the limited block."""
+    codes = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    return frame is not None and frame.f_code in codes
+
+
 def _on_alarm(signum: int, frame: Any) -> None:
     now = time.monotonic()
     expired = [f for f in _stack if f.deadline <= now + 1e-3]
+    if expired and _in_gc_callback(frame):
+        signal.setitimer(signal.ITIMER_REAL, 1e-3)  # raise once the collector is done
+        return
     if expired:
         f = expired[0]  # the outermost expired limit: its whole block is over
         # fire again shortly if the error is swallowed and the block goes on
