@@ -99,6 +99,8 @@ _GL_T, _GL_W = np.polynomial.legendre.leggauss(12)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 #: numerical error allowance of the Markov chain (ln units)
 NUMERICAL_ERROR = 1e-3
+#: allowance per layer, times 1/n_l², for the neglected second-order terms (ln units)
+SECOND_ORDER = 2.0
 
 
 def _base_moments(act: Any, s: FloatArray) -> FloatArray:
@@ -188,14 +190,27 @@ def _hat_weights(
         F[gauss] = special.ndtr(zz)
         G[gauss] = mu[gauss] * F[gauss] - sdv[gauss] * np.exp(-0.5 * zz * zz) * _INV_SQRT_2PI
     if gam.any():
-        th = (k3[gam] / (2.0 * k2[gam]))[:, None]
-        a = (4.0 * k2[gam] ** 3 / k3[gam] ** 2)[:, None]
+        th = np.broadcast_to((k3[gam] / (2.0 * k2[gam]))[:, None], (int(gam.sum()), M))
+        a = np.broadcast_to((4.0 / skew[gam] ** 2)[:, None], th.shape)  # shape 4/skew²
         c = mu[gam] - a * th
-        y = np.maximum((x - c) / th, 0.0)
-        pos = th > 0
-        Pa, Pa1 = special.gammainc(a, y), special.gammainc(a + 1, y)
-        Fg = np.where(pos, Pa, 1.0 - Pa)
-        Gg = np.where(pos, c * Pa + th * a * Pa1, c * (1.0 - Pa) + th * a * (1.0 - Pa1))
+        zz = (x - mu[gam]) / sdv[gam]
+        # outside ±14 sd a law with shape a ≥ 50 (skewness ≤ 0.28) has no mass to speak of
+        # (< 1e-20): the CDF is 0 or 1 there and the gamma function is not evaluated
+        band = (np.abs(zz) < 14.0) | (a < 50.0)
+        Fg = (zz > 0).astype(float)
+        Gg = Fg * mu[gam]
+        tb, ab, cb = th[band], a[band], c[band]
+        y = np.maximum((np.broadcast_to(x, th.shape)[band] - cb) / tb, 0.0)
+        Pa = special.gammainc(ab, y)
+        with np.errstate(divide="ignore", under="ignore"):
+            # P(a + 1, y) = P(a, y) − y^a e^{−y}/Γ(a + 1)
+            term = np.where(y > 0, np.exp(ab * np.log(np.where(y > 0, y, 1.0)) - y
+                                          - special.gammaln(ab + 1.0)), 0.0)
+        Pa1 = Pa - term
+        pos = tb > 0
+        Fg[band] = np.where(pos, Pa, 1.0 - Pa)
+        Gg[band] = np.where(pos, cb * Pa + tb * ab * Pa1,
+                            cb * (1.0 - Pa) + tb * ab * (1.0 - Pa1))
         F[gam], G[gam] = Fg, Gg
     if point.any():
         F[point] = (x >= mu[point]).astype(float)
@@ -376,7 +391,7 @@ def finite_width_profile(chain: Chain, mean_field: Prediction) -> Prediction:
         ew = float(laws[l] @ (x_prev * V[l][:, 0]))
         log_wt[l] = (math.log(ew) if ew > 0 else -math.inf) + logscale[l] - math.log(
             vs[l - 1] * ns[l])
-    err = np.full(L + 1, NUMERICAL_ERROR)
+    err = np.full(L + 1, NUMERICAL_ERROR + SECOND_ORDER * sum(1.0 / k**2 for k in ns[1:]))
     with np.errstate(over="ignore", under="ignore"):
         grad = np.exp(log_grad)
         pre = np.exp(log_pre)

@@ -82,6 +82,7 @@ __all__ = [
     "Verification",
     "check_common",
     "finite_width_band",
+    "finite_width_exact",
     "normalisation_layers",
     "simulation_for",
     "verify",
@@ -416,6 +417,20 @@ def finite_width_band(
     return b, r
 
 
+def finite_width_exact(chain: Chain) -> bool:
+    """Whether ``vg.predict(chain, finite_width=True)`` applies: a plain chain with i.i.d.
+    Gaussian weights (:mod:`vgmath.theory.markov`)."""
+    return (chain.residual is None and getattr(chain, "norm", None) is None
+            and chain.rule.gaussian)
+
+
+def _is_finite_width_prediction(claim: Any, chain: Chain) -> bool:
+    from ..theory.profile import Prediction
+
+    return (isinstance(claim, Prediction) and claim.chain == chain
+            and "error" in claim.extras and finite_width_exact(chain))
+
+
 def simulation_for(chain: Chain, simulation: Any, trials: int, seed: int | None,
                    workers: int) -> Any:
     """The user's :class:`vgmath.Simulation` of ``chain`` (checked), or a fresh one."""
@@ -526,14 +541,34 @@ def verify(
 
     from ..theory.prediction import predict
 
-    prediction = predict(chain) if claim is None else None
+    prediction = None
+    fallback = ""
+    if claim is None:
+        prediction = predict(chain)
+        if finite_width and finite_width_exact(chain):
+            try:
+                prediction = predict(chain, finite_width=True)
+            except InvalidArgumentError as err:  # the profile left float64 range
+                fallback = f"no finite-width prediction ({err}); the mean-field one is used"
     log_claim, label = claim_logs(claim, chain, quantity, prediction)
     sim = simulation_for(chain, simulation, trials, seed, workers)
     if sim.trials < 3:
         raise InvalidArgumentError("trials", sim.trials, "need at least 3 networks")
 
-    notes: list[str] = []
-    bias, r = finite_width_band(chain, quantity, finite_width, notes)
+    notes: list[str] = [fallback] if fallback else []
+    at_width = claim if claim is not None else prediction
+    if finite_width and _is_finite_width_prediction(at_width, chain):
+        # the claim is already the finite-width mean: no bias shift; the tolerance is the
+        # prediction's own estimated error
+        label = "vgmath.predict(finite_width=True)" if claim is None else label
+        bias = np.zeros(chain.depth + 1)
+        r = np.asarray(at_width.extras["error"], dtype=np.float64).copy()
+        notes.append(
+            f"claim: the finite-width prediction at width {widths_text(chain)} (no bias "
+            f"shift); tolerance = its estimated error, {float(np.max(r)):.3g} in ln units"
+        )
+    else:
+        bias, r = finite_width_band(chain, quantity, finite_width, notes)
     logs = np.asarray(sim.samples[f"log_{quantity}"], dtype=float)
     has_samples = ~np.isnan(logs).any(axis=0)
     layers = np.flatnonzero(has_samples & ~np.isnan(log_claim))
