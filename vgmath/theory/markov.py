@@ -156,10 +156,15 @@ class _MomentLattice:
             -(t + 1) * t * (t - 2) / 2,
             (t + 1) * t * (t - 1) / 6,
         )
-        acc = np.zeros((s.size, 17))
-        for off, wt in zip((-1, 0, 1, 2), wts, strict=True):
-            acc += wt * np.stack([self.table[k] for k in (i0 + off).tolist()])
-        return acc
+        rows = np.stack([np.stack([self.table[k] for k in (i0 + off).tolist()])
+                         for off in (-1, 0, 1, 2)])  # (4, len(s), 17)
+        lin = sum(w * r for w, r in zip(wts, rows, strict=True))
+        # positive moments (most of them grow like powers of s) are interpolated in ln
+        pos = np.all(rows > 0, axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logs = np.log(np.where(rows > 0, rows, 1.0))
+        log_interp = np.exp(sum(w * r for w, r in zip(wts, logs, strict=True)))
+        return np.where(pos, log_interp, lin)
 
 
 def _cumulants(m1: FloatArray, m2: FloatArray, m3: FloatArray) -> tuple[FloatArray, ...]:
@@ -169,15 +174,23 @@ def _cumulants(m1: FloatArray, m2: FloatArray, m3: FloatArray) -> tuple[FloatArr
 
 
 def _hat_weights(
-    k1: FloatArray, k2: FloatArray, k3: FloatArray, grid: FloatArray
+    k1: FloatArray, k2: FloatArray, k3: FloatArray, grid: FloatArray, lower: float = 0.0
 ) -> FloatArray:
     """Row j: E[hat_k(X_j)] for X_j with cumulants (k1, k2, k3)[j] (shifted gamma law, or
     Gaussian when nearly symmetric, or a point mass), hat_k the linear hat functions on
-    ``grid`` (mass outside the grid goes to the end nodes)."""
+    ``grid`` (mass outside the grid goes to the end nodes).
+
+    X ≥ ``lower`` (s' ≥ σ_b²): where the three-cumulant gamma would start below it, the
+    gamma law starting at ``lower`` with the first two cumulants is used instead (its third
+    cumulant is then off by O(n^{-2}); ReLU-like φ at small n)."""
     M = grid.size
     sd = np.sqrt(k2)
     with np.errstate(divide="ignore", invalid="ignore"):
         skew = np.where(sd > 0, k3 / np.maximum(sd, 1e-300) ** 3, 0.0)
+        room = np.maximum(k1 - lower, 0.0)
+        min_skew = np.where(room > 0, 2.0 * sd / np.where(room > 0, room, 1.0), np.inf)
+    skew = np.where((skew > 0) & (skew < min_skew) & np.isfinite(min_skew), min_skew, skew)
+    k3 = skew * sd**3
     x = grid[None, :]
     mu, sdv = k1[:, None], sd[:, None]
     F = np.empty((k1.size, M))
@@ -327,7 +340,7 @@ def finite_width_profile(chain: Chain, mean_field: Prediction) -> Prediction:
             break
         k1, k2, k3 = _transition(moms[l], ns[l], sw2[l], sb2)
         nxt = _next_grid(k1, k2, laws[l])
-        p = laws[l] @ _hat_weights(k1, k2, k3, nxt)
+        p = laws[l] @ _hat_weights(k1, k2, k3, nxt, sb2)
         p[p <= _MASS_FLOOR * p.max()] = 0.0
         grids.append(nxt)
         laws.append(p / p.sum())
@@ -356,7 +369,7 @@ def finite_width_profile(chain: Chain, mean_field: Prediction) -> Prediction:
             def tilt(w: FloatArray | None, m: int = m, mo: FloatArray = mo,
                      nxt: FloatArray = nxt) -> FloatArray:
                 k1, k2, k3 = _transition(mo, ns[m], sw2[m], sb2, w)
-                return _hat_weights(k1, k2, k3, grids[m + 1]) @ nxt
+                return _hat_weights(k1, k2, k3, grids[m + 1], sb2) @ nxt
 
             e_plain, e_d, e_m = tilt(None), tilt(D[:, :4]), tilt(Mw)
             e_r, e_p = tilt(Rw), tilt(Pw)
