@@ -95,6 +95,8 @@ _SPAN = 12.0
 #: Nodes with less mass than this (relative to the total) are dropped.
 _MASS_FLOOR = 1e-15
 _Z_MAX = 12.0
+#: The grid stops here: below, sixth moments of φ underflow (the mass below is put at it).
+_S_MIN = 1e-45
 _GL_T, _GL_W = np.polynomial.legendre.leggauss(12)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 #: numerical error allowance of the Markov chain (ln units)
@@ -285,7 +287,7 @@ def _next_grid(k1: FloatArray, k2: FloatArray, mass: FloatArray) -> FloatArray:
     keep = mass > _MASS_FLOOR * mass.max()
     mu, sd, w = k1[keep], np.sqrt(k2[keep]), mass[keep] / mass[keep].sum()
     rel = sd / mu
-    lo = float(np.min(mu * np.exp(-_SPAN * np.minimum(rel, 3.0))))
+    lo = max(float(np.min(mu * np.exp(-_SPAN * np.minimum(rel, 3.0)))), _S_MIN)
     hi = float(np.max(mu + _SPAN * sd * np.maximum(1.0, 0.5 * rel)))
     if not (hi > lo > 0) or not math.isfinite(hi):
         raise InvalidArgumentError("chain", "", "the per-network variance left float64 range")
@@ -311,6 +313,11 @@ def _next_grid(k1: FloatArray, k2: FloatArray, mass: FloatArray) -> FloatArray:
 def finite_width_profile(chain: Chain, mean_field: Prediction) -> Prediction:
     """The finite-width prediction of a plain chain (module docstring), built beside the
     mean-field ``mean_field`` (whose profiles are kept in ``extras``)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
+        return _profile(chain, mean_field)
+
+
+def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
     if chain.residual is not None or getattr(chain, "norm", None) is not None:
         raise InvalidArgumentError(
             "finite_width", True,
@@ -374,8 +381,9 @@ def finite_width_profile(chain: Chain, mean_field: Prediction) -> Prediction:
             e_plain, e_d, e_m = tilt(None), tilt(D[:, :4]), tilt(Mw)
             e_r, e_p = tilt(Rw), tilt(Pw)
         Mm, Rm = Mw[:, 0], Rw[:, 0]
-        ratio = C / Pm
-        r2p = Rm * Rm / Pm
+        Pd = np.where(Pm > 0, Pm, 1.0)  # P = 0: x = 0, the terms below vanish with it
+        ratio = np.where(Pm > 0, C / Pd, 0.0)
+        r2p = np.where(Pm > 0, Rm * Rm / Pd, 0.0)
         e_r2p = 2.0 * e_r - e_p  # E[(R²/P) V]/(R̄²/P̄), linearised in the averages
         # ‖δ‖² = Y′(n A − C/P) + K′ C/P;  κ² = Y′ n(M − R²/P) + K′ n R²/P
         dd = (n * f)[:, None] * e_d[:, :1] - ratio[:, None] * e_plain[:, :1]
