@@ -10,6 +10,13 @@ prints the time per finite-width prediction.
 
     python benchmarks/finite_width.py                                # n = 32, 128, 512; T = 2000
     python benchmarks/finite_width.py --widths 32 --trials 500       # a quick look
+    python benchmarks/finite_width.py --verify --widths 128 --trials 300 # verify's verdicts
+
+``--verify`` instead runs ``vg.verify(chain, trials=T, seed=0)`` per config (the default
+claim: the finite-width prediction) and, on the same networks, the mean-field claim
+``vg.verify(chain, vg.predict(chain), ...)``; it counts configs fully testable and passing
+(no untestable layer), rejected, and inconclusive with the reasons of their untestable
+layers.
 """
 
 from __future__ import annotations
@@ -78,6 +85,42 @@ def run(args: argparse.Namespace) -> None:
               f"max {np.max(times):.3f} s")
 
 
+def verdicts(args: argparse.Namespace) -> None:
+    from collections import Counter
+
+    for n in args.widths:
+        print(f"\nverify at width {n}, depth {args.depth}, T = {args.trials}, seed 0")
+        tally = {"finite width": Counter(), "mean field": Counter()}
+        reasons = {"finite width": Counter(), "mean field": Counter()}
+        layers = {"finite width": Counter(), "mean field": Counter()}
+        for name in vg.activations():
+            if args.activations and name not in args.activations:
+                continue
+            for init in args.inits:
+                chain = vg.Chain(name, init=init, depth=args.depth, width=n)
+                sim = simulate(chain, trials=args.trials, seed=0)
+                runs = {"finite width": vg.verify(chain, simulation=sim),
+                        "mean field": vg.verify(chain, vg.predict(chain), simulation=sim)}
+                cells = []
+                for key, v in runs.items():
+                    verdict = v.verdict.value
+                    tally[key][verdict] += 1
+                    layers[key]["claimed"] += v.coverage.claimed
+                    layers[key]["untestable"] += len(v.untestable_layers)
+                    layers[key]["tolerance > 0.5"] += int(np.sum(v.tolerance > 0.5))
+                    why = Counter(r.split(" (")[0] for r in v.reason
+                                  if r and r != "normalisation layer")
+                    for r, c in why.items():
+                        reasons[key][r] += c
+                    cells.append(f"{verdict:12s} {v.coverage.tested:3d}/{v.coverage.claimed:<3d}"
+                                 + (f" [{', '.join(sorted(why))}]" if why else ""))
+                print(f"  {name + ' + ' + init:22s} fw: {cells[0]:40s} mf: {cells[1]}",
+                      flush=True)
+        for key in tally:
+            print(f"  {key}: {dict(tally[key])}; layers {dict(layers[key])}; untestable "
+                  f"reasons {dict(reasons[key])}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
@@ -86,11 +129,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--trials", type=int, default=2000)
     ap.add_argument("--inits", nargs="+", default=["xavier", "he", "lecun"])
     ap.add_argument("--activations", nargs="*", default=None)
+    ap.add_argument("--verify", action="store_true", help="verify's verdicts (see above)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     print(f"vgmath {vg.__version__}")
     print(f"command: python benchmarks/finite_width.py {' '.join(sys.argv[1:])}".rstrip())
-    run(args)
+    if args.verify:
+        verdicts(args)
+    else:
+        run(args)
     print(f"\n{time.perf_counter() - t0:.0f} s")
     return 0
 
