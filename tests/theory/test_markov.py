@@ -103,3 +103,20 @@ def test_deep_prediction_is_fast() -> None:
     t0 = time.perf_counter()
     vg.predict(chain, finite_width=True)
     assert time.perf_counter() - t0 < 5.0  # ~0.5 s alone; generous for a loaded machine
+
+
+def test_cli_finite_width(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from vgmath.cli import main as cli_main
+
+    args = ["predict", "gelu", "--init", "he", "--depth", "6", "--width", "16",
+            "--finite-width", "--json"]
+    assert cli_main(args) == 0
+    d = json.loads(capsys.readouterr().out)
+    chain = vg.Chain("gelu", init="he", depth=6, width=16)
+    fw = vg.predict(chain, finite_width=True)
+    assert d["fields"]["grad_second_moment"][0] == pytest.approx(fw.grad_second_moment[0])
+    assert d["extras"]["mean_field_grad_second_moment"][0] == pytest.approx(
+        vg.predict(chain).grad_second_moment[0])
+    assert "finite-width" in d["method"]

@@ -439,10 +439,11 @@ def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
     sigma_w2 = np.full(L + 1, np.nan)
     sigma_w2[1:] = sc.sw2
     notes = [
-        "finite-width prediction at widths "
-        + (str(ns[1]) if len(set(ns[1:])) == 1 else ", ".join(map(str, ns)))
+        "finite-width prediction at "
+        + (f"width {ns[1]}" if len(set(ns)) == 1 else "widths " + ", ".join(map(str, ns)))
         + ": exact forward Markov chain of the per-network variance, backward pass with "
-        "the forward/backward weight sharing carried along it",
+        "the forward/backward weight sharing carried along it; mean_log_chi is the "
+        "first-order formula of the mean-field prediction",
         *distribution_notes(chain),
     ]
     extras = {
