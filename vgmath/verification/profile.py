@@ -29,9 +29,10 @@ finite-width prediction itself (``vg.predict(chain, finite_width=True)``,
 (``extras["error"]``: 1e-3 + 2Σ 1/n_l², 0.0047 at depth 30, width 128), so every layer whose
 interval is narrow and trustworthy is tested. Measured false alarms with it at α = 0.01
 (10 configurations × 10 seeds, depth 20, 1000 networks): 0/100 at width 128, 1/100 at
-width 32. Mean-field claims (``vg.predict(chain)`` passed explicitly) keep the bias band. ``tau`` is an
-optional extra tolerance of the user's (natural-log units). The p-value is taken at the
-nearer edge of the band (:func:`vgmath.verification.stats.log_mean_test`).
+width 32. Mean-field claims (``vg.predict(chain)`` passed explicitly) keep the bias band.
+
+``tau`` is an optional extra tolerance of the user's (natural-log units). The p-value is
+taken at the nearer edge of the band (:func:`vgmath.verification.stats.log_mean_test`).
 
 A row is one of
 
