@@ -75,7 +75,8 @@ per-network values are not heavy-tailed (benchmarks/finite_width.py).
 
 Residual, batch-normalised and recurrent chains are not covered (``predict`` raises and
 says so); weights other than Gaussian are treated as Gaussian of the same variance (the
-forward law above needs rotation invariance), with a note.
+forward law above needs rotation invariance), with a note, and ``vg.verify`` does not use
+the prediction for them.
 
 References: Hanin & Nica 2019 (arXiv:1812.05994) for products of random layers at finite
 width; Yaida 2019 (arXiv:1910.00019) and Roberts, Yaida & Hanin 2022 (The Principles of
@@ -94,7 +95,7 @@ from scipy import special
 
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
-from .profile import Prediction, _readonly, distribution_notes, layer_scales
+from .profile import Prediction, _readonly, layer_scales
 
 __all__ = ["GRID_POINTS", "finite_width_profile"]
 
@@ -444,8 +445,12 @@ def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
         + ": exact forward Markov chain of the per-network variance, backward pass with "
         "the forward/backward weight sharing carried along it; mean_log_chi is the "
         "first-order formula of the mean-field prediction",
-        *distribution_notes(chain),
     ]
+    if not chain.rule.gaussian:
+        notes.append(
+            f"the finite-width Markov chain assumes i.i.d. Gaussian weights; "
+            f"{chain.rule.distribution} weights of the same variance differ at O(1/n)"
+        )
     extras = {
         "mean_field_q": mean_field.q,
         "mean_field_grad_second_moment": mean_field.grad_second_moment,
