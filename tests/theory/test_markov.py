@@ -120,3 +120,37 @@ def test_cli_finite_width(capsys: pytest.CaptureFixture[str]) -> None:
     assert d["extras"]["mean_field_grad_second_moment"][0] == pytest.approx(
         vg.predict(chain).grad_second_moment[0])
     assert "finite-width" in d["method"]
+
+
+@pytest.mark.parametrize(("act", "init"), [("relu", "he"), ("leaky_relu", "he")])
+def test_typical_values_match_simulation(act: str, init: str) -> None:
+    # positively homogeneous φ without bias: the law of ln(‖g^l‖²/n_l) is expanded to
+    # O(L/n²) (Hanin & Nica 2019); mean, spread and median within 3 standard errors
+    chain = vg.Chain(act, init=init, depth=20, width=32)
+    p = vg.predict(chain, finite_width=True)
+    T = 4000
+    sim = vg.simulate(chain, trials=T, seed=11)
+    logs = np.asarray(sim.samples["log_grad_second_moment"])
+    mean, sd = logs.mean(axis=0), logs.std(axis=0, ddof=1)
+    np.testing.assert_array_less(np.abs(p.extras["log_grad_mean"] - mean), 3 * sd / math.sqrt(T))
+    # standard error of a sample standard deviation: sd·√((kurtosis − 1)/(4T))
+    kurt = ((logs - mean) ** 4).mean(axis=0) / sd**4
+    np.testing.assert_array_less(np.abs(p.extras["log_grad_sd"] - sd),
+                                 3 * sd * np.sqrt((kurt - 1) / (4 * T)))
+    median_pred = p.log_grad_quantiles([0.5])[0]
+    median_sim = sim.log_grad_quantiles([0.5])[0]
+    # the sample median's standard error is √(π/2)·sd/√T for a Gaussian
+    np.testing.assert_array_less(np.abs(median_pred - median_sim),
+                                 3 * math.sqrt(math.pi / 2) * sd / math.sqrt(T) + 0.01)
+    # the mean network is not the typical one: E‖g⁰‖² = 1 but the median is well below
+    assert math.exp(median_pred[0]) < 0.5 * p.grad_second_moment[0]
+
+
+def test_typical_values_need_a_finite_width_prediction() -> None:
+    chain = vg.Chain("tanh", init="xavier", depth=4, width=16)
+    with pytest.raises(InvalidArgumentError, match="finite_width=True"):
+        vg.predict(chain).log_grad_quantiles([0.5])
+    with pytest.raises(InvalidArgumentError):
+        vg.predict(chain, finite_width=True).log_grad_quantiles([1.5])
+    q = vg.predict(chain, finite_width=True).log_grad_quantiles([0.1, 0.5, 0.9])
+    assert q.shape == (3, 5) and np.all(np.diff(q, axis=0) > 0)
