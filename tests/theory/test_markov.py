@@ -135,13 +135,14 @@ def test_typical_values_match_simulation(act: str, init: str) -> None:
     np.testing.assert_array_less(np.abs(p.extras["log_grad_mean"] - mean), 3 * sd / math.sqrt(T))
     # standard error of a sample standard deviation: sd·√((kurtosis − 1)/(4T))
     kurt = ((logs - mean) ** 4).mean(axis=0) / sd**4
+    # plus the spread's stated accuracy, 2 % (terms of O(L/n²) left out)
     np.testing.assert_array_less(np.abs(p.extras["log_grad_sd"] - sd),
-                                 3 * sd * np.sqrt((kurt - 1) / (4 * T)))
+                                 3 * sd * np.sqrt((kurt - 1) / (4 * T)) + 0.02 * sd)
     median_pred = p.log_grad_quantiles([0.5])[0]
     median_sim = sim.log_grad_quantiles([0.5])[0]
     # the sample median's standard error is √(π/2)·sd/√T for a Gaussian
     np.testing.assert_array_less(np.abs(median_pred - median_sim),
-                                 3 * math.sqrt(math.pi / 2) * sd / math.sqrt(T) + 0.01)
+                                 3 * math.sqrt(math.pi / 2) * sd / math.sqrt(T))
     # the mean network is not the typical one: E‖g⁰‖² = 1 but the median is well below
     assert math.exp(median_pred[0]) < 0.5 * p.grad_second_moment[0]
 

@@ -134,7 +134,8 @@ class Prediction:
 
     def log_grad_quantiles(self, probs: Any) -> FloatArray:
         """Quantiles over networks of ln(‖g^l‖²/n_l), shape (len(probs), L + 1), from the
-        finite-width law (``extras["log_grad_mean"]``/``["log_grad_sd"]``, a Gaussian in ln:
+        finite-width law (``extras``: ``log_grad_mean``, ``log_grad_sd``,
+        ``log_grad_skewness``; a Gaussian in ln with a Cornish–Fisher skewness correction,
         :mod:`vgmath.theory.markov`); ``exp`` of the 0.5 row is the median network's
         gradient. Only finite-width predictions carry it."""
         from scipy.special import ndtri
@@ -149,7 +150,10 @@ class Prediction:
             raise InvalidArgumentError("probs", probs, "expected probabilities in (0, 1)")
         mean = np.asarray(self.extras["log_grad_mean"])
         sd = np.asarray(self.extras["log_grad_sd"])
-        return mean[None, :] + ndtri(p)[:, None] * sd[None, :]  # type: ignore[no-any-return]
+        skew = np.asarray(self.extras.get("log_grad_skewness", np.zeros_like(mean)))
+        z = ndtri(p)[:, None]
+        # Cornish–Fisher to first order in the skewness
+        return mean[None, :] + sd[None, :] * (z + (z * z - 1) * skew[None, :] / 6)  # type: ignore[no-any-return]
 
     # ---- output
     def to_dict(self, *, include_exact: bool = False) -> dict[str, Any]:
