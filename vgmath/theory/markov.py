@@ -384,13 +384,15 @@ def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
         raise InvalidArgumentError("chain", str(chain), "the first layer's variance is 0")
     grids.append(np.array([s1]))
     laws.append(np.array([1.0]))
+    fwd: dict[int, FloatArray] = {}
     for l in range(1, L + 1):
         moms.append(lat(grids[l]))
         if l == L:
             break
         k1, k2, k3 = _transition(moms[l], ns[l], sw2[l], sb2)
         nxt = _next_grid(k1, k2, laws[l])
-        p = laws[l] @ _hat_weights(k1, k2, k3, nxt, sb2)
+        fwd[l] = _hat_weights(k1, k2, k3, nxt, sb2)  # reused by the backward pass
+        p = laws[l] @ fwd[l]
         p[p <= _MASS_FLOOR * p.max()] = 0.0
         grids.append(nxt)
         laws.append(p / p.sum())
@@ -421,7 +423,7 @@ def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
                 k1, k2, k3 = _transition(mo, ns[m], sw2[m], sb2, w)
                 return _hat_weights(k1, k2, k3, grids[m + 1], sb2)
 
-            mats[m] = (tilt(None), tilt(D[:, :4]))
+            mats[m] = (fwd[m], tilt(D[:, :4]))
             e_plain, e_d = mats[m][0] @ nxt, mats[m][1] @ nxt
             e_m, e_r, e_p = tilt(Mw) @ nxt, tilt(Rw) @ nxt, tilt(Pw) @ nxt
         Mm, Rm = Mw[:, 0], Rw[:, 0]
