@@ -36,7 +36,7 @@ QUANTITIES = ("grad_second_moment", "q")
 
 def run(args: argparse.Namespace) -> None:
     for n in args.widths:
-        hit_fw = hit_mf = total = heavy_total = 0
+        hit_fw = hit_mf = total = heavy_total = heavy_fw = heavy_mf = 0
         times: list[float] = []
         worst: list[tuple[float, str]] = []
         print(f"\nwidth {n}, depth {args.depth}, T = {args.trials}")
@@ -63,6 +63,10 @@ def run(args: argparse.Namespace) -> None:
                     b = np.asarray(getattr(mf, qty))
                     zf = np.abs(a - mean)[use] / se[use]
                     zm = np.abs(b - mean)[use] / se[use]
+                    zf_h = np.abs(a - mean)[heavy] / se[heavy]
+                    zm_h = np.abs(b - mean)[heavy] / se[heavy]
+                    heavy_fw += int((zf_h <= 3).sum())
+                    heavy_mf += int((zm_h <= 3).sum())
                     h_fw += int((zf <= 3).sum())
                     h_mf += int((zm <= 3).sum())
                     tot += int(use.sum())
@@ -78,6 +82,8 @@ def run(args: argparse.Namespace) -> None:
         print(f"  width {n}: finite-width within 3 SE in {hit_fw}/{total} = "
               f"{hit_fw / max(total, 1):.3f} of layers; mean field {hit_mf}/{total} = "
               f"{hit_mf / max(total, 1):.3f}; heavy-tailed layers left out: {heavy_total}")
+        print(f"  heavy-tailed layers (standard error not trustworthy): finite-width within 3 SE "
+              f"in {heavy_fw}/{heavy_total}, mean field {heavy_mf}/{heavy_total}")
         worst.sort(reverse=True)
         print("  largest |z| (finite width): "
               + ", ".join(f"{w} {z:.1f}" for z, w in worst[:5]))
