@@ -401,12 +401,14 @@ def test_data_files_match_the_tables(built: dict[str, Any]) -> None:
         assert cells[0] == L.escape_text(d["activation"], breakable=True)
         assert cells[1] == L.escape_text(d["init"], breakable=True)
         assert _close(_numbers(cells[3])[0], float(d["predicted"]), 4), (cells[3], d)
-        mean, lo, hi = _numbers(cells[4])[:3]
-        assert _close(mean, float(d["simulated"]), 3), (cells[4], d)
+        assert _close(_numbers(cells[4])[0], float(d["predicted_finite_width"]), 4), (
+            cells[4], d)
+        mean, lo, hi = _numbers(cells[5])[:3]
+        assert _close(mean, float(d["simulated"]), 3), (cells[5], d)
         assert _close(lo, float(d["ci_low"]), 3) and _close(hi, float(d["ci_high"]), 3)
-        assert ("PASS" in cells[5]) == (d["passed"] == "True")
+        assert ("PASS" in cells[6]) == (d["passed"] == "True")
         label = {"PASS": "PASS", "FAIL": "FAIL", "INCONCLUSIVE": "inconclusive"}[d["verdict"]]
-        assert label in cells[5] and "untestable" not in d["verdict"]
+        assert label in cells[6] and "untestable" not in d["verdict"]
     # the per-chain files agree with the summary at layer 0
     per = _csv_rows(out, "depth-00-sigmoid-01-he")
     assert float(per[0]["grad_second_moment_theory"]) == float(data[1]["predicted"])

@@ -135,10 +135,15 @@ def test_finite_width_band_is_needed_and_stated() -> None:
     accounts for it, and without it the (correct, infinite-width) theory is rejected."""
     chain = _chain("softplus", "xavier")
     sim = vg.simulate(chain, trials=1000, seed=5)
-    with_band = vg.verify(chain, simulation=sim)
+    mean_field = vg.predict(chain)  # an infinite-width claim: verified with the bias band
+    with_band = vg.verify(chain, mean_field, simulation=sim)
     assert with_band.passed
     assert 0.1 < with_band.bias[0] < 0.25 and np.all(np.isfinite(with_band.tolerance))
-    without = vg.verify(chain, simulation=sim, finite_width=False)
+    # the default claim is the finite-width prediction itself: no shift, a narrow tolerance
+    at_width = vg.verify(chain, simulation=sim)
+    assert at_width.passed
+    assert np.all(at_width.bias == 0) and np.all(at_width.tolerance < 0.01)
+    without = vg.verify(chain, mean_field, simulation=sim, finite_width=False)
     assert not without.passed
     assert any("finite_width=False" in n for n in without.notes)
 
@@ -149,7 +154,7 @@ def test_large_finite_width_bias_makes_layers_untestable() -> None:
     the input are untestable at this width, the ones near the output are still tested — and
     the verdict is INCONCLUSIVE, never PASS."""
     chain = _chain("softplus", "he")
-    v = vg.verify(chain, seed=5)
+    v = vg.verify(chain, vg.predict(chain), seed=5)  # the infinite-width claim
     assert v.verdict is vg.Verdict.INCONCLUSIVE and not v.passed and v.bias[0] > 1.0
     assert 0 in v.untestable_layers and 15 not in v.untestable_layers
     assert np.all(np.isfinite(v.tolerance[10:]))
@@ -165,7 +170,7 @@ def test_tolerance_is_not_vacuous_for_well_behaved_chains() -> None:
 
 def test_untestable_layers_are_reported() -> None:
     chain = _chain("gelu", "he")
-    v = vg.verify(chain, seed=0, trials=300)
+    v = vg.verify(chain, vg.predict(chain), seed=0, trials=300)
     assert 0 in v.untestable_layers and v.verdict == "INCONCLUSIVE"
     assert any("cannot be tested" in n for n in v.notes)
     assert np.isnan(v.p_value[0]) and np.isinf(v.tolerance[0]) and not v.tested[0]

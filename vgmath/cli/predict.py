@@ -7,6 +7,7 @@
     vgmath predict relu --init he --depth 20 --residual 0.5 --variant pre
     vgmath predict leaky_relu --param slope=0.1 --init he --init-param negative_slope=0.1
     vgmath predict sigmoid --init xavier --depth 200 --dtype-limits
+    vgmath predict gelu --init he --depth 20 --width 64 --finite-width
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="layers shown in the text table (21; --json has all)")
     parser.add_argument("--exact", action="store_true",
                         help="include the exact SymPy profiles (as strings) in --json output")
+    parser.add_argument("--finite-width", action="store_true",
+                        help="the means at the chain's width instead of the infinite-width "
+                        "limit (plain chains; the mean-field profile is in the JSON extras)")
     parser.add_argument("--json", action="store_true", help="print the prediction as JSON")
     parser.add_argument("--dtype-limits", action="store_true",
                         help="also show where E[(g^l)^2] leaves the float16, bfloat16, float32 "
@@ -57,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
             alpha=args.residual, branch_depth=args.branch_depth, variant=args.variant
         )
     chain = chain_from_args(args, residual=residual)
-    pred = predict(chain)
+    pred = predict(chain, finite_width=args.finite_width)
     limits = [pred.underflow_depth(d) for d in FLOAT_FORMATS] if args.dtype_limits else []
     if args.json:
         data = pred.to_dict(include_exact=args.exact)

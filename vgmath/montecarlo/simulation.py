@@ -303,6 +303,16 @@ class Simulation(Typeset):
         """Layer indices 0..L."""
         return np.arange(self.depth + 1)
 
+    def ln_grad_quantiles(self, probs: Any) -> FloatArray:
+        """Empirical quantiles over the simulated networks of ln(‖g^l‖²/n_l), shape
+        (len(probs), L + 1) — to compare with ``Prediction.ln_grad_quantiles`` of a
+        finite-width prediction (an exact-zero gradient counts as −inf)."""
+        p = np.atleast_1d(np.asarray(probs, dtype=np.float64))
+        if not np.all((p >= 0) & (p <= 1)):
+            raise InvalidArgumentError("probs", probs, "expected probabilities in [0, 1]")
+        logs = np.asarray(self.samples["ln_grad_second_moment"], dtype=np.float64)
+        return np.quantile(logs, p, axis=0)  # type: ignore[no-any-return]
+
     def ln_gradient_slope(self, first: int, last: int | None = None) -> tuple[float, float]:
         """Average of ln R_l over layers first < l ≤ last, with its standard error.
 

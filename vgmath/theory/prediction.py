@@ -82,8 +82,14 @@ _Q_LINEAR = 1e-40
 # --------------------------------------------------------------------------- predict
 
 
-def predict(chain: Chain) -> Prediction | SymbolicPrediction:
+def predict(chain: Chain, *, finite_width: bool = False) -> Prediction | SymbolicPrediction:
     """The mean-field depth profile of ``chain`` (see the module docstring).
+
+    ``finite_width=True`` predicts the ensemble means at the chain's own widths instead
+    (plain chains; :mod:`vgmath.theory.markov`: the per-network variance as an exact
+    Markov chain, the backward pass along it), with the mean-field profiles in ``extras``
+    (``mean_field_q``, ``mean_field_grad_second_moment``, …) and the estimated error per
+    layer (natural log) in ``extras["error"]``.
 
     >>> import vgmath as vg
     >>> p = vg.predict(vg.Chain(activation="relu", init="he", depth=50, width=256))
@@ -111,10 +117,20 @@ def predict(chain: Chain) -> Prediction | SymbolicPrediction:
             "normalisation (Yang et al. 2019, arXiv:1902.08129) is not part of it — use "
             "vg.simulate for normalised chains",
         )
+    if finite_width and chain.residual is not None:
+        raise InvalidArgumentError(
+            "finite_width", True,
+            "finite-width predictions cover plain chains; residual chains have the "
+            "mean-field prediction only (finite_width=False)",
+        )
     if chain.residual is not None:
         # an exploding or dying profile overflows/underflows to ±inf/0, stated in the notes
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
             return predict_residual(chain)
+    if finite_width:
+        from .markov import finite_width_profile
+
+        return finite_width_profile(chain, _predict_plain(chain))
     return _predict_plain(chain)
 
 

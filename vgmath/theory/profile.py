@@ -167,6 +167,29 @@ class Prediction(Typeset):
             return self.extras[name]
         raise InvalidArgumentError("name", name, "not a field of this prediction")
 
+    def ln_grad_quantiles(self, probs: Any) -> FloatArray:
+        """Quantiles over networks of ln(‖g^l‖²/n_l), shape (len(probs), L + 1), from the
+        finite-width law (``extras``: ``log_grad_mean``, ``log_grad_sd``,
+        ``log_grad_skewness``; a Gaussian in ln with a Cornish–Fisher skewness correction,
+        :mod:`vgmath.theory.markov`); ``exp`` of the 0.5 row is the median network's
+        gradient. Only finite-width predictions carry it."""
+        from scipy.special import ndtri
+
+        if "ln_grad_mean" not in self.extras:
+            raise InvalidArgumentError(
+                "prediction", repr(self),
+                "has no law of ln‖g‖²: use vg.predict(chain, finite_width=True)",
+            )
+        p = np.atleast_1d(np.asarray(probs, dtype=np.float64))
+        if not np.all((p > 0) & (p < 1)):
+            raise InvalidArgumentError("probs", probs, "expected probabilities in (0, 1)")
+        mean = np.asarray(self.extras["ln_grad_mean"])
+        sd = np.asarray(self.extras["ln_grad_sd"])
+        skew = np.asarray(self.extras.get("ln_grad_skewness", np.zeros_like(mean)))
+        z = ndtri(p)[:, None]
+        # Cornish–Fisher to first order in the skewness
+        return mean[None, :] + sd[None, :] * (z + (z * z - 1) * skew[None, :] / 6)  # type: ignore[no-any-return]
+
     # ---- output
     def to_dict(self, *, include_exact: bool = False) -> dict[str, Any]:
         """Plain data (JSON-ready): the chain description, every field (NaN → None), the

@@ -56,6 +56,25 @@ def _run_monte_carlo(ctx: ReportContext, a: int, i: int) -> dict[str, Any]:
             "ci_low": lo, "ci_high": hi, "level": 1 - o.alpha}
 
 
+def finite_width_prediction(ctx: ReportContext, a: int, i: int) -> Any:
+    """``vg.predict(chain, finite_width=True)`` of chain (activation a, init i), cached; None
+    where it does not apply (residual or normalised chains) or the engine lacks it."""
+    o = ctx.options
+    (alab, act), (ilab, init) = o.activations[a], o.inits[i]
+
+    def make() -> Any:
+        from ...core.errors import VgmathError
+
+        predict = ctx.engine("theory.prediction", "predict")
+        try:
+            with ctx.timed("theory"):
+                return predict(o.chain(act, init), finite_width=True)
+        except (VgmathError, TypeError):
+            return None
+
+    return ctx.cached(("prediction-finite-width", alab, ilab), make)
+
+
 def _level(ctx: ReportContext) -> str:
     return L.fmt_float(100 * (1 - ctx.options.alpha), 3) + r"\%"
 
@@ -127,10 +146,15 @@ class DepthSection(Section):
                 + str(o.width) + r"$; error bars are " + level + r" confidence intervals of"
                 r" the mean.")
                if mc else r" This is a theory-only report: no simulation was run.")
+            + r" Beside it, the finite-width prediction at width $n = " + str(o.width)
+            + r"$ (the per-network variance as an exact Markov chain, the backward pass"
+            r" along it, weight sharing included) gives the mean that networks of this width"
+            r" actually have."
             + (r" Each profile is then \emph{verified}: a test per layer of the hypothesis"
-               r" that the simulated mean equals the prediction (on the log scale, with"
-               r" Hall's skewness-corrected studentised mean), allowing for the estimated"
-               r" $O(1/n)$ finite-width bias" + ctx.cite("hanin2018") + r", with Holm's"
+               r" that the simulated mean equals the finite-width prediction (on the log"
+               r" scale, with Hall's skewness-corrected studentised mean; where there is none,"
+               r" the mean-field prediction allowing for the estimated $O(1/n)$ finite-width"
+               r" bias" + ctx.cite("hanin2018") + r"), with Holm's"
                r" correction across layers at family-wise level $\alpha = "
                + L.fmt_float(o.alpha, 3) + r"$. A profile is rejected (FAIL) when any layer"
                r" is; it passes (PASS) only when every layer was tested, and is"
@@ -158,6 +182,12 @@ class DepthSection(Section):
                     "chi_theory": np.asarray(pred.chi, dtype=float),
                     "grad_second_moment_theory": theory,
                 }
+                fw = finite_width_prediction(ctx, a, i)
+                fw_grad = (np.full(o.depth + 1, np.nan) if fw is None
+                           else np.asarray(fw.grad_second_moment, dtype=float))
+                per_layer["q_finite_width"] = (np.full(o.depth + 1, np.nan) if fw is None
+                                               else np.asarray(fw.q, dtype=float))
+                per_layer["grad_second_moment_finite_width"] = fw_grad
                 rec = monte_carlo(ctx, a, i) if mc else None
                 ver = None if rec is None else rec["verification"]
                 if rec is not None:
@@ -204,12 +234,14 @@ class DepthSection(Section):
                     _t(alab), _t(ilab),
                     _m(sp.latex(formula0)) if formula0 is not None else "---",
                     _m(L.fmt_float(theory[0], 4)) + (r"$^{*}$" if exact0 is not None else ""),
+                    "---" if fw is None else _m(L.fmt_float(fw_grad[0], 4)),
                 ]
                 drow: dict[str, Any] = {
                     "activation": alab, "init": ilab,
                     "closed_form": "" if formula0 is None else str(formula0),
                     "predicted": float(theory[0]),
                     "predicted_exact": "" if exact0 is None else str(exact0),
+                    "predicted_finite_width": float(fw_grad[0]),
                 }
                 if rec is not None:
                     row.append(_m(L.fmt_ci(rec["mean"][0], rec["ci_low"][0],
@@ -263,13 +295,13 @@ class DepthSection(Section):
                              "ci_low": s.lo, "ci_high": s.hi} for s in ser]}
                         for lab, ser in chunk]},
                 ))
-        cols = [L.Column("activation", r">{\raggedright\arraybackslash}p{2.2cm}"),
+        cols = [L.Column("activation", r">{\raggedright\arraybackslash}p{1.9cm}"),
                 L.Column("init", "l"), L.Column("closed form", "l"),
-                L.Column("predicted", "l")]
+                L.Column("mean field", "l"), L.Column("finite width", "l")]
         if mc:
             cols.append(L.Column(r"Monte Carlo [" + level + r" CI]", "l"))
         if ver_on:
-            cols.append(L.Column("verdict", r">{\raggedright\arraybackslash}p{2.9cm}"))
+            cols.append(L.Column("verdict", r">{\raggedright\arraybackslash}p{2.6cm}"))
         worst = min(rows_data, key=lambda r: r["predicted"])
         self._highlights.append(
             r"Strongest vanishing: " + _t(worst["activation"]) + " with " + _t(worst["init"])
@@ -299,7 +331,8 @@ class DepthSection(Section):
             cols, rows_tex, name="depth", label="tab:depth",
             caption=r"Gradient second moment at the input, $\E[(g^0_i)^2]/\E[(g^L_i)^2]$"
             r" ($L = " + str(o.depth) + r"$): the closed form in $L$ where one exists, the"
-            r" mean-field prediction" + (r", the Monte Carlo mean" if mc else "")
+            r" mean-field prediction, the finite-width prediction at $n = " + str(o.width)
+            + r"$" + (r", the Monte Carlo mean" if mc else "")
             + (r" and the verdict of the test over all layers" if ver_on else "") + ".",
             size=r"\footnotesize",
             notes=r"$^{*}$The prediction is exact; the decimal shown is its rounding."
@@ -324,8 +357,9 @@ class DepthSection(Section):
         if appendix:
             out.append(r"\subsection{Rejected profiles}\label{sec:depth-rejected}")
             out.append(r"The per-layer verdict tables of the profiles that the test rejects"
-                       r" (claim: the mean-field prediction; $B_l$: the estimated finite-width"
-                       r" bias and tol.: its allowance, in natural-log units; CI at level"
+                       r" (claim: the finite-width prediction, or the mean-field one where there is"
+                       r" none; $B_l$: the estimated finite-width bias of a mean-field claim"
+                       r" and tol.: the allowance, in natural-log units; CI at level"
                        r" $1-\alpha$, unadjusted; $p_\mathrm{Holm}$: adjusted across layers).")
             out.extend(appendix)
         return "\n".join(out) + "\n"

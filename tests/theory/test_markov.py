@@ -1,0 +1,157 @@
+"""Finite-width predictions (``vg.predict(chain, finite_width=True)``) against exact results
+and against Monte Carlo with tolerances from the sample size."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate
+
+import vgmath as vg
+from vgmath.core.errors import InvalidArgumentError
+
+FIELDS = ("q", "grad_second_moment", "grad_preact_second_moment",
+          "grad_weight_second_moment")
+
+
+def test_relu_he_gradient_is_exactly_preserved() -> None:
+    # ReLU without bias: E‖g^l‖²/n_l = 1 exactly at every width (Hanin 2018), and
+    # E‖h^l‖²/n_l is the mean-field value (the variance map is linear)
+    chain = vg.Chain("relu", init="he", depth=12, width=8)
+    p = vg.predict(chain, finite_width=True)
+    np.testing.assert_allclose(p.grad_second_moment, 1.0, rtol=1e-5)
+    np.testing.assert_allclose(p.q, vg.predict(chain).q, rtol=1e-6)
+
+
+def test_linear_chain_with_bias_is_the_mean_field() -> None:
+    # φ(x) = x: E[s'] = σ² E[s] + σ_b² and E‖Wᵀg‖² = v n ‖g‖², exactly at any width; the
+    # weight-sharing terms must cancel (they do not vanish term by term with a bias)
+    chain = vg.Chain("identity", init="he", depth=10, width=8, sigma_b2=0.5)
+    p = vg.predict(chain, finite_width=True)
+    m = vg.predict(chain)
+    for name in FIELDS:
+        a, b = np.asarray(getattr(p, name)), np.asarray(getattr(m, name))
+        ok = np.isfinite(b)
+        np.testing.assert_allclose(a[ok], b[ok], rtol=1e-6)
+
+
+def test_second_layer_mean_is_the_gaussian_integral() -> None:
+    # E[s_2] = σ² E[tanh(√s_1 z)²] + σ_b² with s_1 fixed: computed independently by quad
+    chain = vg.Chain("tanh", init="he", depth=3, width=8, sigma_b2=0.1)
+    s1 = 2.0 * 1.0 + 0.1
+
+    def integrand(z: float) -> float:
+        return math.tanh(math.sqrt(s1) * z) ** 2 * math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+
+    val, _ = integrate.quad(integrand, -40, 40, epsabs=1e-14, epsrel=1e-13)
+    p = vg.predict(chain, finite_width=True)
+    assert p.q[1] == pytest.approx(s1, rel=1e-12)
+    # the fitted transition law leaks ~1e-6 of its mass below σ_b², put at the lowest node
+    assert p.q[2] == pytest.approx(2.0 * val + 0.1, rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("act", "init", "width", "depth", "trials"),
+    [
+        ("gelu", "he", 64, 20, 2000),  # mean field is off by a factor ~100 here
+        ("gelu", "he", 256, 20, 1000),
+        ("tanh", "xavier", 8, 10, 3000),
+        ("sigmoid", "he", 8, 10, 3000),
+        ("selu", "lecun", 32, 15, 1500),
+    ],
+)
+def test_matches_simulation_within_three_standard_errors(
+    act: str, init: str, width: int, depth: int, trials: int
+) -> None:
+    chain = vg.Chain(act, init=init, depth=depth, width=width)
+    p = vg.predict(chain, finite_width=True)
+    sim = vg.simulate(chain, trials=trials, seed=7)
+    for name in FIELDS:
+        a = np.asarray(getattr(p, name))
+        mean, se = sim.fields[name], sim.fields[f"{name}_se"]
+        ok = np.isfinite(se) & (se > 0)
+        # 3 SE plus the prediction's own stated error (relative, ln units)
+        allowed = 3.0 * se[ok] + np.asarray(p.extras["error"])[ok] * np.abs(mean[ok])
+        assert np.all(np.abs(a[ok] - mean[ok]) <= allowed), (name, (a - mean) / se)
+
+
+def test_mean_field_beside_it_and_stated_error() -> None:
+    chain = vg.Chain("tanh", init="xavier", depth=6, width=64)
+    p = vg.predict(chain, finite_width=True)
+    m = vg.predict(chain)
+    np.testing.assert_array_equal(p.extras["mean_field_q"], m.q)
+    np.testing.assert_array_equal(p.extras["mean_field_grad_second_moment"],
+                                  m.grad_second_moment)
+    err = np.asarray(p.extras["error"])
+    assert np.all((err > 0) & (err < 0.01))
+    assert "finite-width" in p.method
+
+
+def test_residual_chain_is_refused_with_a_reason() -> None:
+    chain = vg.Chain("relu", init="he", depth=4, width=16, residual=vg.Residual())
+    with pytest.raises(InvalidArgumentError, match="plain chains"):
+        vg.predict(chain, finite_width=True)
+
+
+def test_deep_prediction_is_fast() -> None:
+    import time
+
+    chain = vg.Chain("tanh", init="he", depth=50, width=128)
+    vg.predict(chain)  # moment tables
+    t0 = time.perf_counter()
+    vg.predict(chain, finite_width=True)
+    assert time.perf_counter() - t0 < 5.0  # ~0.5 s alone; generous for a loaded machine
+
+
+def test_cli_finite_width(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from vgmath.cli import main as cli_main
+
+    args = ["predict", "gelu", "--init", "he", "--depth", "6", "--width", "16",
+            "--finite-width", "--json"]
+    assert cli_main(args) == 0
+    d = json.loads(capsys.readouterr().out)
+    chain = vg.Chain("gelu", init="he", depth=6, width=16)
+    fw = vg.predict(chain, finite_width=True)
+    assert d["fields"]["grad_second_moment"][0] == pytest.approx(fw.grad_second_moment[0])
+    assert d["extras"]["mean_field_grad_second_moment"][0] == pytest.approx(
+        vg.predict(chain).grad_second_moment[0])
+    assert "finite-width" in d["method"]
+
+
+@pytest.mark.parametrize(("act", "init"), [("relu", "he"), ("leaky_relu", "he")])
+def test_typical_values_match_simulation(act: str, init: str) -> None:
+    # positively homogeneous φ without bias: the law of ln(‖g^l‖²/n_l) is expanded to
+    # O(L/n²) (Hanin & Nica 2019); mean, spread and median within 3 standard errors
+    chain = vg.Chain(act, init=init, depth=20, width=32)
+    p = vg.predict(chain, finite_width=True)
+    T = 4000
+    sim = vg.simulate(chain, trials=T, seed=11)
+    logs = np.asarray(sim.samples["ln_grad_second_moment"])
+    mean, sd = logs.mean(axis=0), logs.std(axis=0, ddof=1)
+    np.testing.assert_array_less(np.abs(p.extras["ln_grad_mean"] - mean), 3 * sd / math.sqrt(T))
+    # standard error of a sample standard deviation: sd·√((kurtosis − 1)/(4T))
+    kurt = ((logs - mean) ** 4).mean(axis=0) / sd**4
+    # plus the spread's stated accuracy, 2 % (terms of O(L/n²) left out)
+    np.testing.assert_array_less(np.abs(p.extras["ln_grad_sd"] - sd),
+                                 3 * sd * np.sqrt((kurt - 1) / (4 * T)) + 0.02 * sd)
+    median_pred = p.ln_grad_quantiles([0.5])[0]
+    median_sim = sim.ln_grad_quantiles([0.5])[0]
+    # the sample median's standard error is √(π/2)·sd/√T for a Gaussian
+    np.testing.assert_array_less(np.abs(median_pred - median_sim),
+                                 3 * math.sqrt(math.pi / 2) * sd / math.sqrt(T))
+    # the mean network is not the typical one: E‖g⁰‖² = 1 but the median is well below
+    assert math.exp(median_pred[0]) < 0.5 * p.grad_second_moment[0]
+
+
+def test_typical_values_need_a_finite_width_prediction() -> None:
+    chain = vg.Chain("tanh", init="xavier", depth=4, width=16)
+    with pytest.raises(InvalidArgumentError, match="finite_width=True"):
+        vg.predict(chain).ln_grad_quantiles([0.5])
+    with pytest.raises(InvalidArgumentError):
+        vg.predict(chain, finite_width=True).ln_grad_quantiles([1.5])
+    q = vg.predict(chain, finite_width=True).ln_grad_quantiles([0.1, 0.5, 0.9])
+    assert q.shape == (3, 5) and np.all(np.diff(q, axis=0) > 0)
