@@ -155,3 +155,16 @@ def test_typical_values_need_a_finite_width_prediction() -> None:
         vg.predict(chain, finite_width=True).ln_grad_quantiles([1.5])
     q = vg.predict(chain, finite_width=True).ln_grad_quantiles([0.1, 0.5, 0.9])
     assert q.shape == (3, 5) and np.all(np.diff(q, axis=0) > 0)
+
+
+def test_finite_width_prediction_refuses_what_it_does_not_model() -> None:
+    """A linear read-out and symbolic chains get a clear error, not a silently wrong profile
+    (the Markov chain puts φ′ on the output layer); verify falls back to mean field there."""
+    import sympy as sp
+
+    lin = vg.Chain("tanh", init="xavier", depth=4, width=16, readout="linear")
+    with pytest.raises(vg.InvalidArgumentError, match="read-out"):
+        vg.predict(lin, finite_width=True)
+    n = sp.Symbol("n", positive=True)
+    with pytest.raises(vg.InvalidArgumentError, match="numeric"):
+        vg.predict(vg.Chain("relu", init="he", depth=3, width=n), finite_width=True)

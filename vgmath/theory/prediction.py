@@ -108,6 +108,10 @@ def predict(chain: Chain, *, finite_width: bool = False) -> Prediction | Symboli
     if not isinstance(chain, Chain):
         raise InvalidArgumentError("chain", chain, "expected a vgmath.Chain")
     if chain.is_symbolic:
+        if finite_width:
+            raise InvalidArgumentError(
+                "finite_width", True, "the finite-width prediction is numeric: substitute "
+                "numbers (chain.subs(...)) or use the symbolic finite_width_ratio()")
         return predict_symbolic(chain, predict)
     if getattr(chain, "norm", None) is not None:
         raise InvalidArgumentError(
@@ -116,6 +120,12 @@ def predict(chain: Chain, *, finite_width: bool = False) -> Prediction | Symboli
             "vg.predict covers plain and residual chains; the mean-field theory of batch "
             "normalisation (Yang et al. 2019, arXiv:1902.08129) is not part of it — use "
             "vg.simulate for normalised chains",
+        )
+    if finite_width and getattr(chain, "readout", "activation") != "activation":
+        raise InvalidArgumentError(
+            "finite_width", True,
+            f"finite-width predictions cover the activation read-out; readout="
+            f"{chain.readout!r} has the mean-field prediction only (finite_width=False)",
         )
     if finite_width and chain.residual is not None:
         raise InvalidArgumentError(

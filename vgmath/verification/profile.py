@@ -482,9 +482,9 @@ def finite_width_band(
 
 def finite_width_exact(chain: Chain) -> bool:
     """Whether ``vg.predict(chain, finite_width=True)`` applies: a plain chain with i.i.d.
-    Gaussian weights (:mod:`vgmath.theory.markov`)."""
+    Gaussian weights and the activation read-out (:mod:`vgmath.theory.markov`)."""
     return (chain.residual is None and getattr(chain, "norm", None) is None
-            and chain.rule.gaussian)
+            and chain.rule.gaussian and chain.readout == "activation")
 
 
 def _is_finite_width_prediction(claim: Any, chain: Chain) -> bool:
