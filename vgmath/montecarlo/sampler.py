@@ -227,6 +227,7 @@ class ChainKernel(Kernel):
         #: Haar-orthogonal weights (the conditioned sampler's second law, see the docstring)
         self.orthogonal = chain.rule.distribution == "orthogonal"
         self.threads = max(1, int(threads))  # dense weight draws; results do not depend on it
+        self._ws: dict[int, dict[str, Any]] = {}  # conditioned sampler's buffers, per block
         # exact rescaling of the forward pass (see the module docstring)
         self.rescale_forward = self.sigma_b == 0.0 and positively_homogeneous(chain.act)
 
@@ -298,11 +299,6 @@ class ChainKernel(Kernel):
                 f"{self.dtype.name}: φ′ returned NaN or inf"
             )
 
-    def _bulk(self, rng: np.random.Generator, count: int) -> FloatArray:
-        out = np.empty(count, dtype=self.dtype)
-        rng.standard_normal(out=out, dtype=self.dtype)
-        return out
-
     # ------------------------------------------------------------------ run
     def run(self, rng: np.random.Generator, size: int) -> dict[str, FloatArray]:
         with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
@@ -316,25 +312,60 @@ class ChainKernel(Kernel):
             return None
         return 2.0 * rng.standard_gamma(0.5 * dof, size=size)
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        state["_ws"] = {}  # the workspace is rebuilt where the kernel runs
+        return state
+
+    def _workspace(self, B: int) -> dict[str, Any]:
+        """Buffers for a block of B networks, kept between blocks (one block size at a
+        time): fresh block-sized arrays cost more in page faults than the work done in
+        them. Z (forward normals, then u), X (x^l), D (φ′(h^l)) and the biases hold every
+        layer (offsets ``off``); the rest are per-layer scratch of the widest layer."""
+        ws = self._ws.get(B)
+        if ws is None:
+            ns, dt = self.widths, self.dtype
+            off = [0]
+            for n in ns[1:]:
+                off.append(off[-1] + B * n)
+            total, wide = off[-1], B * max(ns)
+            ws = {"off": off, "Z": np.empty(total, dt), "X": np.empty(total, dt),
+                  "D": np.empty(total, dt),
+                  "bias": np.empty(total, dt) if self.sigma_b else None}
+            for name in ("h", "t1", "t2", "d", "g0", "g1"):
+                ws[name] = np.empty(wide, dt)
+            self._ws = {B: ws}
+        return ws
+
     def _run_conditioned(self, rng: np.random.Generator, size: int) -> dict[str, FloatArray]:
         L, ns, dt, act = self.depth, self.widths, self.dtype, self.act
         B = size
         ortho = self.orthogonal
+        ws = self._workspace(B)
+        off = ws["off"]
+
+        def view(name: str, l: int) -> FloatArray:
+            """Layer l's (1..L) slice of a per-layer buffer, shape (B, n_l)."""
+            return ws[name][off[l - 1] : off[l]].reshape(B, ns[l])
+
+        def scratch(name: str, n: int) -> FloatArray:
+            return ws[name][: B * n].reshape(B, n)
+
         # per layer: the scale c_l of W^l = c_l·(Gaussian or Haar part); for Haar weights the
         # embedding dimension N_l = max(n_{l-1}, n_l)
         scales = [math.sqrt(v * (max(ns[l - 1], ns[l]) if ortho else 1.0))
                   for l, v in zip(range(1, L + 1), self.variances, strict=True)]
         # draw order (fixed): forward normals (all layers), [Haar: the forward χ² of every
         # layer], biases, g^L, then the backward normals [Haar: and χ²] from layer L down to 1
-        fwd_off = np.concatenate([[0], np.cumsum([B * n for n in ns[1:]])])
-        Z = self._bulk(rng, int(fwd_off[-1]))
+        rng.standard_normal(out=ws["Z"], dtype=dt)
         chi_f = ([self._chi2(rng, B, max(ns[l - 1], ns[l]) - ns[l]) for l in range(1, L + 1)]
                  if ortho else [])
-        bias = None
         if self.sigma_b:
-            bias = self._bulk(rng, int(fwd_off[-1]))
-            bias *= dt.type(self.sigma_b)
-        g = rng.standard_normal((B, ns[L]), dtype=dt)
+            rng.standard_normal(out=ws["bias"], dtype=dt)
+            ws["bias"] *= dt.type(self.sigma_b)
+        gbufs = ("g0", "g1")
+        g = scratch(gbufs[L % 2], ns[L])
+        rng.standard_normal(out=g, dtype=dt)
 
         logs = self._new_logs(B)
         lq, lx = logs["q"], logs["act"]
@@ -344,11 +375,10 @@ class ChainKernel(Kernel):
         # ρ_l = 1 (Gaussian) or the Haar normaliser, k_inv_x = 1/(k_l ρ_l ‖x̂^{l-1}‖) turns
         # (stored u)·δ into (z·δ)/(ρ ‖x̂‖)
         k_inv_x = np.empty((B, L))
-        ds: list[FloatArray] = []
         sx_prev = np.full(B, ns[0] * self.input_q)
         for l in range(1, L + 1):
             n, v, c = ns[l], self.variances[l - 1], scales[l - 1]
-            z = Z[fwd_off[l - 1] : fwd_off[l]].reshape(B, n)
+            z = view("Z", l)
             sx[:, l - 1] = sx_prev
             rho = None
             if ortho:
@@ -359,7 +389,10 @@ class ChainKernel(Kernel):
             if self.rescale_forward:
                 # true h^l = e^β z with e^{2β} = c² ‖x^{l-1}‖²/ρ² (x^{l-1} true); x̂^l = φ(z)
                 log_s2 = 2.0 * math.log(c) + lx[:, l - 1] + math.log(ns[l - 1])
-                h = z if (sx_prev > 0).all() else z * (sx_prev > 0)[:, None]  # x = 0: h = 0
+                h = z
+                if not (sx_prev > 0).all():  # x = 0: h = 0
+                    h = scratch("h", n)
+                    np.multiply(z, (sx_prev > 0)[:, None], out=h)
                 if rho is None:
                     k_inv_x[:, l - 1] = 1.0 / np.sqrt(sx_prev)
                     lq[:, l] = log_s2 + _log(_rowdot(h, h) / n)
@@ -367,21 +400,20 @@ class ChainKernel(Kernel):
                     log_s2 = log_s2 - 2.0 * _log(rho)
                     k_inv_x[:, l - 1] = 1.0 / (rho * np.sqrt(sx_prev))
                     lq[:, l] = log_s2 + _log(zz / n)
-                x = np.asarray(act(h), dtype=dt)
-                xx = _rowdot(x, x)
-                lx[:, l] = log_s2 + _log(xx / n)
             else:
                 s = np.sqrt(v * sx_prev) if rho is None else c * np.sqrt(sx_prev) / rho
                 z *= s.astype(dt)[:, None]  # u^l = W^l x^{l-1}, stored in place of z
                 k_inv_x[:, l - 1] = 1.0 / (c * sx_prev)  # k ρ ‖x‖ = c ‖x‖²
                 h = z
-                if bias is not None:
-                    h = z + bias[fwd_off[l - 1] : fwd_off[l]].reshape(B, n)
+                if ws["bias"] is not None:
+                    h = scratch("h", n)
+                    np.add(z, view("bias", l), out=h)
                 lq[:, l] = _log(_rowdot(h, h) / n)
-                x = np.asarray(act(h), dtype=dt)
-                xx = _rowdot(x, x)
-                lx[:, l] = _log(xx / n)
-            ds.append(np.asarray(act.grad(h), dtype=dt))
+                log_s2 = 0.0
+            x = view("X", l)
+            act.value_and_grad(h, x, view("D", l), (scratch("t1", n), scratch("t2", n)))
+            xx = _rowdot(x, x)
+            lx[:, l] = log_s2 + _log(xx / n)
             if l < L:
                 xs.append(x)
             sx_prev = xx
@@ -391,12 +423,14 @@ class ChainKernel(Kernel):
         lg[:, L] = _log(_rowdot(g, g) / ns[L])
         for l in range(L, 0, -1):
             n, m, c = ns[l], ns[l - 1], scales[l - 1]
-            d = ds[l - 1] * g  # δ̂^l
+            d = scratch("d", n)
+            np.multiply(view("D", l), g, out=d)  # δ̂^l
             dd = _rowdot(d, d)
             ld[:, l] = 2.0 * gamma + _log(dd / n)
             lw[:, l] = ld[:, l] + lx[:, l - 1]
-            u = Z[fwd_off[l - 1] : fwd_off[l]].reshape(B, n)
-            zeta = rng.standard_normal((B, m), dtype=dt)
+            u = view("Z", l)
+            zeta = scratch(gbufs[(l - 1) % 2], m)  # not g's buffer: that is layer l's
+            rng.standard_normal(out=zeta, dtype=dt)
             chi_b = self._chi2(rng, B, max(m, n) - m) if ortho else None
             xp = xs[l - 1]
             sxp = sx[:, l - 1]
@@ -424,7 +458,9 @@ class ChainKernel(Kernel):
                 if not live.all():  # W^T δ ∥ x: n_{l-1} = 1 or an exactly aligned δ
                     zeta[~live] = 0.0
                     coef[~live] = along[~live]
-            zeta += coef.astype(dt)[:, None] * xp
+            tmp = scratch("t1", m)
+            np.multiply(xp, coef.astype(dt)[:, None], out=tmp)
+            zeta += tmp
             g = zeta
             if not (dd > 0).all():
                 g[dd <= 0] = 0.0
