@@ -72,3 +72,22 @@ def test_every_catalog_activation_has_a_fused_kernel_and_user_ones_fall_back():
     user.value_and_grad(u, f, df, (t1, t2))
     np.testing.assert_array_equal(f, user(u))
     np.testing.assert_array_equal(df, user.grad(u))
+
+
+@pytest.mark.parametrize("name", ["gelu", "erf"])
+def test_rational_phi_and_erf_match_scipy_in_both_dtypes(name):
+    """Both routes of the fused GELU (SciPy's ndtr, the Cephes rational) and the fused erf
+    agree with SciPy in float64 on the whole line, so the dtype only picks the faster one."""
+    from vgmath.symbolic import fused
+
+    act = vg.activation(name)
+    u = grid(np.float64)[None, :]
+    routes = [fused._gelu_scipy, fused._gelu_rational] if name == "gelu" else [fused._erf]
+    for route in routes:
+        f, df, t1, t2 = (np.empty_like(u) for _ in range(4))
+        route(u, f, df, t1, t2)
+        au, eps = np.abs(u), np.finfo(np.float64).eps
+        rtol = 16 * eps * (2 + au * au)  # e^{−x²}'s conditioning, as above
+        for got, want in ((f, act(u)), (df, act.grad(u))):
+            tol = rtol * np.abs(want) + 16 * eps + np.finfo(np.float64).tiny
+            assert (np.abs(got - want) <= tol).all(), route
