@@ -134,6 +134,7 @@ its true scale, as the network would; a non-finite forward signal raises
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -227,7 +228,6 @@ class ChainKernel(Kernel):
         #: Haar-orthogonal weights (the conditioned sampler's second law, see the docstring)
         self.orthogonal = chain.rule.distribution == "orthogonal"
         self.threads = max(1, int(threads))  # dense weight draws; results do not depend on it
-        self._ws: dict[int, dict[str, Any]] = {}  # conditioned sampler's buffers, per block
         # exact rescaling of the forward pass (see the module docstring)
         self.rescale_forward = self.sigma_b == 0.0 and positively_homogeneous(chain.act)
 
@@ -320,19 +320,17 @@ class ChainKernel(Kernel):
             return None
         return 2.0 * rng.standard_gamma(0.5 * dof, size=size)
 
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_ws"] = {}  # the workspace is rebuilt where the kernel runs
-        return state
-
-    def _workspace(self, B: int) -> dict[str, Any]:
-        """Buffers for a block of B networks, kept between blocks (one block size at a
-        time): fresh block-sized arrays cost more in page faults than the work done in
-        them. Z (forward normals, then u), X (x^l), D (φ′(h^l)) and the biases hold every
-        layer (offsets ``off``); the rest are per-layer scratch of the widest layer."""
-        ws = self._ws.get(B)
+    def _workspace(self, B: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Buffers for a block of B networks: Z (forward normals, then u), X (x^l), D
+        (φ′(h^l)) and the biases for every layer (offsets ``off``), and per-layer scratch of
+        the widest layer. Taken from :data:`_WORKSPACE` when one of this shape is there
+        (and handed back after the block, :func:`_return_workspace`): fresh block-sized
+        arrays cost more in first-touch page faults than the work done in them."""
+        ns, dt = self.widths, self.dtype
+        key = (B, ns, dt.str, bool(self.sigma_b))
+        with _WORKSPACE_LOCK:
+            ws = _WORKSPACE.pop(key, None)
         if ws is None:
-            ns, dt = self.widths, self.dtype
             off = [0]
             for n in ns[1:]:
                 off.append(off[-1] + B * n)
@@ -342,14 +340,19 @@ class ChainKernel(Kernel):
                   "bias": np.empty(total, dt) if self.sigma_b else None}
             for name in ("h", "t1", "t2", "d", "g0", "g1"):
                 ws[name] = np.empty(wide, dt)
-            self._ws = {B: ws}
-        return ws
+        return key, ws
 
     def _run_conditioned(self, rng: np.random.Generator, size: int) -> dict[str, FloatArray]:
+        key, ws = self._workspace(size)
+        try:
+            return self._conditioned_pass(rng, size, ws)
+        finally:
+            _return_workspace(key, ws)
+
+    def _conditioned_pass(self, rng: np.random.Generator, B: int,
+                          ws: dict[str, Any]) -> dict[str, FloatArray]:
         L, ns, dt, act = self.depth, self.widths, self.dtype, self.act
-        B = size
         ortho = self.orthogonal
-        ws = self._workspace(B)
         off = ws["off"]
 
         def view(name: str, l: int) -> FloatArray:
@@ -574,6 +577,24 @@ def dense_pass(
         r = np.sqrt(gg)
         g = gr / np.where(r > 0, r, 1.0).astype(gr.dtype)[:, None]
         gamma = gamma + _log(r)
+
+
+#: The conditioned sampler's most recent workspace (one at most, and only up to
+#: :data:`_KEEP_BYTES`), reused by the next block of the same shape — in the same
+#: simulation or the next one. A running block owns its workspace (it is taken out while in
+#: use), so concurrent kernels never share one.
+_WORKSPACE: dict[tuple[Any, ...], dict[str, Any]] = {}
+_WORKSPACE_LOCK = threading.Lock()
+_KEEP_BYTES = 96 * 2**20
+
+
+def _return_workspace(key: tuple[Any, ...], ws: dict[str, Any]) -> None:
+    size = sum(a.nbytes for a in ws.values() if isinstance(a, np.ndarray))
+    if size > _KEEP_BYTES:
+        return
+    with _WORKSPACE_LOCK:
+        _WORKSPACE.clear()
+        _WORKSPACE[key] = ws
 
 
 def _layer_variances(chain: Chain) -> tuple[float, ...]:
