@@ -89,9 +89,13 @@ def main() -> None:
         f"depth {args.depth}, width {args.width}: {n} profiles "
         f"({len(vg.activations())} activations × {len(INITS)} inits)"
     )
+    from vgmath.core.cache import cache_dir
+
+    where = cache_dir()
     print(
-        f"cold pass (builds the moment tables): {cold:.3f} s total, "
-        f"{cold_predict:.3f} s in predict ({cold_cpu:.3f} s CPU)"
+        f"cold pass (first in this process; per-activation analysis "
+        f"{'from the cache in ' + str(where) + ' if there' if where else 'computed'}): "
+        f"{cold:.3f} s total, {cold_predict:.3f} s in predict ({cold_cpu:.3f} s CPU)"
     )
     print(
         f"warm pass, best of {len(warm_runs)}: {best_total:.3f} s total incl. vg.Chain(...), "
