@@ -16,6 +16,7 @@ tested to a few ulp over the whole line (``tests/symbolic/test_fused.py``).
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -33,19 +34,19 @@ _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 
-_EXTRA: dict[tuple[tuple[int, ...], str], tuple[Arr, Arr, Arr]] = {}
+_EXTRA = threading.local()  # per thread: (shape, dtype) -> three scratch arrays
 
 
 def _extra(u: Arr) -> tuple[Arr, Arr, Arr]:
-    """Three more scratch arrays like u (kept for the last shape and dtype seen; masks are
-    made float, since a float × bool product costs six times a float × float one)."""
+    """Three more scratch arrays like u, per thread (kept for the last shape and dtype seen;
+    masks are made float, since a float × bool product costs six times a float × float
+    one). Kernels running in several threads never share them."""
     key = (u.shape, u.dtype.str)
-    bufs = _EXTRA.get(key)
-    if bufs is None:
-        _EXTRA.clear()
-        bufs = (np.empty_like(u), np.empty_like(u), np.empty_like(u))
-        _EXTRA[key] = bufs
-    return bufs
+    slot = getattr(_EXTRA, "slot", None)
+    if slot is None or slot[0] != key:
+        slot = (key, (np.empty_like(u), np.empty_like(u), np.empty_like(u)))
+        _EXTRA.slot = slot
+    return slot[1]
 
 
 def _logistic(a: Arr, s: Arr, d: Arr, t: Arr) -> None:
