@@ -47,8 +47,12 @@ def test_concurrent_simulations_do_not_share_buffers():
         assert same(a, b)
 
 
-def test_large_workspaces_are_not_kept():
-    sampler._WORKSPACE.clear()
-    chain = vg.Chain("relu", init="he", depth=40, width=512)
-    vg.simulate(chain, trials=256, seed=0, block_size=256)  # 3 × 256 × 40 × 512 × 8 B: 126 MiB
+def test_only_workspaces_up_to_the_limit_are_kept(monkeypatch):
+    chain = vg.Chain("relu", init="he", depth=10, width=64)
+    vg.simulate(chain, trials=32, seed=0, block_size=32)
+    assert sampler._WORKSPACE
+    sampler.release_buffers()
+    assert not sampler._WORKSPACE
+    monkeypatch.setattr(sampler, "_KEEP_BYTES", 1000)  # below this workspace's size
+    vg.simulate(chain, trials=32, seed=0, block_size=32)
     assert not sampler._WORKSPACE

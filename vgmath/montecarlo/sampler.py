@@ -154,6 +154,7 @@ __all__ = [
     "dense_pass",
     "fill_parallel",
     "positively_homogeneous",
+    "release_buffers",
 ]
 
 
@@ -232,14 +233,6 @@ class ChainKernel(Kernel):
         self.rescale_forward = self.sigma_b == 0.0 and positively_homogeneous(chain.act)
 
     # ------------------------------------------------------------------ sizes
-    @property
-    def block_bytes(self) -> int | None:
-        """The conditioned sampler's working set per block: 32 MiB (about the L3 cache). Its
-        buffers are touched once per run and reused block after block, so a smaller block
-        spends less on first-touch page faults and keeps its passes in cache; the O(n)
-        work per network is the same at any block size. Dense: the default budget."""
-        return 32 * 2**20 if self.method == "conditioned" else None
-
     def bytes_per_network(self) -> int:
         ns = self.widths
         vec = sum(ns[1:])  # one vector of every hidden/output layer
@@ -580,12 +573,20 @@ def dense_pass(
 
 
 #: The conditioned sampler's most recent workspace (one at most, and only up to
-#: :data:`_KEEP_BYTES`), reused by the next block of the same shape — in the same
-#: simulation or the next one. A running block owns its workspace (it is taken out while in
-#: use), so concurrent kernels never share one.
+#: :data:`_KEEP_BYTES`, the size of a default block), reused by the next block of the same
+#: shape — in the same simulation or the next one: on a machine with slow page faults,
+#: touching a fresh block-sized workspace costs as much as simulating the block. A running
+#: block owns its workspace (it is taken out while in use), so concurrent kernels never
+#: share one. :func:`release_buffers` frees it.
 _WORKSPACE: dict[tuple[Any, ...], dict[str, Any]] = {}
 _WORKSPACE_LOCK = threading.Lock()
-_KEEP_BYTES = 96 * 2**20
+_KEEP_BYTES = 320 * 2**20
+
+
+def release_buffers() -> None:
+    """Free the conditioned sampler's kept workspace (it is rebuilt when next needed)."""
+    with _WORKSPACE_LOCK:
+        _WORKSPACE.clear()
 
 
 def _return_workspace(key: tuple[Any, ...], ws: dict[str, Any]) -> None:

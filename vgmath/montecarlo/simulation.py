@@ -527,14 +527,12 @@ def check_simulation_memory(chain: Chain | Recurrent, kernel: Kernel, trials: in
 
 
 def default_block_size(kernel: Kernel) -> int:
-    """Networks per block: as many as fit the kernel's working-set budget
-    (``kernel.block_bytes``, else 256 MiB), between 1 and 256.
+    """Networks per block: as many as fit a 256 MiB working set, between 1 and 256.
 
     Depends only on the chain and the method (never on trials, chunks or workers), so that
     the stream of every network is fixed by the seed.
     """
-    budget = getattr(kernel, "block_bytes", None) or _BLOCK_BYTES
-    return int(min(_MAX_BLOCK, max(1, budget // max(1, kernel.bytes_per_network()))))
+    return int(min(_MAX_BLOCK, max(1, _BLOCK_BYTES // max(1, kernel.bytes_per_network()))))
 
 
 def simulate(
