@@ -13,7 +13,7 @@ import math
 import numpy as np
 import pytest
 from scipy import stats
-from test_simulate import ALPHA, equivalence_pvalues, holm_rejects  # the shared helpers
+from test_simulate import ALPHA, equivalence_pvalues, holm_rejects  # shared test functions
 
 import vgmath as vg
 from vgmath import InvalidArgumentError
