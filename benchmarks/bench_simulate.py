@@ -1,7 +1,8 @@
 """Benchmark of vgmath's Monte Carlo engine (vg.simulate), printed side by side in one run.
 
-    python benchmarks/bench_simulate.py            # full run (about a minute)
+    python benchmarks/bench_simulate.py            # full run (a few minutes)
     python benchmarks/bench_simulate.py --quick    # smaller sizes, for a smoke test
+    python benchmarks/bench_simulate.py --only floor orthogonal   # sections 5 and 6
 
 1. This machine's Gaussian random-number rate: ``Generator.standard_normal(out=...)`` on a
    large block (the floor of any exact sampler: the conditioned method needs ~2·n·L draws
@@ -16,6 +17,14 @@
    torch``); its columns are skipped when it is absent.
 4. Peak memory (tracemalloc) for two trial counts: the working set of one block does not
    grow with ``trials``; only the stored per-network results do.
+5. Every catalog activation at width 512, depth 50, float64 and float32: ``vg.simulate`` per
+   network against the RNG floor (2·n·L normals per network, filled into a reused buffer),
+   measured interleaved in one run, best of ``--repeat``, process CPU time. "% of floor" =
+   floor time / simulate time per network. Target: >= 60% for every activation.
+6. Orthogonal weights at the same size: the conditioned Haar sampler against the Gaussian
+   one (target: within 2x) and against dense QR sampling (one network), and both samplers
+   against the PyTorch autograd loop a user would write (one network at a time, dense
+   weights; skipped without torch).
 """
 
 from __future__ import annotations
@@ -201,17 +210,117 @@ def memory_rows(quick: bool) -> list[str]:
     return rows
 
 
+#: the init each activation is usually paired with (He for the ReLU family)
+def _natural_init(name: str) -> str:
+    return "he" if name in ("relu", "leaky_relu") else "xavier"
+
+
+def _floor_and_simulate(chain: vg.Chain, dtype: Any, trials: int, repeat: int) -> tuple[
+        float, float]:
+    """(floor, simulate) CPU seconds per network, best of ``repeat``, interleaved."""
+    n_draws = 2 * sum(chain.widths[1:]) * trials
+    buf = np.empty(n_draws, dtype=dtype)
+    rng = np.random.Generator(np.random.PCG64(0))
+    rng.standard_normal(out=buf, dtype=dtype)  # touch the buffer once
+    vg.simulate(chain, trials=min(trials, 32), seed=0, dtype=dtype)  # warm-up
+    floor, sim = [], []
+    for k in range(repeat):
+        t0 = time.process_time()
+        rng.standard_normal(out=buf, dtype=dtype)
+        floor.append(time.process_time() - t0)
+        t0 = time.process_time()
+        vg.simulate(chain, trials=trials, seed=k + 1, dtype=dtype)
+        sim.append(time.process_time() - t0)
+    return min(floor) / trials, min(sim) / trials
+
+
+def floor_rows(quick: bool, repeat: int) -> list[str]:
+    n, depth, trials = (128, 20, 128) if quick else (512, 50, 256)
+    rows = [(f"every activation against the RNG floor: width {n}, depth {depth}, {trials} "
+            "networks per call, CPU ms per network (best of "
+            f"{repeat}); % of floor = floor / simulate"),
+            f"{'chain':<28}{'dtype':<9}{'simulate':>10}{'floor':>8}{'of floor':>10}"]
+    worst: dict[str, float] = {}
+    for name in vg.activations():
+        chain = vg.Chain(name, init=_natural_init(name), depth=depth, width=n)
+        for dt in (np.float64, np.float32):
+            f, t = _floor_and_simulate(chain, dt, trials, repeat)
+            key = np.dtype(dt).name
+            worst[key] = min(worst.get(key, 1.0), f / t)
+            rows.append(f"{name + ' + ' + _natural_init(name):<28}{key:<9}{1e3 * t:>10.3f}"
+                        f"{1e3 * f:>8.3f}{f / t:>10.0%}")
+    rows.append("lowest % of floor: " + ", ".join(f"{k} {v:.0%}" for k, v in worst.items()))
+    return rows
+
+
+def orthogonal_rows(quick: bool, repeat: int) -> list[str]:
+    n, depth, trials = (128, 20, 128) if quick else (512, 50, 256)
+    rows = [(f"orthogonal weights, width {n}, depth {depth}: CPU ms per network (best of "
+            f"{repeat})"),
+            (f"{'chain':<34}{'dtype':<9}{'Gaussian':>10}{'Haar':>10}{'Haar/Gauss':>12}"
+            f"{'dense QR':>11}{'QR/Haar':>9}")]
+    cases = (("tanh", "xavier", {"scheme": "orthogonal"}),
+             ("relu", "he", {"scheme": "orthogonal", "gain": math.sqrt(2)}))
+    for name, init, ortho in cases:
+        gauss = vg.Chain(name, init=init, depth=depth, width=n)
+        haar = vg.Chain(name, init=ortho, depth=depth, width=n)
+        for dt in (np.float64, np.float32):
+            _, tg = _floor_and_simulate(gauss, dt, trials, repeat)
+            _, th = _floor_and_simulate(haar, dt, trials, repeat)
+            dense = "-"
+            ratio = "-"
+            if dt == np.float64:
+                t0 = time.process_time()
+                vg.simulate(haar, trials=1, seed=0, method="dense", dtype=dt)
+                td = time.process_time() - t0
+                dense, ratio = f"{1e3 * td:.0f}", f"{td / th:.0f}x"
+            rows.append(f"{name + ' + orthogonal vs ' + init:<34}{np.dtype(dt).name:<9}"
+                        f"{1e3 * tg:>10.3f}{1e3 * th:>10.3f}{th / tg:>12.2f}{dense:>11}"
+                        f"{ratio:>9}")
+    try:
+        import torch
+    except ImportError:
+        rows.append("PyTorch not installed: the autograd-loop comparison is skipped")
+        return rows
+    torch.set_num_threads(1)
+    rows.append(f"PyTorch CPU autograd loop (torch {torch.__version__}, 1 thread, dense "
+                "Gaussian weights, one network at a time), float64:")
+    for name, init, _ in cases:
+        chain = vg.Chain(name, init=init, depth=depth, width=n)
+        nets = 2 if quick else 3
+        t0 = time.process_time()
+        _torch_loop(torch, chain, nets, torch.float64)
+        tt = (time.process_time() - t0) / nets
+        _, tv = _floor_and_simulate(chain, np.float64, trials, repeat)
+        rows.append(f"  {name} + {init}: torch {1e3 * tt:.0f} ms per network, vgmath "
+                    f"{1e3 * tv:.3f} ms: {tt / tv:.0f}x faster")
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke test)")
     parser.add_argument("--repeat", type=int, default=3, help="best of this many runs (3)")
+    parser.add_argument("--only", nargs="+", metavar="SECTION",
+                        choices=("floor", "orthogonal", "conditioned", "dense", "memory"),
+                        help="run only these sections (floor orthogonal conditioned dense "
+                             "memory)")
     args = parser.parse_args()
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
     print(f"vgmath {vg.__version__}, numpy {np.__version__}, {os.cpu_count()} CPUs, "
           f"load average {load} (wall times are only meaningful on an idle machine)")
     print()
-    for block in (conditioned_rows(args.quick, args.repeat), dense_rows(args.quick, args.repeat),
-                  memory_rows(args.quick)):
+    sections = {
+        "conditioned": lambda: conditioned_rows(args.quick, args.repeat),
+        "dense": lambda: dense_rows(args.quick, args.repeat),
+        "memory": lambda: memory_rows(args.quick),
+        "floor": lambda: floor_rows(args.quick, args.repeat),
+        "orthogonal": lambda: orthogonal_rows(args.quick, args.repeat),
+    }
+    for name, make in sections.items():
+        if args.only and name not in args.only:
+            continue
+        block = make()
         print("\n".join(block))
         print()
 

@@ -34,6 +34,8 @@ CORPUS: list[tuple[list[str], set[int]]] = [
     (["simulate", "tanh", "--depth", "10000", "--width", "100000", "--trials", "10",
       "--method", "dense"], {2}),
     (["simulate", "tanh", "--depth", "1000", "--width", "100000", "--trials", "10",
+      "--init", "orthogonal", "--method", "dense"], {2}),
+    (["simulate", "tanh", "--depth", "10000", "--width", "100000", "--trials", "10",
       "--init", "orthogonal"], {2}),
     (["simulate", "tanh", "--depth", "5", "--width", "4", "--trials", "10",
       "--max-memory", "1K"], {2}),

@@ -1,5 +1,6 @@
 """Foundations every layer shares: the error hierarchy, atomic file writing, progress
-display, lazy re-exports and the version. Imports nothing else from vgmath.
+display, lazy re-exports, the version and a small validated on-disk cache (``cache``).
+Imports nothing else from vgmath.
 """
 
 from __future__ import annotations

@@ -22,15 +22,19 @@ LOG_KEYS = ("q", "act", "grad", "preact", "weight")
 METHODS = ("auto", "conditioned", "dense")
 
 
-def check_method(chain: Chain, method: str) -> None:
-    """Refuse an unknown sampling method, or the conditioned sampler for non-Gaussian weights."""
+def check_method(chain: Chain, method: str, *, orthogonal: bool = False) -> None:
+    """Refuse an unknown sampling method, or the conditioned sampler for weights it does not
+    sample exactly: i.i.d. Gaussian always, Haar orthogonal only where ``orthogonal``."""
     if method not in ("conditioned", "dense"):
         raise InvalidArgumentError("method", method, "expected 'conditioned' or 'dense'")
-    if method == "conditioned" and not chain.rule.gaussian:
+    exact = chain.rule.gaussian or (orthogonal and chain.rule.distribution == "orthogonal")
+    if method == "conditioned" and not exact:
+        which = "i.i.d. Gaussian or (plain chains) orthogonal" if orthogonal else (
+            "i.i.d. Gaussian")
         raise InvalidArgumentError(
             "method",
             method,
-            f"the conditioned sampler is exact only for i.i.d. Gaussian weights; "
+            f"the conditioned sampler is exact only for {which} weights; "
             f"{chain.rule} draws {chain.rule.distribution} weights (use 'dense' or 'auto')",
         )
 
@@ -52,9 +56,11 @@ class Kernel(ABC):
     #: architecture-specific per-network scalars (size,) that ``run`` also returns
     extra_samples: tuple[str, ...] = ()
 
-    def _bind_chain(self, chain: Chain, method: str, dtype: Any) -> None:
-        """Validate ``method`` for ``chain`` and set the fields every chain kernel shares."""
-        check_method(chain, method)
+    def _bind_chain(self, chain: Chain, method: str, dtype: Any, *,
+                    orthogonal: bool = False) -> None:
+        """Validate ``method`` for ``chain`` and set the fields every chain kernel shares
+        (``orthogonal``: the kernel's conditioned sampler also handles Haar weights)."""
+        check_method(chain, method, orthogonal=orthogonal)
         self.chain = chain
         self.method = method
         self.dtype = np.dtype(dtype)

@@ -10,7 +10,7 @@ from .architectures import BatchKernel, ResidualKernel
 from .kernel import Kernel
 from .sampler import ChainKernel
 
-__all__ = ["architecture_kernel", "auto_method", "make_kernel"]
+__all__ = ["architecture_kernel", "auto_method", "conditioned_is_exact", "make_kernel"]
 
 
 def architecture_kernel(network: Any, *, method: str, dtype: Any) -> Kernel | None:
@@ -34,11 +34,21 @@ def architecture_kernel(network: Any, *, method: str, dtype: Any) -> Kernel | No
 
 def auto_method(network: Any) -> str:
     """``"conditioned"`` when it is exact and implemented (i.i.d. Gaussian weights in a
-    chain), else ``"dense"``."""
+    chain; Haar-orthogonal weights in a plain chain), else ``"dense"``."""
 
     if isinstance(network, Recurrent):
         return "dense"
-    return "conditioned" if network.rule.gaussian else "dense"
+    return "conditioned" if conditioned_is_exact(network) else "dense"
+
+
+def conditioned_is_exact(network: Any) -> bool:
+    """Whether the conditioned sampler is exact and implemented for ``network``."""
+    if not isinstance(network, Chain):
+        return False
+    if network.rule.gaussian:
+        return True
+    plain = network.residual is None and getattr(network, "norm", None) is None
+    return plain and network.rule.distribution == "orthogonal"
 
 
 

@@ -44,7 +44,11 @@ which vanishes geometrically when ‖W‖₂ < 1/γ (γ = 1/4 for sigmoid, 1 for
 Weights are shared across steps, so the conditioned sampler of :mod:`vgmath.montecarlo.sampler`
 would
 need sequential conditioning on W [h_0 … h_{t-1}]; recurrent networks are simulated with
-dense weights (method ``"dense"``), drawn with the network's rules.
+dense weights (method ``"dense"``), drawn with the network's rules. For Haar-orthogonal W that
+conditioning is also exact in principle (given W h_0, …, W h_{t-1}, W maps the complement of
+span(h_0..h_{t-1}) onto the complement of its image by a Haar isometry), but its cost grows
+with t, and the Jacobian norms recorded here need the whole matrix, so orthogonal recurrent
+weights are drawn densely (QR) too.
 """
 
 from __future__ import annotations

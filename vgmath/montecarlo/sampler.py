@@ -35,7 +35,7 @@ Two exact samplers for a plain chain
     streams of the block's stream, in parallel threads when there are spare cores (the
     values never depend on the number of threads).
 
-``"conditioned"`` (i.i.d. Gaussian weights only)
+``"conditioned"`` (i.i.d. Gaussian or Haar-orthogonal weights)
     draws only what the forward and backward passes see, O(n_l + n_{l-1}) per layer.
     Write x = x^{l-1}, u = W x (the pre-activation without bias), P = x xᵀ/‖x‖² and
     P⊥ = I − P. Then W = W P + W P⊥ = u xᵀ/‖x‖² + W P⊥, so
@@ -71,7 +71,58 @@ Two exact samplers for a plain chain
     the Gaussian conditioning technique of Bolthausen (2014, Commun. Math. Phys.
     325:333–366) and Bayati & Montanari (2011, IEEE Trans. Inf. Theory 57:764–785), used
     for tensor programs by Yang (2019, arXiv:1902.04760). It does not apply to non-Gaussian
-    entries (the projections are then not independent): those use ``"dense"``.
+    entries (the projections are then not independent): those use ``"dense"`` — except
+    Haar-orthogonal weights, below.
+
+Haar-orthogonal weights, conditioned
+------------------------------------
+An orthogonal rule draws W = c Q (c = √(v N), N = max(n_{l-1}, n_l)) with Q the
+n_l × n_{l-1} block of a Haar matrix P ∈ O(N): Q = P_{:n_l, :n_{l-1}}, i.e. orthonormal
+columns when n_l ≥ n_{l-1}, orthonormal rows otherwise (exactly what ``Init.sample`` draws by
+QR). Write E_in = [I; 0] (N × n_{l-1}) and E_out = [I 0] (n_l × N), so Q = E_out P E_in.
+
+*Forward.* x' = E_in x has norm ‖x‖, and P x' is uniform on the sphere of radius ‖x‖ in R^N
+(left invariance of Haar measure). Its first n_l coordinates are therefore
+
+.. math::  u = W x = c\\,\\lVert x\\rVert\\,\\frac{z}{\\rho},\\qquad
+           \\rho^2 = \\lVert z\\rVert^2 + \\chi^2_{N - n_l},
+
+with z ~ N(0, I_{n_l}) and an independent χ² variable with N − n_l degrees of freedom (the
+squared norm of the N − n_l coordinates that are never used; ρ = ‖z‖ when n_l ≥ n_{l-1}).
+
+*Backward.* Let e = x/‖x‖ and w = P x'/‖x‖ (a unit vector whose first n_l coordinates are
+u/(c‖x‖)). The conditional law of P given P e' = w (e' = E_in e) is that of R_w diag(1, V) R_eᵀ
+with fixed rotations R_e e_1 = e', R_w e_1 = w and V Haar on O(N − 1): P maps e'^⊥ onto w^⊥
+by a Haar-random isometry. As for Gaussian weights, everything downstream of layer l —
+including δ = δ^l — depends on W only through u, and the unused coordinates of w are
+independent of everything downstream given u; so conditioning on (u, δ, the other layers)
+leaves P with exactly this law. Then, with δ' = E_outᵀ δ,
+
+.. math::  Q^\\top\\delta = E_{in}^\\top P^\\top\\delta'
+           = e\\,t + E_{in}^\\top\\,(\\text{uniform on the sphere of radius }
+             \\sqrt{\\lVert\\delta\\rVert^2 - t^2}\\text{ in } e'^{\\perp}),\\qquad
+           t = w\\cdot\\delta' = \\frac{u\\cdot\\delta}{c\\,\\lVert x\\rVert},
+
+because P^T δ' = e' (w·δ') + P^T(the part of δ' in w^⊥) and P^T maps w^⊥ to e'^⊥ Haar-
+uniformly. A uniform vector on that sphere is r (ζ_⊥, η)/√(‖ζ_⊥‖² + ‖η‖²) with ζ_⊥ the
+projection of ζ ~ N(0, I_{n_{l-1}}) off x and η ~ N(0, I_{N − n_{l-1}}); E_in^T keeps ζ_⊥.
+Hence, per network and layer,
+
+.. math::  g^{l-1} = W^\\top\\delta = c\\Big[\\,e\\,t + \\sqrt{\\lVert\\delta\\rVert^2 - t^2}\\;
+           \\frac{\\zeta_\\perp}{\\rho_b}\\Big],\\qquad
+           \\rho_b^2 = \\lVert\\zeta_\\perp\\rVert^2 + \\chi^2_{N - n_{l-1}},
+
+jointly with u above, is exactly the law of the dense network's forward and backward use of
+W^l (the e t term is the forward/backward correlation; ‖g^{l-1}‖ = c‖δ‖ exactly when
+n_{l-1} ≥ n_l, ‖u‖ = c‖x‖ exactly when n_l ≥ n_{l-1}, as for the matrices themselves). If
+x = 0 then u = 0, t = 0 and ζ is not projected; for n_{l-1} = 1, ζ_⊥ = 0 and g = c e t.
+Same draws as the Gaussian case (n_l + n_{l-1} normals per layer) plus one χ² per
+direction for a non-square layer; the cost is O(n_l + n_{l-1}) per layer instead of the
+O(N³) of a QR factorisation. Plain chains only: the residual and batch-normalised kernels
+condition on several vectors at once and use ``"dense"`` for orthogonal weights, and so do
+recurrent networks — W is shared over the steps, so its law given W h_0, …, W h_{t-1} (a
+Haar isometry on the complement of a t-dimensional subspace) would have to be carried
+through the steps, and the Jacobian norms they record need the whole matrix anyway.
 
 Scaling (deep chains without underflow)
 ---------------------------------------
@@ -87,6 +138,7 @@ its true scale, as the network would; a non-finite forward signal raises
 from __future__ import annotations
 
 import math
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -106,6 +158,7 @@ __all__ = [
     "dense_pass",
     "fill_parallel",
     "positively_homogeneous",
+    "release_buffers",
 ]
 
 
@@ -175,13 +228,15 @@ class ChainKernel(Kernel):
                 "chain", str(chain),
                 f"norm={chain.norm!r} chains need a normalisation kernel, not a plain one",
             )
-        self._bind_chain(chain, method, dtype)
+        self._bind_chain(chain, method, dtype, orthogonal=True)
         self.variances = _layer_variances(chain)
+        #: Haar-orthogonal weights (the conditioned sampler's second law, see the docstring)
+        self.orthogonal = chain.rule.distribution == "orthogonal"
         self.threads = max(1, int(threads))  # dense weight draws; results do not depend on it
-        # exact rescaling of the forward pass (see the module docstring)
-        self.rescale_forward = self.sigma_b == 0.0 and positively_homogeneous(chain.act)
         #: a linear read-out: the output layer has no φ (x^L = h^L, δ^L = g^L)
         self.linear_out = chain.readout == "linear"
+        # exact rescaling of the forward pass (see the module docstring)
+        self.rescale_forward = self.sigma_b == 0.0 and positively_homogeneous(chain.act)
 
     # ------------------------------------------------------------------ sizes
     def bytes_per_network(self) -> int:
@@ -200,7 +255,10 @@ class ChainKernel(Kernel):
         ns = self.widths
         bias = sum(ns[1:]) if self.sigma_b else 0
         if self.method == "conditioned":
-            return sum(ns[1:]) + sum(ns[:-1]) + ns[-1] + bias
+            chi2 = 0
+            if self.orthogonal:  # one χ² per layer and direction where N_l exceeds the width
+                chi2 = sum((ns[i] != ns[i + 1]) for i in range(self.depth))
+            return sum(ns[1:]) + sum(ns[:-1]) + ns[-1] + bias + chi2
         return sum(ns[i] * ns[i + 1] for i in range(self.depth)) + ns[-1] + bias
 
     # ------------------------------------------------------------------ helpers
@@ -248,15 +306,6 @@ class ChainKernel(Kernel):
                 f"{self.dtype.name}: φ′ returned NaN or inf"
             )
 
-    def _no_phi(self, l: int) -> bool:
-        """Whether layer l is a linear read-out (no φ)."""
-        return self.linear_out and l == self.depth
-
-    def _bulk(self, rng: np.random.Generator, count: int) -> FloatArray:
-        out = np.empty(count, dtype=self.dtype)
-        rng.standard_normal(out=out, dtype=self.dtype)
-        return out
-
     # ------------------------------------------------------------------ run
     def run(self, rng: np.random.Generator, size: int) -> dict[str, FloatArray]:
         with np.errstate(divide="ignore", over="ignore", under="ignore", invalid="ignore"):
@@ -264,52 +313,121 @@ class ChainKernel(Kernel):
                 return self._run_conditioned(rng, size)
             return self._run_dense(rng, size)
 
+    def _chi2(self, rng: np.random.Generator, size: int, dof: int) -> FloatArray | None:
+        """``size`` χ² draws with ``dof`` degrees of freedom (None, and no draw, if dof = 0)."""
+        if dof <= 0:
+            return None
+        return 2.0 * rng.standard_gamma(0.5 * dof, size=size)
+
+    def _workspace(self, B: int) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Buffers for a block of B networks: Z (forward normals, then u), X (x^l), D
+        (φ′(h^l)) and the biases for every layer (offsets ``off``), and per-layer scratch of
+        the widest layer. Taken from :data:`_WORKSPACE` when one of this shape is there
+        (and handed back after the block, :func:`_return_workspace`): fresh block-sized
+        arrays cost more in first-touch page faults than the work done in them."""
+        ns, dt = self.widths, self.dtype
+        key = (B, ns, dt.str, bool(self.sigma_b))
+        with _WORKSPACE_LOCK:
+            ws = _WORKSPACE.pop(key, None)
+        if ws is None:
+            off = [0]
+            for n in ns[1:]:
+                off.append(off[-1] + B * n)
+            total, wide = off[-1], B * max(ns)
+            ws = {"off": off, "Z": np.empty(total, dt), "X": np.empty(total, dt),
+                  "D": np.empty(total, dt),
+                  "bias": np.empty(total, dt) if self.sigma_b else None}
+            for name in ("h", "t1", "t2", "d", "g0", "g1"):
+                ws[name] = np.empty(wide, dt)
+        return key, ws
+
     def _run_conditioned(self, rng: np.random.Generator, size: int) -> dict[str, FloatArray]:
+        key, ws = self._workspace(size)
+        try:
+            return self._conditioned_pass(rng, size, ws)
+        finally:
+            _return_workspace(key, ws)
+
+    def _conditioned_pass(self, rng: np.random.Generator, B: int,
+                          ws: dict[str, Any]) -> dict[str, FloatArray]:
         L, ns, dt, act = self.depth, self.widths, self.dtype, self.act
-        B = size
-        # draw order (fixed): forward normals (all layers), biases, g^L, then the backward
-        # normals layer by layer from L down to 1
-        fwd_off = np.concatenate([[0], np.cumsum([B * n for n in ns[1:]])])
-        Z = self._bulk(rng, int(fwd_off[-1]))
-        bias = None
+        ortho = self.orthogonal
+        off = ws["off"]
+
+        def view(name: str, l: int) -> FloatArray:
+            """Layer l's (1..L) slice of a per-layer buffer, shape (B, n_l)."""
+            return ws[name][off[l - 1] : off[l]].reshape(B, ns[l])
+
+        def scratch(name: str, n: int) -> FloatArray:
+            return ws[name][: B * n].reshape(B, n)
+
+        # per layer: the scale c_l of W^l = c_l·(Gaussian or Haar part); for Haar weights the
+        # embedding dimension N_l = max(n_{l-1}, n_l)
+        scales = [math.sqrt(v * (max(ns[l - 1], ns[l]) if ortho else 1.0))
+                  for l, v in zip(range(1, L + 1), self.variances, strict=True)]
+        # draw order (fixed): forward normals (all layers), [Haar: the forward χ² of every
+        # layer], biases, g^L, then the backward normals [Haar: and χ²] from layer L down to 1
+        rng.standard_normal(out=ws["Z"], dtype=dt)
+        chi_f = ([self._chi2(rng, B, max(ns[l - 1], ns[l]) - ns[l]) for l in range(1, L + 1)]
+                 if ortho else [])
         if self.sigma_b:
-            bias = self._bulk(rng, int(fwd_off[-1]))
-            bias *= dt.type(self.sigma_b)
-        g = rng.standard_normal((B, ns[L]), dtype=dt)
+            rng.standard_normal(out=ws["bias"], dtype=dt)
+            ws["bias"] *= dt.type(self.sigma_b)
+        gbufs = ("g0", "g1")
+        g = scratch(gbufs[L % 2], ns[L])
+        rng.standard_normal(out=g, dtype=dt)
 
         logs = self._new_logs(B)
         lq, lx = logs["q"], logs["act"]
         xs: list[FloatArray] = [np.broadcast_to(self._input(), (B, ns[0]))]
         sx = np.empty((B, L))  # ‖x̂^{l-1}‖² as used at layer l (scaled in the rescaled regime)
-        # Z holds u^l/k_l: z itself (k = 1) when rescaling, else u = s z in place (k = s)
-        k_inv_x = np.empty((B, L))  # 1/(k_l ‖x̂^{l-1}‖), the factor turning u·δ into z·δ/‖x̂‖
-        ds: list[FloatArray] = []
+        # Z holds u^l/k_l: z itself (k = 1) when rescaling, else u = k z in place; with
+        # ρ_l = 1 (Gaussian) or the Haar normaliser, k_inv_x = 1/(k_l ρ_l ‖x̂^{l-1}‖) turns
+        # (stored u)·δ into (z·δ)/(ρ ‖x̂‖)
+        k_inv_x = np.empty((B, L))
         sx_prev = np.full(B, ns[0] * self.input_q)
         for l in range(1, L + 1):
-            n, v = ns[l], self.variances[l - 1]
-            z = Z[fwd_off[l - 1] : fwd_off[l]].reshape(B, n)
+            n, v, c = ns[l], self.variances[l - 1], scales[l - 1]
+            z = view("Z", l)
             sx[:, l - 1] = sx_prev
+            rho = None
+            if ortho:
+                # u = W x = c ‖x‖ z/ρ, ρ² = ‖z‖² + χ²_{N−n}: uniform on a sphere (see above)
+                zz = _rowdot(z, z)
+                chi = chi_f[l - 1]
+                rho = np.sqrt(zz if chi is None else zz + chi)
             if self.rescale_forward:
-                # true h^l = e^β z with e^{2β} = v ‖x^{l-1}‖² (x^{l-1} true); x̂^l = φ(z)
-                log_s2 = math.log(v) + lx[:, l - 1] + math.log(ns[l - 1])
-                h = z if (sx_prev > 0).all() else z * (sx_prev > 0)[:, None]
-                k_inv_x[:, l - 1] = 1.0 / np.sqrt(sx_prev)
-                lq[:, l] = log_s2 + _log(_rowdot(h, h) / n)
-                x = h if self._no_phi(l) else np.asarray(act(h), dtype=dt)
-                xx = _rowdot(x, x)
-                lx[:, l] = log_s2 + _log(xx / n)
-            else:
-                s = np.sqrt(v * sx_prev)
-                z *= s.astype(dt)[:, None]  # u^l = W^l x^{l-1}, stored in place of z
-                k_inv_x[:, l - 1] = 1.0 / (math.sqrt(v) * sx_prev)  # k ‖x‖ = √v ‖x‖²
+                # true h^l = e^β z with e^{2β} = c² ‖x^{l-1}‖²/ρ² (x^{l-1} true); x̂^l = φ(z)
+                log_s2 = 2.0 * math.log(c) + lx[:, l - 1] + math.log(ns[l - 1])
                 h = z
-                if bias is not None:
-                    h = z + bias[fwd_off[l - 1] : fwd_off[l]].reshape(B, n)
+                if not (sx_prev > 0).all():  # x = 0: h = 0
+                    h = scratch("h", n)
+                    np.multiply(z, (sx_prev > 0)[:, None], out=h)
+                if rho is None:
+                    k_inv_x[:, l - 1] = 1.0 / np.sqrt(sx_prev)
+                    lq[:, l] = log_s2 + _log(_rowdot(h, h) / n)
+                else:
+                    log_s2 = log_s2 - 2.0 * _log(rho)
+                    k_inv_x[:, l - 1] = 1.0 / (rho * np.sqrt(sx_prev))
+                    lq[:, l] = log_s2 + _log(zz / n)
+            else:
+                s = np.sqrt(v * sx_prev) if rho is None else c * np.sqrt(sx_prev) / rho
+                z *= s.astype(dt)[:, None]  # u^l = W^l x^{l-1}, stored in place of z
+                k_inv_x[:, l - 1] = 1.0 / (c * sx_prev)  # k ρ ‖x‖ = c ‖x‖²
+                h = z
+                if ws["bias"] is not None:
+                    h = scratch("h", n)
+                    np.add(z, view("bias", l), out=h)
                 lq[:, l] = _log(_rowdot(h, h) / n)
-                x = h if self._no_phi(l) else np.asarray(act(h), dtype=dt)
-                xx = _rowdot(x, x)
-                lx[:, l] = _log(xx / n)
-            ds.append(np.ones_like(h) if self._no_phi(l) else np.asarray(act.grad(h), dtype=dt))
+                log_s2 = 0.0
+            x = view("X", l)
+            if self.linear_out and l == L:  # linear read-out: x^L = h^L, φ′ ≡ 1
+                np.copyto(x, h)
+                view("D", l).fill(1)
+            else:
+                act.value_and_grad(h, x, view("D", l), (scratch("t1", n), scratch("t2", n)))
+            xx = _rowdot(x, x)
+            lx[:, l] = log_s2 + _log(xx / n)
             if l < L:
                 xs.append(x)
             sx_prev = xx
@@ -318,27 +436,49 @@ class ChainKernel(Kernel):
         gamma = np.zeros(B)  # g^l = e^γ ĝ^l
         lg[:, L] = _log(_rowdot(g, g) / ns[L])
         for l in range(L, 0, -1):
-            n, m, v = ns[l], ns[l - 1], self.variances[l - 1]
-            d = ds[l - 1] * g  # δ̂^l
+            n, m, c = ns[l], ns[l - 1], scales[l - 1]
+            d = scratch("d", n)
+            np.multiply(view("D", l), g, out=d)  # δ̂^l
             dd = _rowdot(d, d)
             ld[:, l] = 2.0 * gamma + _log(dd / n)
             lw[:, l] = ld[:, l] + lx[:, l - 1]
-            u = Z[fwd_off[l - 1] : fwd_off[l]].reshape(B, n)
-            zeta = rng.standard_normal((B, m), dtype=dt)
+            u = view("Z", l)
+            zeta = scratch(gbufs[(l - 1) % 2], m)  # not g's buffer: that is layer l's
+            rng.standard_normal(out=zeta, dtype=dt)
+            chi_b = self._chi2(rng, B, max(m, n) - m) if ortho else None
             xp = xs[l - 1]
             sxp = sx[:, l - 1]
-            zd_nx = _rowdot(u, d) * k_inv_x[:, l - 1]  # (z·δ̂)/‖x̂‖
+            zd_nx = _rowdot(u, d) * k_inv_x[:, l - 1]  # (z·δ̂)/(ρ ‖x̂‖)
             xz = _rowdot(xp, zeta)
             nd = np.sqrt(dd)
-            # ĝ^{l-1} = ζ + x̂ [ (z·δ̂)/(‖δ̂‖‖x̂‖) − (x̂·ζ)/‖x̂‖² ],  γ += ln(√v ‖δ̂‖)
             ok = (nd > 0) & (sxp > 0)  # x = 0: u = 0 and P⊥ = I; δ = 0: g = 0 below
-            coef = np.divide(zd_nx, nd, out=np.zeros(B), where=ok)
-            coef -= np.divide(xz, sxp, out=np.zeros(B), where=sxp > 0)
-            zeta += coef.astype(dt)[:, None] * xp
+            along = np.divide(zd_nx, nd, out=np.zeros(B), where=ok)
+            proj = np.divide(xz, sxp, out=np.zeros(B), where=sxp > 0)
+            if not ortho:
+                # ĝ^{l-1} = ζ + x̂ [ (z·δ̂)/(‖δ̂‖‖x̂‖) − (x̂·ζ)/‖x̂‖² ],  γ += ln(c ‖δ̂‖)
+                coef = along - proj
+                step = nd
+            else:
+                # ĝ^{l-1} = ω ζ + x̂ [ t/‖x̂‖ − ω (x̂·ζ)/‖x̂‖² ] with t = (z·δ̂)/(ρ ‖δ̂‖) and
+                # ω = √(1 − t²)/ρ_b, ρ_b² = ‖P⊥ζ‖² + χ²_{N−m}; carried as ĝ/ω, γ += ln(c‖δ̂‖ω)
+                t2 = along * along * sxp
+                rho_b2 = _rowdot(zeta, zeta) - xz * proj
+                if chi_b is not None:
+                    rho_b2 += chi_b
+                omega = np.sqrt(np.maximum(1.0 - t2, 0.0) / rho_b2)
+                live = omega > 0
+                coef = np.divide(along, omega, out=np.zeros(B), where=live) - proj
+                step = nd * np.where(live, omega, 1.0)
+                if not live.all():  # W^T δ ∥ x: n_{l-1} = 1 or an exactly aligned δ
+                    zeta[~live] = 0.0
+                    coef[~live] = along[~live]
+            tmp = scratch("t1", m)
+            np.multiply(xp, coef.astype(dt)[:, None], out=tmp)
+            zeta += tmp
             g = zeta
             if not (dd > 0).all():
                 g[dd <= 0] = 0.0
-            gamma = gamma + 0.5 * (math.log(v) + _log(dd))
+            gamma = gamma + math.log(c) + _log(step)
             lg[:, l - 1] = 2.0 * gamma + _log(_rowdot(g, g) / m)
         self._check(logs)
         return logs
@@ -443,6 +583,32 @@ def dense_pass(
         r = np.sqrt(gg)
         g = gr / np.where(r > 0, r, 1.0).astype(gr.dtype)[:, None]
         gamma = gamma + _log(r)
+
+
+#: The conditioned sampler's most recent workspace (one at most, and only up to
+#: :data:`_KEEP_BYTES`, the size of a default block), reused by the next block of the same
+#: shape — in the same simulation or the next one: on a machine with slow page faults,
+#: touching a fresh block-sized workspace costs as much as simulating the block. A running
+#: block owns its workspace (it is taken out while in use), so concurrent kernels never
+#: share one. :func:`release_buffers` frees it.
+_WORKSPACE: dict[tuple[Any, ...], dict[str, Any]] = {}
+_WORKSPACE_LOCK = threading.Lock()
+_KEEP_BYTES = 320 * 2**20
+
+
+def release_buffers() -> None:
+    """Free the conditioned sampler's kept workspace (it is rebuilt when next needed)."""
+    with _WORKSPACE_LOCK:
+        _WORKSPACE.clear()
+
+
+def _return_workspace(key: tuple[Any, ...], ws: dict[str, Any]) -> None:
+    size = sum(a.nbytes for a in ws.values() if isinstance(a, np.ndarray))
+    if size > _KEEP_BYTES:
+        return
+    with _WORKSPACE_LOCK:
+        _WORKSPACE.clear()
+        _WORKSPACE[key] = ws
 
 
 def _layer_variances(chain: Chain) -> tuple[float, ...]:

@@ -37,8 +37,9 @@ group blocks, so the same seed gives bit-identical results whatever ``chunk_size
 ``workers``, and a run with more trials extends one with fewer, block by block.
 
 The samplers (``method``) are described and proved exact in :mod:`vgmath.montecarlo.sampler`:
-``"conditioned"`` (Gaussian weights, O(n) per layer) and ``"dense"`` (any initialisation,
-explicit weights); ``"auto"`` picks the first when the rule is Gaussian.
+``"conditioned"`` (Gaussian weights, and Haar-orthogonal weights in a plain chain, O(n) per
+layer) and ``"dense"`` (any initialisation, explicit weights); ``"auto"`` picks the first
+wherever it is exact.
 
 >>> import vgmath as vg
 >>> sim = vg.simulate(vg.Chain("relu", init="he", depth=10, width=64), trials=400, seed=0)
@@ -74,7 +75,7 @@ from ..core.resources import check_memory, format_bytes
 from ..network.description import Chain, Recurrent
 from ..symbolic.typeset import Typeset, escape_text, latex_from_ln
 from .kernel import LOG_KEYS, METHODS, Kernel, _log_mean
-from .kernels import make_kernel
+from .kernels import conditioned_is_exact, make_kernel
 
 __all__ = [
     "FIELDS",
@@ -534,12 +535,12 @@ def _resolve_dtype(dtype: Any) -> np.dtype:
 
 
 def resolve_method(chain: Chain, method: str) -> str:
-    """``"auto"`` → ``"conditioned"`` for i.i.d. Gaussian weights, else ``"dense"``."""
+    """``"auto"`` → ``"conditioned"`` for i.i.d. Gaussian weights (and Haar-orthogonal
+    weights in a plain chain), else ``"dense"``."""
     if method not in METHODS:
         raise InvalidArgumentError("method", method, f"expected one of {', '.join(METHODS)}")
     if method == "auto":
-        exact = isinstance(chain, Chain) and chain.rule.gaussian
-        return "conditioned" if exact else "dense"
+        return "conditioned" if conditioned_is_exact(chain) else "dense"
     return method
 
 
@@ -548,7 +549,8 @@ def simulation_bytes(chain: Chain | Recurrent, kernel: Kernel, trials: int, bloc
     """Estimated peak memory of a run: one block per worker (the kernel's working set, plus
     the QR workspace of orthogonal weights) and the per-layer result arrays."""
     per_net = float(kernel.bytes_per_network())
-    if isinstance(chain, Chain) and chain.rule.distribution == "orthogonal":
+    if (isinstance(chain, Chain) and chain.rule.distribution == "orthogonal"
+            and kernel.method == "dense"):
         per_net += 3.0 * 8 * max(chain.widths) ** 2
     fields = len(LOG_KEYS) + len(kernel.extra_fields)
     results = 8.0 * trials * (chain.depth + 1) * fields * 3  # logs, summaries, samples

@@ -2,9 +2,10 @@
 
 Owns: the symbols (``x``, ``q``, ``L``, ``l``, fan-in/out), the safe parser that turns user
 text into SymPy (``parse`` — the one door for strings and numbers), piecewise decomposition at
-kinks, the activation catalog (:class:`Activation`: SymPy expression + NumPy kernels) and the
-certified bounds on φ′ (``bounds/``: interval arithmetic, tail analysis, per-piece analysis,
-sup/inf, saturation regions, chain bounds).
+kinks, the activation catalog (:class:`Activation`: SymPy expression + NumPy kernels, and the
+fused φ/φ′ kernels of ``fused`` the Monte Carlo engine runs) and the certified bounds on φ′
+(``bounds/``: interval arithmetic, tail analysis, per-piece analysis, sup/inf, saturation
+regions, chain bounds).
 
 May import: :mod:`vgmath.core` only. Everything above (network descriptions, theory, Monte
 Carlo, verification, reports, the CLI) reads this package; it reads none of them.

@@ -43,6 +43,7 @@ from .domain import (
     _mp_lambdify,
     _repair_nonfinite,
 )
+from .fused import FusedFn, fused_kernel
 from .parse import expression_text, parse_expression, to_sympy_number, to_sympy_parameter
 from .piecewise import breakpoints as _breakpoints
 from .specs import _ALIASES, _CATALOG, ArrayFn, _Spec, activations
@@ -75,6 +76,7 @@ class Activation(Typeset):
     doc: str = field(default="", repr=False)
     reference: str = field(default="", repr=False)
     _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    _fg: FusedFn | None = field(default=None, repr=False, compare=False)
 
     # ---- symbolic views
     @property
@@ -112,6 +114,20 @@ class Activation(Typeset):
         a = _as_float_array(xs)
         out = self._df(a)
         return np.broadcast_to(out, a.shape).astype(a.dtype, copy=False)
+
+    def value_and_grad(
+        self, xs: np.ndarray, out: np.ndarray, grad_out: np.ndarray,
+        scratch: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        """φ(xs) into ``out`` and φ′(xs) into ``grad_out`` (float32 or float64 arrays of xs's
+        shape and dtype); ``scratch`` two more such arrays, overwritten. Catalog activations
+        use a fused kernel (:mod:`vgmath.symbolic.fused`) that allocates no temporaries;
+        the values agree with ``act(xs)`` and ``act.grad(xs)`` to a few ulp."""
+        if self._fg is not None:
+            self._fg(xs, out, grad_out, scratch[0], scratch[1])
+            return
+        np.copyto(out, self(xs), casting="unsafe")
+        np.copyto(grad_out, self.grad(xs), casting="unsafe")
 
     # ---- derived quantities (see vgmath.symbolic.bounds)
     def derivative_bound(self) -> Any:
@@ -316,6 +332,7 @@ def _from_spec(spec: _Spec, params: Mapping[str, Any]) -> Activation:
         _df=df,
         doc=spec.doc,
         reference=spec.reference,
+        _fg=fused_kernel(spec.name, floats),
     )
 
 

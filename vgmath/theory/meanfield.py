@@ -40,7 +40,7 @@ from numpy.typing import NDArray
 from ..symbolic.catalog import Activation
 from ..symbolic.piecewise import pieces
 from ..symbolic.symbols import x
-from .moments import GaussianMoments, moments
+from .moments import GaussianMoments, moments, moments_if_built, remember_moments
 
 __all__ = [
     "Q_MAX",
@@ -227,17 +227,35 @@ class Moments:
 
     def __init__(self, act: Activation) -> None:
         self.activation = act
-        self.homogeneous = homogeneous(act)
         self._gm: GaussianMoments | None = None
         self._tiny: dict[str, float] | None = None
+        entry = _load_analysis(act)
+        if entry is not None and not entry["homogeneous"]:
+            _HOMOGENEOUS.setdefault(activation_key(act), None)
+        self.homogeneous = homogeneous(act)
+        if entry is not None and entry["homogeneous"] and self.homogeneous is None:
+            entry = None  # not what this code finds: recompute (and rewrite the entry)
+        #: φ(0) = 0, and E[φ′²]₀ (see :class:`ZeroBehaviour`; set for non-homogeneous φ)
+        self.phi0_is_zero = True
+        self.dphi2_limit = float("nan")
         if self.homogeneous is None:
-            zb = zero_behaviour(act)
-            if zb.phi0 == 0:
-                a0 = zb.dphi2_limit_float
+            if entry is not None:
+                self._gm = _gaussian_from_cache(act, entry)
+                if self._gm is None:
+                    entry = None  # tables that fail the check: all recomputed, rewritten
+            if entry is not None:
+                phi0_is_zero = entry["phi0_is_zero"]
+                a0, a4 = entry["dphi2_limit"], entry["dphi4_limit"]
+            else:
+                zb = zero_behaviour(act)
+                phi0_is_zero = bool(zb.phi0 == 0)
+                a0, a4 = zb.dphi2_limit_float, zb.dphi4_limit_float
+            self.phi0_is_zero, self.dphi2_limit = phi0_is_zero, a0
+            if phi0_is_zero:
                 self._tiny = {
                     "phi2": a0,
                     "dphi2": a0,
-                    "dphi4": zb.dphi4_limit_float,
+                    "dphi4": a4,
                     "z2dphi2": a0,  # E[z²]·E[φ′²]₀: the slopes are constant on each side
                 }
         if self.homogeneous is not None:
@@ -250,6 +268,8 @@ class Moments:
             self.method = (
                 "vgmath.theory.gaussian moments: " + self.gaussian.method + " (~1e-12 relative)"
             )
+        if entry is None:
+            _store_analysis(self)
 
     @property
     def gaussian(self) -> GaussianMoments:
@@ -358,6 +378,86 @@ class Moments:
     def dcross(self, q: Any, c: Any) -> Any:
         """E[φ′(u₁)φ′(u₂)] for variances q and correlation c."""
         return self.gaussian.dcross(self.clamp(q), c)
+
+
+# --------------------------------------------------------------------------- on-disk cache
+#
+# A fresh process pays for the per-activation analysis — SymPy's pieces and limits at 0,
+# and the Gaussian moment tables (φ and φ′ at ~460,000 quadrature nodes) — once per
+# activation. Its results (a few booleans and floats, the kinks and the Chebyshev
+# coefficients of the seven tables) are kept in vgmath's on-disk cache
+# (:mod:`vgmath.core.cache`), keyed by the activation and a fingerprint of the code and
+# library versions that computed them, and every loaded table is checked against the
+# quadrature rule at three q before it is used.
+
+_CACHE_NAMESPACE = "activation-analysis"
+_CODE: list[str] = []
+
+
+def _code_fingerprint() -> str:
+    if not _CODE:
+        import scipy
+
+        from ..core.cache import source_fingerprint
+        from ..symbolic import catalog, domain, piecewise, specs
+        from . import moments as moments_module
+
+        files = [m.__file__ or "" for m in (catalog, domain, piecewise, specs, moments_module)]
+        files.append(__file__)
+        _CODE.append(f"{source_fingerprint(*files)}-numpy{np.__version__}-scipy"
+                     f"{scipy.__version__}")
+    return _CODE[0]
+
+
+def _cache_key(act: Activation) -> dict[str, Any]:
+    name, source, params = activation_key(act)
+    return {"name": name, "source": source, "params": [list(p) for p in params],
+            "code": _code_fingerprint()}
+
+
+def _load_analysis(act: Activation) -> dict[str, Any] | None:
+    """The cached analysis of ``act`` with its fields type-checked, or None."""
+    from ..core.cache import load
+
+    entry = load(_CACHE_NAMESPACE, _cache_key(act))
+    if entry is None or not isinstance(entry.get("homogeneous"), bool):
+        return None
+    if entry["homogeneous"]:
+        return entry
+    ok = (isinstance(entry.get("phi0_is_zero"), bool)
+          and all(isinstance(entry.get(k), float) for k in ("dphi2_limit", "dphi4_limit"))
+          and isinstance(entry.get("kinks"), list)
+          and all(isinstance(k, float) for k in entry["kinks"])
+          and isinstance(entry.get("tables"), dict))
+    return entry if ok else None
+
+
+def _gaussian_from_cache(act: Activation, entry: dict[str, Any]) -> GaussianMoments | None:
+    """The activation's GaussianMoments from cached kinks and tables (checked), or None."""
+    known = moments_if_built(act)
+    if known is not None:
+        return known
+    gm = GaussianMoments(act, check=False, kinks=tuple(entry["kinks"]))
+    if gm.method != "closed form" and not gm.load_tables(entry["tables"]):
+        return None
+    remember_moments(act, gm)
+    return gm
+
+
+def _store_analysis(mom: Moments) -> None:
+    from ..core.cache import store
+
+    payload: dict[str, Any] = {"homogeneous": mom.homogeneous is not None}
+    if mom.homogeneous is None:
+        gm = mom.gaussian
+        payload.update(
+            phi0_is_zero=mom.phi0_is_zero,
+            dphi2_limit=float(mom.dphi2_limit),
+            dphi4_limit=float(mom._tiny["dphi4"]) if mom._tiny else float("nan"),
+            kinks=[float(k) for k in gm.kinks],
+            tables={k: v.reshape(-1).tolist() for k, v in gm.tables().items()},
+        )
+    store(_CACHE_NAMESPACE, _cache_key(mom.activation), payload)
 
 
 _PROVIDERS: dict[tuple[Any, ...], Moments] = {}

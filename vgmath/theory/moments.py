@@ -113,34 +113,71 @@ class _Table:
     def __init__(
         self,
         fn: Callable[[FloatArray], FloatArray],
-        abs_fn: Callable[[FloatArray], FloatArray],
+        abs_fn: Callable[[FloatArray], FloatArray] | None = None,
         *,
         label: str,
+        values: tuple[FloatArray, FloatArray, FloatArray] | None = None,
+        coef: FloatArray | None = None,
     ) -> None:
+        """Tabulate ``fn`` and check it; ``values`` = (fn on :meth:`grid`, fn and abs_fn on
+        :meth:`check_points`) when already computed; ``coef`` a table already built and
+        checked (loaded from the cache: the caller checks it with :meth:`agrees`)."""
         self._fn = fn
         self.width = (self.T1 - self.T0) / self.P
+        if coef is not None:
+            self._coef = np.array(coef, dtype=np.float64).reshape(self.P, self.D + 1)
+            self._coef_rows = self._coef.tolist()
+            return
         d1 = self.D + 1
         theta = np.pi * (np.arange(d1) + 0.5) / d1
-        y = np.cos(theta)
-        t = self.T0 + self.width * (np.arange(self.P)[:, None] + (y + 1) / 2)
-        vals = fn(np.exp(t).reshape(-1)).reshape(self.P, d1)
+        if values is None:
+            assert abs_fn is not None
+            qc = self.check_points()
+            values = (fn(self.grid()), fn(qc), abs_fn(qc))
+        vals = np.asarray(values[0], dtype=np.float64).reshape(self.P, d1)
         basis = np.cos(np.outer(np.arange(d1), theta)) * (2.0 / d1)
         basis[0] /= 2
         self._coef = vals @ basis.T  # (P, D+1): Chebyshev coefficients per piece
         self._coef_rows = self._coef.tolist()
         # check at an off-node point of every piece
-        yc = 0.3711
-        tc = self.T0 + self.width * (np.arange(self.P) + (yc + 1) / 2)
-        exact = fn(np.exp(tc))
-        approx = self.vector(np.exp(tc))
+        tc = self.check_points()
+        exact, abs_exact = values[1], values[2]
+        approx = self.vector(tc)
         # relative to the piece's magnitude, with the rounding floor 1e-15·E|g| of the rule
         scale = np.max(np.abs(vals), axis=1)
-        bad = np.abs(approx - exact) > 1e-13 * scale + 1e-15 * abs_fn(np.exp(tc)) + 1e-300
+        bad = np.abs(approx - exact) > 1e-13 * scale + 1e-15 * abs_exact + 1e-300
         if np.any(bad):
             worst = float(np.max(np.abs(approx - exact) / np.maximum(scale, 1e-300)))
             raise NumericalError(
                 f"the log-q interpolant of {label} reaches only {worst:.1e} relative accuracy"
             )
+
+    @classmethod
+    def grid(cls) -> FloatArray:
+        """The q values the table interpolates (P pieces × D + 1 Chebyshev nodes, flat)."""
+        d1 = cls.D + 1
+        y = np.cos(np.pi * (np.arange(d1) + 0.5) / d1)
+        width = (cls.T1 - cls.T0) / cls.P
+        t = cls.T0 + width * (np.arange(cls.P)[:, None] + (y + 1) / 2)
+        return np.exp(t).reshape(-1)
+
+    @classmethod
+    def check_points(cls) -> FloatArray:
+        """One off-node q per piece, where the interpolant is checked."""
+        width = (cls.T1 - cls.T0) / cls.P
+        return np.exp(cls.T0 + width * (np.arange(cls.P) + (0.3711 + 1) / 2))
+
+    @property
+    def coef(self) -> FloatArray:
+        """The Chebyshev coefficients, shape (P, D + 1)."""
+        return self._coef
+
+    def agrees(self, q: FloatArray, exact: FloatArray, abs_exact: FloatArray) -> bool:
+        """Whether the interpolant matches the rule's ``exact`` values at ``q`` to the
+        construction tolerance (relative to the values themselves)."""
+        approx = self.vector(q)
+        tol = 1e-13 * np.abs(exact) + 1e-15 * abs_exact + 1e-300
+        return bool(np.all(np.abs(approx - exact) <= tol))
 
     def scalar(self, q: float) -> float | None:
         """m(q) for one q in the table's range, else None."""
@@ -264,6 +301,29 @@ def _closed_forms_for(act: Activation) -> _ClosedForms | None:
 
 # --------------------------------------------------------------------------- the evaluator
 
+#: The one-dimensional moments tabulated in ln q (all built together).
+TABLED = ("phi2", "dphi2", "dphi4", "z2dphi2", "phi_mean", "dphi_mean", "d_phi2_dq")
+
+
+def _combine(
+    name: str, z: FloatArray, fu: FloatArray, dfu: FloatArray, dfu2: FloatArray
+) -> FloatArray:
+    """The integrand of moment ``name`` from φ(u), φ′(u), φ′(u)² and z (u = √q z)."""
+    if name == "phi2":
+        return fu * fu
+    if name == "dphi2":
+        return dfu2
+    if name == "dphi4":
+        return dfu2 * dfu2
+    if name == "z2dphi2":
+        return z * z * dfu2
+    if name == "phi_mean":
+        return fu
+    if name == "dphi_mean":
+        return dfu
+    return z * fu * dfu  # d_phi2_dq (÷ √q afterwards)
+
+
 
 def _as_q(q: ArrayLike, argument: str = "q") -> FloatArray:
     a = np.asarray(q, dtype=np.float64)
@@ -326,13 +386,16 @@ class GaussianMoments:
     Q_RANGE = (1e-9, 1e5)
 
     def __init__(
-        self, act: Activation | str, *, closed_forms: bool = True, check: bool = True
+        self, act: Activation | str, *, closed_forms: bool = True, check: bool = True,
+        kinks: tuple[float, ...] | None = None,
     ) -> None:
         act = as_activation(act)
         self.activation = act
         self._f: ArrayFn = act._f
         self._df: ArrayFn = act._df
-        kinks = tuple(float(b) for b in act.breakpoints)
+        if kinks is None:  # ``kinks``: the breakpoints as floats, when already known
+            kinks = tuple(float(b) for b in act.breakpoints)
+        self.kinks = kinks
         self._rule = _Rule(kinks)
         # the 2-D cross moments use a lighter rule on both axes (12 nodes per interval, x-grid
         # 2^-3..2^7): the same accuracy on the catalog's closed forms (Cho & Saul, Williams)
@@ -340,6 +403,7 @@ class GaussianMoments:
         self._cross_rule = _Rule(kinks, n=12, kmin=-3, kmax=7)
         self._closed = _closed_forms_for(act) if closed_forms else None
         self._tables: dict[str, _Table] = {}
+        self._loaded = False  # tables from the on-disk cache (see :meth:`load_tables`)
         self.method = "closed form" if self._closed else "composite Gauss-Legendre split at kinks"
         if check and self._closed is None:
             self._self_check()
@@ -375,7 +439,10 @@ class GaussianMoments:
             vals = g(z, s[:, None] * z)
         if absolute:
             vals = np.abs(vals)
-        out = np.einsum("ij,ij->i", w, vals)
+        return self._finish(name, q, s, np.einsum("ij,ij->i", w, vals))
+
+    def _finish(self, name: str, q: FloatArray, s: FloatArray, out: FloatArray) -> FloatArray:
+        """Refuse a non-finite integral; divide ``d_phi2_dq`` by √q."""
         if not np.all(np.isfinite(out)):
             bad = q[~np.isfinite(out)][0]
             raise NumericalError(
@@ -405,13 +472,78 @@ class GaussianMoments:
     def _table(self, name: str) -> _Table:
         table = self._tables.get(name)
         if table is None:
-            table = _Table(
-                lambda q: self._numeric(name, q),
-                lambda q: self._numeric(name, q, absolute=True),
-                label=f"{self.activation.label} {name}",
-            )
-            self._tables[name] = table
+            self._build_tables()
+            table = self._tables[name]
         return table
+
+    def _build_tables(self) -> None:
+        """Every moment of :data:`TABLED` at once: one set of rule nodes for the tables' q
+        grid and check points, and one evaluation of φ and φ′ there, shared by all seven
+        (each integrand is the same expression in φ(u), φ′(u) and z as :meth:`_integrand`)."""
+        grid, qc = _Table.grid(), _Table.check_points()
+        values = self._shared_values(np.concatenate([grid, qc]), absolute_from=grid.size)
+        k = grid.size
+        for name in TABLED:
+            out, absolute = values[name]
+            self._tables[name] = _Table(
+                lambda qq, n=name: self._numeric(n, qq),
+                label=f"{self.activation.label} {name}",
+                values=(out[:k], out[k:], absolute),
+            )
+
+    def _shared_values(
+        self, q: FloatArray, *, absolute_from: int = 0
+    ) -> dict[str, tuple[FloatArray, FloatArray]]:
+        """Every tabulated moment by the rule at ``q`` from one evaluation of φ and φ′:
+        name -> (E[g] at q, E[|g|] at q[absolute_from:])."""
+        s = np.sqrt(q)
+        z, w = self._rule.centred(s)
+        with np.errstate(over="ignore", under="ignore"):
+            u = s[:, None] * z
+            fu = self._f(u)
+            dfu = self._df(u)
+            dfu2 = dfu * dfu
+        k = absolute_from
+        out = {}
+        for name in TABLED:
+            with np.errstate(over="ignore", under="ignore"):
+                vals = _combine(name, z, fu, dfu, dfu2)
+            signed = self._finish(name, q, s, np.einsum("ij,ij->i", w, vals))
+            absolute = self._finish(
+                name, q[k:], s[k:], np.einsum("ij,ij->i", w[k:], np.abs(vals[k:]))
+            )
+            out[name] = (signed, absolute)
+        return out
+
+    def tables(self) -> dict[str, FloatArray]:
+        """The Chebyshev coefficients of every tabulated moment (built if needed)."""
+        if self._closed is not None:
+            return {}
+        return {name: self._table(name).coef for name in TABLED}
+
+    def load_tables(self, coefs: dict[str, Any]) -> bool:
+        """Use tables built earlier (the on-disk cache) after checking every one against
+        the rule at the off-node point of each piece, as on construction; False (nothing
+        loaded) if any disagrees or is malformed."""
+        if self._closed is not None or set(coefs) != set(TABLED):
+            return False
+        qc = _Table.check_points()
+        loaded: dict[str, _Table] = {}
+        try:
+            values = self._shared_values(qc)
+            for name in TABLED:
+                arr = np.asarray(coefs[name], dtype=np.float64)
+                if arr.size != _Table.P * (_Table.D + 1) or not np.all(np.isfinite(arr)):
+                    return False
+                table = _Table(lambda qq, n=name: self._numeric(n, qq), label=name, coef=arr)
+                if not table.agrees(qc, *values[name]):
+                    return False
+                loaded[name] = table
+        except (ValueError, TypeError, NumericalError):
+            return False
+        self._tables.update(loaded)
+        self._loaded = True
+        return True
 
     def _self_check(self) -> None:
         """The rule against one of twice the order on a finer grid, and the truncation at
@@ -542,13 +674,31 @@ class GaussianMoments:
 _CACHE: dict[tuple[Any, ...], GaussianMoments] = {}
 
 
+def moments_if_built(act: Activation) -> GaussianMoments | None:
+    """The activation's GaussianMoments if this process has built one, else None."""
+    cached = act._cache.get("gaussian_moments")
+    if cached is None:
+        cached = _CACHE.get(_key(act))
+    return cached
+
+
+def remember_moments(act: Activation, gm: GaussianMoments) -> None:
+    """Make ``gm`` what :func:`moments` returns for ``act`` from now on."""
+    _CACHE[_key(act)] = gm
+    act._cache["gaussian_moments"] = gm
+
+
+def _key(act: Activation) -> tuple[Any, ...]:
+    return (act.name, act.source, tuple(sorted((k, str(v)) for k, v in act.params.items())))
+
+
 def moments(act: Activation | str) -> GaussianMoments:
     """The cached :class:`GaussianMoments` of an activation (built once per activation)."""
     act = as_activation(act)
     cached = act._cache.get("gaussian_moments")
     if cached is not None:
         return cached
-    key = (act.name, act.source, tuple(sorted((k, str(v)) for k, v in act.params.items())))
+    key = _key(act)
     gm = _CACHE.get(key)
     if gm is None:
         gm = GaussianMoments(act)

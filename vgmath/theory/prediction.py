@@ -51,7 +51,7 @@ from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
 from ..symbolic.symbols import depth_symbol, layer_symbol
 from .finite_width import coupling_coefficient, mean_log_chi_profile
-from .meanfield import Q_MIN, Moments, homogeneous, moment_provider, zero_behaviour
+from .meanfield import Q_MIN, Moments, homogeneous, moment_provider
 from .profile import (
     ExactProfile,
     FloatArray,
@@ -199,10 +199,9 @@ def _predict_plain(chain: Chain) -> Prediction:
     input_q = float(chain.input_q)
     sb2 = float(chain.sigma_b2)
 
-    zb = zero_behaviour(act)
     linear_tail = None
-    if sb2 == 0 and zb.phi0 == 0 and mom.homogeneous is None:
-        linear_tail = float(zb.dphi2_limit)
+    if sb2 == 0 and mom.homogeneous is None and mom.phi0_is_zero:
+        linear_tail = mom.dphi2_limit
     with np.errstate(over="ignore", invalid="ignore"):
         q, converged_at, linear_from = _q_profile(
             mom, sc.sw2, input_q, sb2, linear_tail=linear_tail

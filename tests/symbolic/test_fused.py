@@ -1,0 +1,93 @@
+"""The fused φ/φ′ kernels (vgmath.symbolic.fused) against the separate stable kernels of the
+catalog, over the whole line (tiny, kinks, saturation, overflow range), in float32 and float64."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import vgmath as vg
+
+
+def grid(dtype: type) -> np.ndarray:
+    big = 80.0 if dtype == np.float32 else 700.0
+    pts = np.concatenate([
+        np.linspace(-8, 8, 4001), np.geomspace(1e-30, big, 600), -np.geomspace(1e-30, big, 600),
+        [0.0, -0.0, 1.0, -1.0, 3.0, -3.0, 6.0, -6.0],
+        np.nextafter(np.array([0.0, 1.0, -1.0, 3.0, -3.0]), np.inf),
+        np.nextafter(np.array([0.0, 1.0, -1.0, 3.0, -3.0]), -np.inf),
+    ])
+    return pts.astype(dtype)
+
+
+def cases() -> list[tuple[str, dict[str, object]]]:
+    out = []
+    for name in vg.activations():
+        out.append((name, {}))
+    out += [("leaky_relu", {"slope": "1/5"}), ("leaky_relu", {"slope": -2}),
+            ("silu", {"beta": "3/2"}), ("softplus", {"beta": "3/2"}), ("elu", {"alpha": "1/2"})]
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("name", "params"), cases(), ids=lambda v: str(v))
+def test_fused_kernel_matches_the_separate_kernels(name, params, dtype):
+    act = vg.activation(name, **params)
+    u = grid(dtype).reshape(8, -1) if grid(dtype).size % 8 == 0 else grid(dtype)[None, :]
+    u_before = u.copy()
+    f, df = np.full_like(u, np.nan), np.full_like(u, np.nan)
+    scratch = (np.full_like(u, np.nan), np.full_like(u, np.nan))
+    with np.errstate(all="ignore"):
+        act.value_and_grad(u, f, df, scratch)
+        want_f = np.asarray(act(u), dtype=dtype)
+        want_df = np.asarray(act.grad(u), dtype=dtype)
+    assert np.array_equal(u, u_before)  # the input is never written
+    assert f.dtype == dtype and df.dtype == dtype
+    eps = np.finfo(dtype).eps
+    tiny = np.finfo(dtype).tiny  # below it (subnormals) the two orders of rounding differ
+    # Both evaluate the same formulas in different orders, so they agree to the formulas'
+    # own conditioning: a few ulp relative, times the size of the exponent's argument
+    # (e^{−|a|} with |a| up to |u| + 0.1|u|³ for gelu_tanh), plus a few ulp absolute where
+    # φ′ = s + u s(1 − s) cancels between O(1) terms (its zero near u = −1.28 for silu); the
+    # same exact zeros wherever the values are normal.
+    au = np.abs(u.astype(np.float64))
+    rtol = 16 * eps * (2 + au + 0.1 * au**3)
+    for got, want in ((f, want_f), (df, want_df)):
+        assert np.array_equal(np.isnan(got), np.isnan(want))
+        ok = ~np.isnan(want)
+        g, w = got[ok].astype(np.float64), want[ok].astype(np.float64)
+        bad = np.abs(g - w) > rtol[ok] * np.abs(w) + 16 * eps + tiny
+        assert not bad.any(), (u[ok][bad][:5], g[bad][:5], w[bad][:5])
+        normal = ok & ((np.abs(got) >= tiny) | (np.abs(want) >= tiny))
+        assert np.array_equal(got[normal] == 0, want[normal] == 0)
+
+
+def test_every_catalog_activation_has_a_fused_kernel_and_user_ones_fall_back():
+    for name in vg.activations():
+        assert vg.activation(name)._fg is not None, name
+    user = vg.activation("x*tanh(x) + x/3")
+    assert user._fg is None
+    u = np.linspace(-3, 3, 64).reshape(2, 32)
+    f, df, t1, t2 = (np.empty_like(u) for _ in range(4))
+    user.value_and_grad(u, f, df, (t1, t2))
+    np.testing.assert_array_equal(f, user(u))
+    np.testing.assert_array_equal(df, user.grad(u))
+
+
+@pytest.mark.parametrize("name", ["gelu", "erf"])
+def test_rational_phi_and_erf_match_scipy_in_both_dtypes(name):
+    """Both routes of the fused GELU (SciPy's ndtr, the Cephes rational) and the fused erf
+    agree with SciPy in float64 on the whole line, so the dtype only picks the faster one."""
+    from vgmath.symbolic import fused
+
+    act = vg.activation(name)
+    u = grid(np.float64)[None, :]
+    routes = [fused._gelu_scipy, fused._gelu_rational] if name == "gelu" else [fused._erf]
+    for route in routes:
+        f, df, t1, t2 = (np.empty_like(u) for _ in range(4))
+        route(u, f, df, t1, t2)
+        au, eps = np.abs(u), np.finfo(np.float64).eps
+        rtol = 16 * eps * (2 + au * au)  # e^{−x²}'s conditioning, as above
+        for got, want in ((f, act(u)), (df, act.grad(u))):
+            tol = rtol * np.abs(want) + 16 * eps + np.finfo(np.float64).tiny
+            assert (np.abs(got - want) <= tol).all(), route
