@@ -322,8 +322,11 @@ def _from_spec(spec: _Spec, params: Mapping[str, Any]) -> Activation:
         # a symbolic parameter (a slope ``a``): the SymPy views and the theory work, the
         # NumPy kernels need numbers
         f = df = _needs_numbers(spec.name, symbolic[0], values[symbolic[0]])
+        fg = None
     else:
-        f, df = spec.numpy(**{k: float(v) for k, v in values.items()})
+        floats = {k: float(v) for k, v in values.items()}
+        f, df = spec.numpy(**floats)
+        fg = fused_kernel(spec.name, floats)
     return Activation(
         name=spec.name,
         expr=expr,
@@ -332,7 +335,7 @@ def _from_spec(spec: _Spec, params: Mapping[str, Any]) -> Activation:
         _df=df,
         doc=spec.doc,
         reference=spec.reference,
-        _fg=fused_kernel(spec.name, floats),
+        _fg=fg,
     )
 
 
