@@ -121,6 +121,6 @@ def test_deep_wide_orthogonal_chain_runs_at_conditioned_cost(dtype):
                      width=512)
     sim = vg.simulate(chain, trials=40, seed=1, dtype=dtype)
     assert sim.method == "conditioned"
-    assert np.isfinite(sim.samples["log_grad_second_moment"]).all()
+    assert np.isfinite(sim.samples["ln_grad_second_moment"]).all()
     z = (sim.q[1:] - 2.0) / sim.q_se[1:]
     assert not holm_rejects(2 * stats.norm.sf(np.abs(z)))
