@@ -34,6 +34,7 @@ import numpy as np
 from ..core.deprecation import renamed_alias, warn_renamed
 from ..core.errors import InvalidArgumentError
 from ..symbolic.parse import to_sympy_number
+from ..symbolic.typeset import Typeset, latex_number
 
 __all__ = [
     "ClipReport",
@@ -144,7 +145,7 @@ def clip_simulation(sim: Any, clip_norm: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class ClipReport:
+class ClipReport(Typeset):
     """Clipped against unclipped update norms (η = 1) over the simulated networks.
 
     ``quantiles`` are the probabilities of ``unclipped``/``clipped`` (the empirical
@@ -180,6 +181,32 @@ class ClipReport:
             "mean_ln_clipped_norm": _finite(self.mean_ln_clipped_norm),
             "max_clipped": _finite(self.max_clipped),
         }
+
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The clipping threshold and the share of networks clipped, the medians and mean
+        natural logs of ‖g‖ and ‖clip(g)‖, and the largest clipped norm
+        (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
+        def num(v: float) -> str:
+            return latex_number(v, digits)
+
+        share = latex_number(100 * self.fraction_clipped, digits) + r"\%"
+        if math.isfinite(self.fraction_clipped_se):
+            share += r" \pm " + latex_number(100 * self.fraction_clipped_se, 2) + r"\%"
+        clip = r"\lVert\operatorname{clip}(g)\rVert"
+        out = [("clipping", (rf"c = {num(self.clip_norm)}:\ {share}\ \text{{of }} "
+                             rf"T = {self.trials}\ \text{{networks clipped}}"))]
+        if 0.5 in self.quantiles:
+            i = self.quantiles.index(0.5)
+            out.append(("median norm", r"\operatorname{median}\lVert g\rVert = "
+                                       + num(self.unclipped[i])))
+            out.append(("median clipped norm", rf"\operatorname{{median}}{clip} = "
+                                               + num(self.clipped[i])))
+        out.append(("mean natural log", r"\overline{\ln\lVert g\rVert} = "
+                                        + num(self.mean_ln_norm)))
+        out.append(("mean natural log, clipped", rf"\overline{{\ln{clip}}} = "
+                                                 + num(self.mean_ln_clipped_norm)))
+        out.append(("largest clipped norm", rf"\max{clip} = {num(self.max_clipped)} \le c"))
+        return out
 
     def table(self) -> str:
         head = f"{'quantile':>9} {'||g||':>12} {'||clip(g)||':>12}"
