@@ -152,3 +152,14 @@ def test_clipped_sample_names() -> None:
                                           sim.samples[f"ln_{name}"])
     with pytest.warns(DeprecationWarning, match="ln_param_grad_norm"):
         np.testing.assert_array_equal(clipping.log_param_grad_norm(sim), ln)
+
+
+def test_rate_export_named_by_base() -> None:
+    rate = vg.verify_rate(vg.Chain("tanh", init="xavier", depth=3, width=16), "9/10",
+                          trials=20, seed=0)
+    d = rate.to_dict()
+    assert "claimed_log" not in d and "log_rate_se" not in d
+    # the claimed rate 9/10 and its natural log; the rate is exp of the ln estimate
+    assert d["claimed_ln"] == pytest.approx(math.log(0.9), rel=1e-12)
+    assert d["rate"] == pytest.approx(math.exp(rate.estimate), rel=1e-12)
+    assert d["ln_rate_se"] == pytest.approx(rate.se, rel=1e-12)

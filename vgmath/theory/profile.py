@@ -195,8 +195,8 @@ class Prediction(Typeset):
 
     def ln_grad_quantiles(self, probs: Any) -> FloatArray:
         """Quantiles over networks of ln(‖g^l‖²/n_l), shape (len(probs), L + 1), from the
-        finite-width law (``extras``: ``log_grad_mean``, ``log_grad_sd``,
-        ``log_grad_skewness``; a Gaussian in ln with a Cornish–Fisher skewness correction,
+        finite-width law (``extras``: ``ln_grad_mean``, ``ln_grad_sd``,
+        ``ln_grad_skewness``; a Gaussian in ln with a Cornish–Fisher skewness correction,
         :mod:`vgmath.theory.markov`); ``exp`` of the 0.5 row is the median network's
         gradient. Only finite-width predictions carry it."""
         from scipy.special import ndtri
