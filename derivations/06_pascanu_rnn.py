@@ -79,19 +79,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         lam = float(sp.Rational(gain))
         ck.step(f"{net}: {note}")
         ck.within(f"{act}, gain {gain}: ‖W‖₂ = gain for a scaled orthogonal W (max over nets)",
-                  float(np.max(np.abs(s["log_recurrent_norm"] - math.log(lam)))), 0.0,
+                  float(np.max(np.abs(s["ln_recurrent_norm"] - math.log(lam)))), 0.0,
                   tol=ROUNDING, why="rounding allowance")
-        excess = float(np.max(s["log_jacobian_norm"] - s["log_pascanu_bound"]))
+        excess = float(np.max(s["ln_jacobian_norm"] - s["ln_pascanu_bound"]))
         ck.true(f"{act}, gain {gain}: ‖∂h_T/∂h_t‖ ≤ (γλ₁)^(T−t) in every network and step",
                 excess <= ROUNDING, f"max ln(norm/bound) = {excess:.3g}", source=SOURCE)
-        mean_log = s["log_jacobian_norm"].mean(axis=0)
+        mean_log = s["ln_jacobian_norm"].mean(axis=0)
         # change of the mean log norm per step back in time, between t = T/2 and t = 0
         rate = (mean_log[0] - mean_log[T // 2]) / (T // 2)
         bound_rate = math.log(float(gammas[act]) * lam)
         ck.step(f"   mean ln‖∂h_T/∂h_0‖ = {mean_log[0]:.3f}; per step back in time the mean log "
                 f"norm changes by {rate:.3f}, the bound by ln(γλ₁) = {bound_rate:.3f}")
         if bound_rate < 0:
-            worst = float(np.max(s["log_jacobian_norm"][:, 0]))
+            worst = float(np.max(s["ln_jacobian_norm"][:, 0]))
             ck.true(f"{act}, gain {gain}: ∂h_T/∂h_0 vanishes in every network",
                     worst <= T * bound_rate + ROUNDING,
                     f"max ln‖∂h_T/∂h_0‖ = {worst:.3f} ≤ T ln(γλ₁) = {T * bound_rate:.3f}",

@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                            init={"scheme": "custom", "sigma_w2": "1/10**12"},
                            forget_bias=bias)
         sim = vg.simulate(net, trials=trials, seed=args.seed)
-        per_step = sim.samples["log_forget_product"][:, 0] / steps
+        per_step = sim.samples["ln_forget_product"][:, 0] / steps
         mean, se = float(per_step.mean()), float(per_step.std(ddof=1) / math.sqrt(trials))
         theory = expected_log_forget(float(net.input_variance), hidden, float(net.input_q),
                                      float(bias))

@@ -46,9 +46,9 @@ for gain in ("9/10", "1", "6/5"):
                        init={"scheme": "orthogonal", "gain": gain})
     s = vg.simulate(net, trials=trials // 2, seed=0).samples
     t = np.arange(steps + 1)
-    line, = right.plot(t, s["log_jacobian_norm"].mean(axis=0), label=f"g = {gain}")
-    right.plot(t, s["log_pascanu_bound"][0], "--", color=line.get_color(), lw=1)
-    ok = ok and bool(np.all(s["log_jacobian_norm"] <= s["log_pascanu_bound"] + 1e-9))
+    line, = right.plot(t, s["ln_jacobian_norm"].mean(axis=0), label=f"g = {gain}")
+    right.plot(t, s["ln_pascanu_bound"][0], "--", color=line.get_color(), lw=1)
+    ok = ok and bool(np.all(s["ln_jacobian_norm"] <= s["ln_pascanu_bound"] + 1e-9))
 right.set(xlabel="time step t", ylabel="mean ln ||dh_T/dh_t||", title=f"through time (T = {steps})")
 right.legend(fontsize=8)
 fig.tight_layout()

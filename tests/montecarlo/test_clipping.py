@@ -16,7 +16,7 @@ from scipy import stats
 import vgmath as vg
 from vgmath import InvalidArgumentError
 from vgmath.cli import main
-from vgmath.montecarlo.clipping import log_param_grad_norm
+from vgmath.montecarlo.clipping import ln_param_grad_norm
 
 ALPHA = 1e-3
 finite = st.floats(-1e6, 1e6, allow_nan=False, allow_subnormal=False)
@@ -69,15 +69,15 @@ EXPLODING = [
 def test_clipping_exploding_networks(net):
     c = 1.0
     sim = vg.simulate(net, trials=40, seed=0, clip_norm=c)
-    log_norm = sim.samples["log_param_grad_norm"]
-    log_clipped = sim.samples["log_clipped_param_grad_norm"]
+    log_norm = sim.samples["ln_param_grad_norm"]
+    log_clipped = sim.samples["ln_clipped_param_grad_norm"]
     factor = sim.samples["clip_factor"]
     assert (log_clipped <= math.log(c) + 1e-12).all()  # never above c
     assert ((factor > 0) & (factor <= 1)).all()
     np.testing.assert_allclose(log_clipped, np.minimum(log_norm, math.log(c)), atol=1e-12)
     # direction: every layer's weight gradient is scaled by the same factor
     lw = sim.samples["ln_grad_weight_second_moment"][:, 1:]
-    lwc = sim.samples["log_clipped_grad_weight_second_moment"][:, 1:]
+    lwc = sim.samples["ln_clipped_grad_weight_second_moment"][:, 1:]
     np.testing.assert_allclose(lwc - lw, np.repeat(2 * np.log(factor)[:, None], lw.shape[1], 1),
                                atol=1e-9)
     report = vg.clip_report(sim)
@@ -108,10 +108,10 @@ def test_plain_chain_parameter_norm_agrees_with_a_direct_computation():
 
     chain = vg.Chain("tanh", init={"scheme": "custom", "sigma_w2": 2}, depth=5, width=12,
                      sigma_b2="1/5")
-    a = log_param_grad_norm(vg.simulate(chain, trials=400, seed=1))
+    a = ln_param_grad_norm(vg.simulate(chain, trials=400, seed=1))
     kernel = BatchKernel(chain, method="conditioned", dtype=np.float64, batch=1,
                          normalise=False)
-    b = kernel.run(np.random.default_rng(9), 400)["log_param_grad_norm"]
+    b = kernel.run(np.random.default_rng(9), 400)["ln_param_grad_norm"]
     assert stats.ks_2samp(a, b).pvalue > ALPHA
     z = (a.mean() - b.mean()) / math.hypot(a.std(ddof=1) / 20, b.std(ddof=1) / 20)
     assert 2 * stats.norm.sf(abs(z)) > ALPHA

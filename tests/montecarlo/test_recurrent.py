@@ -145,10 +145,10 @@ def test_forget_bias_keeps_the_lstm_cell_path_alive():
                        init={"scheme": "orthogonal", "gain": "9/10"}, jacobian="vector")
     s_lstm = vg.simulate(lstm, trials=60, seed=0)
     s_rnn = vg.simulate(rnn, trials=60, seed=0)
-    cell = s_lstm.fields["log_forget_product"][0] / T
-    cell_se = s_lstm.fields["log_forget_product_se"][0] / T
+    cell = s_lstm.fields["ln_forget_product"][0] / T
+    cell_se = s_lstm.fields["ln_forget_product_se"][0] / T
     # tanh path: ln‖∂h_T/∂h_0‖/T ≤ ln 0.9 (the Pascanu bound with γ = 1)
-    van = s_rnn.fields["log_jacobian_norm"][0] / T
+    van = s_rnn.fields["ln_jacobian_norm"][0] / T
     assert van <= math.log(0.9) + 1e-12
     # ln σ(3) ≈ −0.0486 is the zero-input gain; the fluctuating a_f only lowers it (Jensen)
     assert cell <= math.log(1 / (1 + math.exp(-3))) + 4 * cell_se
@@ -172,11 +172,11 @@ def test_pascanu_bound_holds_on_every_network(act, init, h0_q, inputs):
     net = vg.Recurrent("rnn", activation=act, hidden=16, steps=15, init=init, h0_q=h0_q,
                        input_size=inputs, sigma_b2="1/10")
     sim = vg.simulate(net, trials=40, seed=1)
-    lj, lb = sim.samples["log_jacobian_norm"], sim.samples["log_pascanu_bound"]
+    lj, lb = sim.samples["ln_jacobian_norm"], sim.samples["ln_pascanu_bound"]
     gamma = {"tanh": 1.0, "sigmoid": 0.25, "relu": 1.0}[act]
     k = np.arange(net.steps, -1, -1)
     np.testing.assert_allclose(
-        lb, k * (math.log(gamma) + sim.samples["log_recurrent_norm"][:, None]), rtol=1e-12
+        lb, k * (math.log(gamma) + sim.samples["ln_recurrent_norm"][:, None]), rtol=1e-12
     )
     # ‖J‖₂ ≤ (γ‖W‖₂)^(T−t) on every network and step (1e-9 allows float64 rounding of the
     # SVDs and of T−t matrix products)
@@ -188,8 +188,8 @@ def test_a_wrong_bound_is_caught():
     net = vg.Recurrent("rnn", activation="tanh", hidden=16, steps=10,
                        init={"scheme": "orthogonal", "gain": "9/10"}, h0_q="1/100")
     sim = vg.simulate(net, trials=10, seed=0)
-    wrong = sim.samples["log_pascanu_bound"] + np.arange(10, -1, -1) * math.log(0.25)
-    assert (sim.samples["log_jacobian_norm"][:, :-1] > wrong[:, :-1]).all()
+    wrong = sim.samples["ln_pascanu_bound"] + np.arange(10, -1, -1) * math.log(0.25)
+    assert (sim.samples["ln_jacobian_norm"][:, :-1] > wrong[:, :-1]).all()
 
 
 def test_pascanu_bound_is_tight_for_small_states_and_orthogonal_weights():
@@ -200,10 +200,10 @@ def test_pascanu_bound_is_tight_for_small_states_and_orthogonal_weights():
     net = vg.Recurrent("rnn", activation="tanh", hidden=32, steps=20,
                        init={"scheme": "orthogonal", "gain": "9/10"}, h0_q="1/10000")
     sim = vg.simulate(net, trials=30, seed=0)
-    ratio = np.exp(sim.samples["log_pascanu_bound"] - sim.samples["log_jacobian_norm"])
+    ratio = np.exp(sim.samples["ln_pascanu_bound"] - sim.samples["ln_jacobian_norm"])
     assert (ratio >= 1.0 - 1e-12).all() and ratio.max() <= 1.001
     loose = vg.simulate(net.replace(h0_q=1), trials=30, seed=0)
-    r2 = np.exp(loose.samples["log_pascanu_bound"] - loose.samples["log_jacobian_norm"])[:, 0]
+    r2 = np.exp(loose.samples["ln_pascanu_bound"] - loose.samples["ln_jacobian_norm"])[:, 0]
     assert np.median(r2) > 1.1  # large states: tanh′ < 1 and the bound loosens
 
 
@@ -212,7 +212,7 @@ def test_vector_action_never_exceeds_the_spectral_norm():
     spec = vg.simulate(net.replace(jacobian="spectral"), trials=20, seed=3)
     vec = vg.simulate(net.replace(jacobian="vector"), trials=20, seed=3)
     np.testing.assert_array_equal(spec.samples["ln_q"], vec.samples["ln_q"])  # same nets
-    assert (vec.samples["log_jacobian_norm"] <= spec.samples["log_jacobian_norm"] + 1e-12).all()
+    assert (vec.samples["ln_jacobian_norm"] <= spec.samples["ln_jacobian_norm"] + 1e-12).all()
     assert spec.metadata()["jacobian_norm"].startswith("exact")
 
 
@@ -268,12 +268,12 @@ def test_seeded_runs_reproduce_bit_for_bit(cell):
     a = vg.simulate(net, trials=9, seed=4, block_size=4)
     b = vg.simulate(net, trials=9, seed=4, block_size=4, chunk_size=8)
     c = vg.simulate(net, trials=9, seed=5, block_size=4)
-    for key in ("ln_grad_second_moment", "log_jacobian_norm", "log_param_grad_norm"):
+    for key in ("ln_grad_second_moment", "ln_jacobian_norm", "ln_param_grad_norm"):
         np.testing.assert_array_equal(a.samples[key], b.samples[key])
     assert not np.array_equal(a.samples["ln_q"], c.samples["ln_q"])
     d = a.to_dict()
     assert d["chain"]["kind"] == "recurrent" and d["method"] == "dense"
-    assert "log_jacobian_norm" in d["fields"]
+    assert "ln_jacobian_norm" in d["fields"]
 
 
 def test_fields_follow_the_shared_conventions():
@@ -284,9 +284,9 @@ def test_fields_follow_the_shared_conventions():
                                                       .mean())
     assert np.isneginf(sim.samples["ln_q"][:, 0]).all()  # h_0 = 0
     assert np.isnan(sim.grad_preact_second_moment[0])
-    assert sim.fields["log_forget_product"][5] == 0.0
+    assert sim.fields["ln_forget_product"][5] == 0.0
     # the zero-input forget gate is σ(1 + W h): its log gain per step is below 0
-    assert (np.diff(sim.fields["log_forget_product"]) > 0).all()
+    assert (np.diff(sim.fields["ln_forget_product"]) > 0).all()
 
 
 def test_bad_recurrent_arguments():
@@ -318,8 +318,8 @@ def test_cli_recurrent_and_errors(capsys):
 def test_ks_sanity_of_seeds():
     """Two seeds give samples from one law (two-sample KS on ln‖∂h_T/∂h_0‖)."""
     net = vg.Recurrent("rnn", hidden=8, steps=6)
-    a = vg.simulate(net, trials=80, seed=1).samples["log_jacobian_norm"][:, 0]
-    b = vg.simulate(net, trials=80, seed=2).samples["log_jacobian_norm"][:, 0]
+    a = vg.simulate(net, trials=80, seed=1).samples["ln_jacobian_norm"][:, 0]
+    b = vg.simulate(net, trials=80, seed=2).samples["ln_jacobian_norm"][:, 0]
     assert stats.ks_2samp(a, b).pvalue > ALPHA
 
 
@@ -332,8 +332,8 @@ def test_log_moments_of_the_jacobian_norm_against_the_lag():
     net = vg.Recurrent("rnn", activation="tanh", hidden=16, steps=T,
                        init={"scheme": "orthogonal", "gain": "4/5"}, h0_q="1/10000")
     sim = vg.simulate(net, trials=20, seed=0)
-    lm = log_moments(sim.samples["log_jacobian_norm"])
+    lm = log_moments(sim.samples["ln_jacobian_norm"])
     lag = np.arange(T, -1, -1)
-    np.testing.assert_allclose(lm["mean"], sim.fields["log_jacobian_norm"], rtol=1e-12)
+    np.testing.assert_allclose(lm["mean"], sim.fields["ln_jacobian_norm"], rtol=1e-12)
     np.testing.assert_allclose(lm["mean"], lag * math.log(s), atol=1e-3)
     assert (lm["var"] >= 0).all() and lm["var"][-1] == 0.0

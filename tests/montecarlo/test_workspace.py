@@ -12,7 +12,9 @@ from vgmath.montecarlo import sampler
 
 
 def samples(sim: vg.Simulation) -> dict[str, np.ndarray]:
-    return {k: v for k, v in sim.samples.items() if k.startswith("log_")}
+    out = {k: v for k, v in sim.samples.items() if k.startswith("ln_")}
+    assert out, "no ln_ samples to compare"
+    return out
 
 
 def same(a: vg.Simulation, b: vg.Simulation) -> bool:

@@ -444,7 +444,7 @@ def test_data_files_match_the_tables(built: dict[str, Any]) -> None:
             # Pascanu et al. 2013's bound is a theorem: it must hold on every network
             assert cells[5] == f"{d['bound_holds_networks']} of {d['trials']}"
             assert d["bound_holds_networks"] == d["trials"]
-            assert float(d["mean_log_jacobian_norm"]) <= float(d["mean_log_pascanu_bound"])
+            assert float(d["mean_ln_jacobian_norm"]) <= float(d["mean_ln_pascanu_bound"])
     # JSON and CSV hold the same rows
     js = json.loads((out / "data" / "depth.json").read_text())
     assert len(js["rows"]) == len(_csv_rows(out, "depth"))

@@ -10,11 +10,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import sympy as sp
 
 import vgmath as vg
 from vgmath.core.errors import InvalidArgumentError
+from vgmath.montecarlo.clipping import ln_param_grad_norm
 from vgmath.symbolic.typeset import (
     MODES,
     latex_expr,
@@ -88,7 +90,14 @@ def test_radicals_where_they_exist() -> None:
 
 
 def _objects() -> dict[str, Any]:
+    from vgmath.theory import width_bias
+    from vgmath.training import mitigations, trainability
+
     relu_he = vg.Chain("relu", init="he", depth=6, width=32)
+    small = vg.Chain("relu", init="he", depth=3, width=8)
+    s, L, n = sp.symbols("s L n", positive=True)
+    tiny_training = {"steps": 3, "log_every": 1, "batch": 16, "limit": 200,
+                     "executor": "serial"}
     tanh = vg.Chain("tanh", init="xavier", depth=6, width=32)
     sig = vg.activation("sigmoid")
     odd = vg.activation("tanh(x)*sigmoid(x)+0.05*x")
@@ -120,6 +129,21 @@ def _objects() -> dict[str, Any]:
         "band": vg.verify_band(relu_he, 4, trials=30, seed=0),
         "bound": vg.verify_bound(sig, "1/4"),
         "gradient-bound": vg.verify_gradient_bound(relu_he, 2, trials=30, seed=0),
+        "sweep": vg.sweep({"activation": ["tanh", "relu"], "depth": [3], "width": [8]},
+                          trials=10, seed=0, executor="serial"),
+        "clip-report": vg.clip_report(vg.simulate(small, trials=10, seed=0), 1.0),
+        "width-bias": width_bias(tanh),
+        "exact-profile": vg.predict(relu_he).exact,
+        "exact-profile-widths": vg.predict(
+            vg.Chain("relu", init="xavier", depth=3, width=[4, 8, 16, 2])).exact,
+        "symbolic-prediction": vg.predict(
+            vg.Chain("relu", init=vg.Init.custom(sigma_w2=s), depth=L, width=n)),
+        "training-study": vg.train_study([small, small.replace(depth=2)],
+                                         labels=["relu_he L=3", "relu_he L=2"],
+                                         **tiny_training),
+        "trainability": trainability([1.0, 2.0], [2], width=8, **tiny_training),
+        "mitigations": mitigations([2], labels=["relu/he", "sigmoid/xavier + batch norm"],
+                                   width=8, **{**tiny_training, "batch": 8}),
     }
 
 
@@ -153,6 +177,45 @@ def test_verification_p_values_in_math(objects: dict[str, Any]) -> None:
     assert r"\times10^{" in tex and not _E_NOTATION.search(tex)
     with pytest.warns(DeprecationWarning, match="math_mode"):
         assert v.latex(math_mode=True).startswith(r"\begin{array}")
+
+
+@pytest.mark.slow
+def test_result_statements_carry_their_numbers(objects: dict[str, Any]) -> None:
+    # a sweep: the range over configurations of the theory's E[(g⁰)²]/E[(g^L)²]
+    res = objects["sweep"]
+    ratios = [10 ** r["theory_log10_gradient_ratio"] for r in res.rows(level="config")]
+    tex = res.latex(mode="table")
+    assert r"2\ \text{configurations" in tex
+    assert r"\text{theory: }" in tex
+    assert rf"\in [{latex_number(min(ratios))},\ {latex_number(max(ratios))}]" in tex
+    # the width bias: the largest |B^g_l| and where, found here independently
+    wb = objects["width-bias"]
+    b = [abs(float(v)) if v == v else -1.0 for v in wb.grad_second_moment]
+    at = b.index(max(b))
+    assert rf"B^g_{{{at}}} = {latex_number(wb.grad_second_moment[at])}" in wb.latex()
+    assert rf"B^g_{{{at}}} = {latex_number(wb.grad_second_moment[at], 2)}" in wb.latex(digits=2)
+    # clipping: the share of the 10 networks with ‖g‖ > c, as a percentage
+    clip = objects["clip-report"]
+    sim = vg.simulate(vg.Chain("relu", init="he", depth=3, width=8), trials=10, seed=0)
+    norms = np.exp(ln_param_grad_norm(sim))
+    clipped = int(np.sum(norms > 1.0))
+    assert clipped == round(10 * clip.fraction_clipped)
+    assert rf"{latex_number(10 * clipped)}\%" in clip.latex()
+    median = latex_number(float(np.median(norms)))
+    assert rf"\operatorname{{median}}\lVert g\rVert = {median}" in clip.latex()
+    # exact profiles: χ^l = 1 for ReLU + He; 2/3 then 1/9 for the Xavier widths 4, 8, 16, 2
+    assert r"\chi^l\ (l = 1, \dots, 6) = 1" in objects["exact-profile"].latex()
+    widths = objects["exact-profile-widths"].latex()
+    assert r"\chi^1 = \frac{2}{3},\ \chi^{3} = \frac{1}{9}" in widths
+    # a symbolic prediction keeps its formula exact, with the shared signature
+    sym = objects["symbolic-prediction"]
+    assert r"\left(\frac{s}{2}\right)^{L - l}" in sym.latex(mode="display", digits=3)
+    # a training study: the best configuration by final test accuracy
+    study = objects["training-study"]
+    best = study.configs[int(np.nanargmax(study.final()))]["label"]
+    assert r"\text{best: " + best.replace("_", r"\_") + "}" in study.latex()
+    mit = objects["mitigations"]
+    assert r"\text{relu/he}\colon" in mit.latex()
 
 
 _PREAMBLE = r"""\documentclass[10pt]{article}

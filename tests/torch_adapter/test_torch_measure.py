@@ -91,7 +91,7 @@ def test_measure_is_reproducible_and_exports_like_simulate(tmp_path) -> None:
     np.testing.assert_array_equal(a.grad_second_moment, b.grad_second_moment)
     assert a.method == "torch" and a.trials == 5
     assert set(a.fields) == set(vg.simulate(a.chain, trials=4, seed=0).fields) - {
-        "log_param_grad_norm"}
+        "ln_param_grad_norm"}
     d = a.to_dict()
     assert d["kind"] == "simulation" and len(d["fields"]["grad_second_moment"]) == 4
     assert "read-out" in d["output_gradient"]

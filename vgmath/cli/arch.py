@@ -117,24 +117,24 @@ def summary(sim: Any) -> str:
     if isinstance(net, Recurrent):
         T = net.steps
         how = "exact spectral norm" if net.spectral else "action on a random unit vector"
-        lj = sim.samples["log_jacobian_norm"]
-        lines.append(f"ln ‖∂h_T/∂h_0‖ ({how}): {f['log_jacobian_norm'][0]:.4g} "
-                     f"± {f['log_jacobian_norm_se'][0]:.2g} (T = {T})")
+        lj = sim.samples["ln_jacobian_norm"]
+        lines.append(f"ln ‖∂h_T/∂h_0‖ ({how}): {f['ln_jacobian_norm'][0]:.4g} "
+                     f"± {f['ln_jacobian_norm_se'][0]:.2g} (T = {T})")
         if net.cell == "rnn":
             from ..montecarlo.recurrent import pascanu_gamma
 
-            lb = sim.samples["log_pascanu_bound"]
+            lb = sim.samples["ln_pascanu_bound"]
             slack = np.max(lj[:, :-1] - lb[:, :-1])
-            wn = np.exp(sim.samples["log_recurrent_norm"])
+            wn = np.exp(sim.samples["ln_recurrent_norm"])
             lines.append(
                 f"Pascanu bound (γ‖W‖₂)^(T−t), γ = sup|φ′| = {pascanu_gamma(net):g}, "
                 f"mean ‖W‖₂ = {wn.mean():.4g}: holds on every network: "
                 f"{'yes' if slack <= 1e-9 else 'NO'} (max ln ‖J‖ − ln bound = {slack:.3g})"
             )
         if net.cell == "lstm":
-            lines.append(f"cell path ln ∏ f_k from t = 0: {f['log_forget_product'][0]:.4g} "
-                         f"± {f['log_forget_product_se'][0]:.2g} "
-                         f"(per step {f['log_forget_product'][0] / T:.4g})")
+            lines.append(f"cell path ln ∏ f_k from t = 0: {f['ln_forget_product'][0]:.4g} "
+                         f"± {f['ln_forget_product_se'][0]:.2g} "
+                         f"(per step {f['ln_forget_product'][0] / T:.4g})")
     elif isinstance(net, Chain) and net.norm == "batch":
         L = net.depth
         rows = range(2, L) if L > 2 else range(1, L + 1)

@@ -52,7 +52,7 @@ Batch-normalised chains (``chain.norm == "batch"``)
     ‖ĥ‖²/(nB) and ``abs_arg_q<p>`` (the p-th percentile of |ĥ|, the argument of φ, over units
     and batch, per network).
 
-Every kernel also returns ``log_param_grad_norm`` per network: ln ‖∂E/∂θ‖ over all weights
+Every kernel also returns ``ln_param_grad_norm`` per network: ln ‖∂E/∂θ‖ over all weights
 and biases (biases are parameters even when initialised at 0), the quantity gradient
 clipping acts on (:mod:`vgmath.montecarlo.clipping`).
 """
@@ -222,7 +222,7 @@ class _ArchKernel(Kernel):
 
     #: per-layer plain-valued extra fields (besides :data:`LOG_KEYS`)
     extra_fields: tuple[str, ...] = ()
-    extra_samples = ("log_param_grad_norm",)
+    extra_samples = ("ln_param_grad_norm",)
 
     def __init__(self, chain: Chain, *, method: str, dtype: Any, inputs: int) -> None:
         self._bind_chain(chain, method, dtype)
@@ -241,7 +241,7 @@ class _ArchKernel(Kernel):
     def _new_logs(self, size: int) -> dict[str, FloatArray]:
         L = self.depth
         out = {k: np.full((size, L + 1), np.nan) for k in (*LOG_KEYS, *self.extra_fields)}
-        out["log_param_grad_norm"] = np.zeros(size)
+        out["ln_param_grad_norm"] = np.zeros(size)
         return out
 
     def _dense(
@@ -375,7 +375,7 @@ class ResidualKernel(_ArchKernel):
                 gin = np.asarray(act.grad(args[0]), dtype=dt) * gin
             param_logs.append(2 * gamma + _ln(psq))
             g, gamma, logs["grad"][:, l - 1] = _renormalised(g + gin, n, gamma, dt)
-        logs["log_param_grad_norm"][:] = 0.5 * _logsumexp(np.stack(param_logs, axis=1))
+        logs["ln_param_grad_norm"][:] = 0.5 * _logsumexp(np.stack(param_logs, axis=1))
         self._check(logs)
         return logs
 
@@ -516,7 +516,7 @@ class BatchKernel(_ArchKernel):
             logs["weight"][:, l] = 2 * gamma + _ln(wsq / (n * m))
             param_logs.append(2 * gamma + _ln(wsq + bsq))
             g, gamma, logs["grad"][:, l - 1] = _renormalised(lin.backward(d), m * K, gamma, dt)
-        logs["log_param_grad_norm"][:] = 0.5 * _logsumexp(np.stack(param_logs, axis=1))
+        logs["ln_param_grad_norm"][:] = 0.5 * _logsumexp(np.stack(param_logs, axis=1))
         self._check(logs)
         return logs
 

@@ -12,9 +12,9 @@ the exact one (it differs from PyTorch's by a relative 1e-6/‖g‖).
 
 :func:`clip_grad_norm` applies it to a list of arrays. ``vg.simulate(..., clip_norm=c)``
 applies it to every simulated network: from the per-network parameter-gradient norm ‖g‖
-(``samples["log_param_grad_norm"]``) it adds
+(``samples["ln_param_grad_norm"]``) it adds
 
-* ``samples["clip_factor"]`` = min(1, c/‖g‖) and ``samples["log_clipped_param_grad_norm"]``;
+* ``samples["clip_factor"]`` = min(1, c/‖g‖) and ``samples["ln_clipped_param_grad_norm"]``;
 * the per-layer field ``clipped_grad_weight_second_moment`` (ensemble mean of the clipped
   (∂E/∂W^l_ij)², with ``_se``) — what a clipped SGD step would use.
 
@@ -31,9 +31,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.deprecation import renamed_alias
+from ..core.deprecation import renamed_alias, warn_renamed
 from ..core.errors import InvalidArgumentError
 from ..symbolic.parse import to_sympy_number
+from ..symbolic.typeset import Typeset, latex_number
 
 __all__ = [
     "ClipReport",
@@ -41,6 +42,7 @@ __all__ = [
     "clip_grad_norm",
     "clip_report",
     "clip_simulation",
+    "ln_param_grad_norm",
     "log_param_grad_norm",
 ]
 
@@ -79,7 +81,7 @@ def clip_grad_norm(grads: Sequence[Any], clip_norm: Any) -> tuple[list[FloatArra
     return [a * factor for a in arrays], total
 
 
-def log_param_grad_norm(sim: Any) -> FloatArray:
+def ln_param_grad_norm(sim: Any) -> FloatArray:
     """ln ‖∂E/∂θ‖ per network of a simulation.
 
     Kernels that know their parameters return it (residual, batch-normalised, recurrent).
@@ -87,8 +89,8 @@ def log_param_grad_norm(sim: Any) -> FloatArray:
     ∂E/∂b^l = δ^l, so ‖∂E/∂θ‖² = Σ_l n_l n_{l-1} · grad_weight_sample[l] + n_l ·
     grad_preact_sample[l] (biases count as parameters even when initialised at 0).
     """
-    if "log_param_grad_norm" in sim.samples:
-        return np.asarray(sim.samples["log_param_grad_norm"], dtype=np.float64)
+    if "ln_param_grad_norm" in sim.samples:
+        return np.asarray(sim.samples["ln_param_grad_norm"], dtype=np.float64)
     ws = sim.chain.widths
     lw = sim.samples["ln_grad_weight_second_moment"][:, 1:]
     ld = sim.samples["ln_grad_preact_second_moment"][:, 1:]
@@ -101,13 +103,19 @@ def log_param_grad_norm(sim: Any) -> FloatArray:
         return 0.5 * (safe + np.log(np.exp(terms - safe[:, None]).sum(axis=1)))
 
 
+def log_param_grad_norm(sim: Any) -> FloatArray:
+    """Deprecated name of :func:`ln_param_grad_norm` (same values)."""
+    warn_renamed("log_param_grad_norm", "ln_param_grad_norm")
+    return ln_param_grad_norm(sim)
+
+
 def clip_simulation(sim: Any, clip_norm: Any) -> Any:
     """A copy of ``sim`` with the clipped fields and samples described in the module
     docstring (``metadata()["clip_norm"]`` records c)."""
     from .kernel import _log_mean
 
     c = as_clip_norm(clip_norm)
-    log_norm = log_param_grad_norm(sim)
+    log_norm = ln_param_grad_norm(sim)
     log_factor = np.minimum(0.0, math.log(c) - log_norm)
     log_factor = np.where(np.isneginf(log_norm), 0.0, log_factor)
     lw = np.asarray(sim.samples["ln_grad_weight_second_moment"], dtype=np.float64)
@@ -124,10 +132,10 @@ def clip_simulation(sim: Any, clip_norm: Any) -> Any:
         arr.flags.writeable = False
         fields[key] = arr
     extra = {
-        "log_param_grad_norm": log_norm,
+        "ln_param_grad_norm": log_norm,
         "clip_factor": np.exp(log_factor),
-        "log_clipped_param_grad_norm": log_norm + log_factor,
-        "log_clipped_grad_weight_second_moment": clipped,
+        "ln_clipped_param_grad_norm": log_norm + log_factor,
+        "ln_clipped_grad_weight_second_moment": clipped,
     }
     samples = sim.samples.with_extra(extra)
     setup = dict(getattr(sim, "setup", {}) or {})
@@ -137,7 +145,7 @@ def clip_simulation(sim: Any, clip_norm: Any) -> Any:
 
 
 @dataclass(frozen=True)
-class ClipReport:
+class ClipReport(Typeset):
     """Clipped against unclipped update norms (η = 1) over the simulated networks.
 
     ``quantiles`` are the probabilities of ``unclipped``/``clipped`` (the empirical
@@ -174,6 +182,32 @@ class ClipReport:
             "max_clipped": _finite(self.max_clipped),
         }
 
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The clipping threshold and the share of networks clipped, the medians and mean
+        natural logs of ‖g‖ and ‖clip(g)‖, and the largest clipped norm
+        (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
+        def num(v: float) -> str:
+            return latex_number(v, digits)
+
+        share = latex_number(100 * self.fraction_clipped, digits) + r"\%"
+        if math.isfinite(self.fraction_clipped_se):
+            share += r" \pm " + latex_number(100 * self.fraction_clipped_se, 2) + r"\%"
+        clip = r"\lVert\operatorname{clip}(g)\rVert"
+        out = [("clipping", (rf"c = {num(self.clip_norm)}:\ {share}\ \text{{of }} "
+                             rf"T = {self.trials}\ \text{{networks clipped}}"))]
+        if 0.5 in self.quantiles:
+            i = self.quantiles.index(0.5)
+            out.append(("median norm", r"\operatorname{median}\lVert g\rVert = "
+                                       + num(self.unclipped[i])))
+            out.append(("median clipped norm", rf"\operatorname{{median}}{clip} = "
+                                               + num(self.clipped[i])))
+        out.append(("mean natural log", r"\overline{\ln\lVert g\rVert} = "
+                                        + num(self.mean_ln_norm)))
+        out.append(("mean natural log, clipped", rf"\overline{{\ln{clip}}} = "
+                                                 + num(self.mean_ln_clipped_norm)))
+        out.append(("largest clipped norm", rf"\max{clip} = {num(self.max_clipped)} \le c"))
+        return out
+
     def table(self) -> str:
         head = f"{'quantile':>9} {'||g||':>12} {'||clip(g)||':>12}"
         lines = [(f"gradient clipping by norm, c = {self.clip_norm:g} "
@@ -197,7 +231,7 @@ def clip_report(sim: Any, clip_norm: Any = None) -> ClipReport:
             raise InvalidArgumentError("clip_norm", None, "give clip_norm or simulate with it")
         clip_norm = setup["clip_norm"]
     c = as_clip_norm(clip_norm)
-    log_norm = log_param_grad_norm(sim)
+    log_norm = ln_param_grad_norm(sim)
     log_clipped = np.minimum(log_norm, math.log(c))
     T = log_norm.size
     with np.errstate(under="ignore", over="ignore"):

@@ -17,20 +17,20 @@ Per-step fields (index t = 0..T, the "layers" of the shared conventions):
 ``grad_preact_second_moment[t]``    ‖∂E/∂a_t‖²/(G n)
 ``grad_weight_second_moment[t]``    ‖δ_t‖²‖h_{t-1}‖²/(G n · n): step t's contribution to
                                     ∂E/∂W (δ_t = ∂E/∂(W h_{t-1}))
-``log_jacobian_norm[t]``            ln ‖∂h_T/∂h_t‖: the exact spectral norm of the n × n
+``ln_jacobian_norm[t]``             ln ‖∂h_T/∂h_t‖: the exact spectral norm of the n × n
                                     Jacobian (``spectral``), or ln ‖J_{T,t}ᵀ u‖ for the unit
                                     vector u = g/‖g‖ (``vector``, a lower bound); for LSTM the
                                     partial derivative at fixed c_t
-``log_pascanu_bound[t]``            (rnn) (T − t)·ln(γ ‖W‖₂), γ = sup|φ′| certified
+``ln_pascanu_bound[t]``             (rnn) (T − t)·ln(γ ‖W‖₂), γ = sup|φ′| certified
                                     (:meth:`vgmath.Activation.derivative_bound`)
 ``cell_grad_second_moment[t]``      (lstm) ‖∂E/∂c_t‖²/n
-``log_forget_product[t]``           (lstm) mean over units of Σ_{k=t+1}^{T} ln f_k: the log
+``ln_forget_product[t]``            (lstm) mean over units of Σ_{k=t+1}^{T} ln f_k: the log
                                     gain of the cell path, ∂c_T/∂c_t|_cell = diag(∏ f_k)
 ==================================  =========================================================
 
-Per-network samples also hold ``log_param_grad_norm`` (ln ‖∂E/∂θ‖ over W, U and both bias
+Per-network samples also hold ``ln_param_grad_norm`` (ln ‖∂E/∂θ‖ over W, U and both bias
 vectors: the gradients of shared weights are summed over steps before the norm is taken)
-and, for a vanilla RNN, ``log_recurrent_norm`` = ln ‖W‖₂.
+and, for a vanilla RNN, ``ln_recurrent_norm`` = ln ‖W‖₂.
 
 The Pascanu bound (Pascanu, Mikolov & Bengio 2013, arXiv:1211.5063, Sec. 3): for
 h_t = φ(W h_{t-1} + …), ∂h_k/∂h_{k-1} = diag(φ′(a_k)) W, so
@@ -277,14 +277,14 @@ class RecurrentKernel(Kernel):
         self.dtype = np.dtype(dtype)
         self.depth = net.steps
         self.widths = net.widths
-        extras = ["log_jacobian_norm"]
-        samples = ["log_param_grad_norm"]
+        extras = ["ln_jacobian_norm"]
+        samples = ["ln_param_grad_norm"]
         if net.cell == "rnn":
-            extras.append("log_pascanu_bound")
-            samples.append("log_recurrent_norm")
+            extras.append("ln_pascanu_bound")
+            samples.append("ln_recurrent_norm")
             self.gamma = pascanu_gamma(net)
         if net.cell == "lstm":
-            extras += ["cell_grad_second_moment", "log_forget_product"]
+            extras += ["cell_grad_second_moment", "ln_forget_product"]
         self.extra_fields = tuple(extras)
         self.extra_samples = tuple(samples)
 
@@ -373,23 +373,23 @@ class RecurrentKernel(Kernel):
         for acc, beta in accs.values():
             if acc is not None:
                 total = np.logaddexp(total, 2 * beta + np.log(_sq(acc)))
-        logs["log_param_grad_norm"] = 0.5 * total
+        logs["ln_param_grad_norm"] = 0.5 * total
 
         # ---- ‖∂h_T/∂h_t‖
         if net.spectral:
-            logs["log_jacobian_norm"][:] = self._spectral(p, traj)
+            logs["ln_jacobian_norm"][:] = self._spectral(p, traj)
         else:
-            logs["log_jacobian_norm"][:] = jac_vec
+            logs["ln_jacobian_norm"][:] = jac_vec
         if net.cell == "rnn":
             wn = np.linalg.norm(p.W.astype(np.float64), 2, axis=(1, 2))
-            logs["log_recurrent_norm"] = np.log(wn)
+            logs["ln_recurrent_norm"] = np.log(wn)
             k = np.arange(T, -1, -1, dtype=np.float64)  # T − t
-            logs["log_pascanu_bound"][:] = k[None, :] * np.log(self.gamma * wn)[:, None]
+            logs["ln_pascanu_bound"][:] = k[None, :] * np.log(self.gamma * wn)[:, None]
         if net.cell == "lstm":
             lf = _forget(traj, n, T)
             tail = np.concatenate([np.cumsum(lf[:, ::-1], axis=1)[:, ::-1],
                                    np.zeros((S, 1))], axis=1)
-            logs["log_forget_product"][:] = tail
+            logs["ln_forget_product"][:] = tail
         bad = np.isnan(logs["grad"]) | (logs["grad"] == np.inf)
         if bad.any():
             raise NumericalError(f"the backward pass of {net} is not finite in {dt.name}")

@@ -169,8 +169,25 @@ def _moment_ratio(logs: FloatArray) -> tuple[float, float]:
 
 def _renamed(name: str) -> str:
     """The current name of a field renamed to say its logarithm's base
-    (``mean_log_chi`` → ``mean_ln_chi``), or ``name`` itself."""
-    return name.replace("mean_log_", "mean_ln_", 1) if name.startswith("mean_log_") else name
+    (``mean_log_chi`` → ``mean_ln_chi``, ``log_jacobian_norm`` → ``ln_jacobian_norm``), or
+    ``name`` itself."""
+    if name.startswith("mean_log_"):
+        return "mean_ln_" + name[len("mean_log_"):]
+    if name.startswith("log_"):
+        return "ln_" + name[len("log_"):]
+    return name
+
+
+class _Fields(dict[str, FloatArray]):
+    """The per-layer fields of a simulation: a dict whose former ``log_`` / ``mean_log_``
+    keys still read the renamed ``ln_`` / ``mean_ln_`` entries, with a DeprecationWarning."""
+
+    def __missing__(self, key: str) -> FloatArray:
+        new = _renamed(key)
+        if new != key and new in self:
+            warn_renamed(f"fields[{key!r}]", f"fields[{new!r}]")
+            return self[new]
+        raise KeyError(key)
 
 
 class _Samples(Mapping[str, FloatArray]):
@@ -254,6 +271,10 @@ class Simulation(Typeset):
     samples: Mapping[str, FloatArray] = field(repr=False)
     #: architecture-specific metadata (inputs, clipping, ...) overriding the defaults
     setup: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fields, _Fields):
+            object.__setattr__(self, "fields", _Fields(self.fields))
 
     # ---- per-layer fields as attributes: sim.q, sim.q_se, sim.chi, ...
     def __getattr__(self, name: str) -> FloatArray:

@@ -19,6 +19,7 @@ import numpy as np
 from ..core.errors import InvalidArgumentError
 from ..core.io import save_by_extension, text_or_file
 from ..network.description import Chain
+from ..symbolic.typeset import Typeset, latex_from_ln
 from .grid import _INT_COLUMNS, _LN10, _TEXT_COLUMNS, PARAMETER_COLUMNS, SIM_SCALARS, FloatArray
 
 # --------------------------------------------------------------------------- results
@@ -102,7 +103,7 @@ class SweepEntry:
 
 
 @dataclass(frozen=True, eq=False)
-class SweepResult:
+class SweepResult(Typeset):
     """The result of :func:`sweep`: one :class:`SweepEntry` per configuration, in grid order.
 
     ``len(res)``, ``res[i]`` and iteration give the entries; :meth:`rows` the tidy table;
@@ -135,6 +136,27 @@ class SweepResult:
     def failures(self) -> list[SweepEntry]:
         """The entries that failed, with their ``error``."""
         return [e for e in self.entries if e.failed]
+
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The number of configurations and the range over them of the gradient ratio
+        E[(g⁰_i)²]/E[(g^L_i)²], from theory and from Monte Carlo (``.latex(mode, digits)``:
+        :mod:`vgmath.symbolic.typeset`)."""
+        n, failed = len(self.entries), len(self.failures)
+        what = rf"{n}\ \text{{configuration{'' if n == 1 else 's'} (seed {self.seed}"
+        out = [("sweep", what + (f", {failed} failed)}}" if failed else ")}"))]
+        theory = [float(e.prediction["ln_grad_second_moment"][0]) for e in self.entries
+                  if e.prediction is not None and "ln_grad_second_moment" in e.prediction]
+        sim = [float(e.simulation["log10_grad_second_moment"][0]) * _LN10 for e in self.entries
+               if e.simulation is not None and "log10_grad_second_moment" in e.simulation]
+        ratio = r"\frac{\mathbb{E}[(g^0_i)^2]}{\mathbb{E}[(g^L_i)^2]}"
+        for label, lns in (("theory", theory), ("Monte Carlo", sim)):
+            known = [v for v in lns if not math.isnan(v)]
+            if not known:
+                continue
+            lo, hi = latex_from_ln(min(known), digits), latex_from_ln(max(known), digits)
+            span = rf" = {lo}" if lo == hi else rf" \in [{lo},\ {hi}]"
+            out.append((f"gradient ratio ({label})", rf"\text{{{label}: }}" + ratio + span))
+        return out
 
     def columns(self) -> list[str]:
         """The columns of :meth:`rows` (per-layer level), in order."""

@@ -70,6 +70,7 @@ from numpy.typing import NDArray
 
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
+from ..symbolic.typeset import Typeset, latex_number
 
 __all__ = ["WidthBias", "gaussian_moments", "width_bias"]
 
@@ -126,7 +127,7 @@ def _derivs(fn: Any, q: float) -> tuple[float, float, float]:
 
 
 @dataclass(frozen=True)
-class WidthBias:
+class WidthBias(Typeset):
     """First-order finite-width biases (natural-log units) of per-layer ensemble means.
 
     ``grad_second_moment[l]`` ≈ ln(E[‖g^l‖²/n_l]/G_l) with G_l the mean-field value;
@@ -146,6 +147,28 @@ class WidthBias:
     grad_weight_second_moment_scale: FloatArray
     q_scale: FloatArray
     mean_field_q: FloatArray
+
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """Where the bias is largest: the gradient's B^g_l and the forward pass's B^q_l at
+        the layer of largest |B|, with its scale S there (``.latex(mode, digits)``:
+        :mod:`vgmath.symbolic.typeset`)."""
+        out: list[tuple[str, str]] = []
+        for label, name, sym, ratio in (
+            ("gradient", "grad_second_moment", "g",
+             r"\frac{\mathbb{E}[\lVert g^l\rVert^2/n_l]}{G_l}"),
+            ("forward pass", "q", "q", r"\frac{\mathbb{E}[\lVert h^l\rVert^2/n_l]}{q_l}"),
+        ):
+            bias, scale = self.for_quantity(name)
+            size = np.where(np.isfinite(bias), np.abs(bias), -1.0)
+            if size.size == 0 or size.max() < 0:
+                continue
+            at = int(np.argmax(size))
+            out.append((f"{label}: bias", rf"B^{sym}_l \approx \ln{ratio}"))
+            out.append((f"{label}: largest |bias|", (
+                rf"\max_l\lvert B^{sym}_l\rvert:\ B^{sym}_{{{at}}} = "
+                rf"{latex_number(bias[at], digits)}\ "
+                rf"(S^{sym}_{{{at}}} = {latex_number(scale[at], digits)})")))
+        return out
 
     def for_quantity(self, quantity: str) -> tuple[FloatArray, FloatArray]:
         """(bias, scale) arrays of one of the shared per-layer quantities."""

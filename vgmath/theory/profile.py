@@ -47,7 +47,7 @@ FIELDS = (
 MAX_EXACT_DEPTH = 2000
 
 @dataclass(frozen=True)
-class ExactProfile:
+class ExactProfile(Typeset):
     """Exact SymPy depth profiles (tuples of length L + 1, ``sympy.nan`` where a quantity does
     not exist); a field is None when it has no exact value (e.g. ``q`` of a post-activation
     ReLU residual chain, whose mean involves √q)."""
@@ -58,6 +58,32 @@ class ExactProfile:
     grad_preact_second_moment: tuple[sp.Expr, ...] | None
     grad_weight_second_moment: tuple[sp.Expr, ...] | None
     sigma_w2: tuple[sp.Expr, ...]
+
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The exact gradient ratio at the input, the gradient factors χ^l (one value when
+        every layer has the same) and q at the output (``.latex(mode, digits)``:
+        :mod:`vgmath.symbolic.typeset`)."""
+        rows = next((v for v in (self.grad_second_moment, self.q, self.chi) if v is not None),
+                    None)
+        if rows is None:
+            return [("exact profile", r"\text{no exact value}")]
+        L = len(rows) - 1
+        out = [("depth", f"L = {L}")]
+        if self.grad_second_moment is not None:
+            out.append(("input layer", latex_equation(
+                r"\frac{\mathbb{E}[(g^0_i)^2]}{\mathbb{E}[(g^L_i)^2]}",
+                self.grad_second_moment[0], digits)))
+        if self.chi is not None and L >= 1:
+            chis = self.chi[1:]
+            if all(c == chis[0] for c in chis):
+                out.append(("gradient factor",
+                            latex_equation(rf"\chi^l\ (l = 1, \dots, {L})", chis[0], digits)))
+            else:
+                out.append(("gradient factor", latex_equation(r"\chi^1", chis[0], digits)
+                            + r",\ " + latex_equation(rf"\chi^{{{L}}}", chis[-1], digits)))
+        if self.q is not None:
+            out.append(("forward pass", latex_equation(rf"q^{{{L}}}", self.q[L], digits)))
+        return out
 
     def to_dict(self) -> dict[str, list[str] | None]:
         out: dict[str, list[str] | None] = {}
@@ -169,8 +195,8 @@ class Prediction(Typeset):
 
     def ln_grad_quantiles(self, probs: Any) -> FloatArray:
         """Quantiles over networks of ln(‖g^l‖²/n_l), shape (len(probs), L + 1), from the
-        finite-width law (``extras``: ``log_grad_mean``, ``log_grad_sd``,
-        ``log_grad_skewness``; a Gaussian in ln with a Cornish–Fisher skewness correction,
+        finite-width law (``extras``: ``ln_grad_mean``, ``ln_grad_sd``,
+        ``ln_grad_skewness``; a Gaussian in ln with a Cornish–Fisher skewness correction,
         :mod:`vgmath.theory.markov`); ``exp`` of the 0.5 row is the median network's
         gradient. Only finite-width predictions carry it."""
         from scipy.special import ndtri

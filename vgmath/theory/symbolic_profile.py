@@ -47,6 +47,7 @@ from ..network.description import Chain
 from ..symbolic.catalog import Activation
 from ..symbolic.symbols import layer_symbol
 from ..symbolic.symbols import q as Q
+from ..symbolic.typeset import Typeset, latex_equation
 from .finite_width import finite_width_formula
 from .maps import METHOD_HOMOGENEOUS, METHOD_INTEGRAL, phi2_expectation
 from .meanfield import homogeneous, moment_provider
@@ -109,7 +110,7 @@ def _functions(act: Activation) -> tuple[type[_MeanField], type[_MeanField]]:
 
 
 @dataclass(frozen=True)
-class SymbolicPrediction:
+class SymbolicPrediction(Typeset):
     """The mean-field prediction of a symbolic chain (see the module docstring).
 
     >>> import sympy as sp, vgmath as vg
@@ -276,15 +277,14 @@ class SymbolicPrediction:
             )
         return out
 
-    def latex(self) -> str:
-        r"""``\frac{E[(g^l)^2]}{E[(g^L)^2]} = …`` and ``q^l = …``."""
-        return (
-            r"\frac{\mathbb{E}[(g^l)^2]}{\mathbb{E}[(g^L)^2]} = " + sp.latex(self.formula)
-            + r",\qquad q^l = " + sp.latex(self.q())
-        )
-
-    def _repr_latex_(self) -> str:
-        return "$" + self.latex() + "$"
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        r"""``\frac{E[(g^l)^2]}{E[(g^L)^2]} = …`` and ``q^l = …`` (``.latex(mode, digits)``:
+        :mod:`vgmath.symbolic.typeset`)."""
+        return [
+            ("gradient ratio", latex_equation(
+                r"\frac{\mathbb{E}[(g^l_i)^2]}{\mathbb{E}[(g^L_i)^2]}", self.formula, digits)),
+            ("forward pass", latex_equation("q^l", self.q(), digits)),
+        ]
 
     def __str__(self) -> str:
         return f"SymbolicPrediction({self.chain}: ratio = {self.formula}; {self.method})"

@@ -33,6 +33,7 @@ from ..core.errors import InvalidArgumentError, NoFixedPointError
 from ..network.description import Chain, Residual
 from ..network.init import Init
 from ..symbolic.catalog import as_activation
+from ..symbolic.typeset import Typeset, escape_text, latex_number
 from ..theory.criticality import critical_point, fixed_point
 from .study import TrainingStudy, train_study
 
@@ -50,7 +51,7 @@ def _floats(name: str, values: Any, *, integer: bool = False) -> list[Any]:
 
 
 @dataclass
-class Trainability:
+class Trainability(Typeset):
     """Accuracy over (σ_w², L) beside the mean-field prediction L < factor·ξ_c."""
 
     activation: str
@@ -97,6 +98,21 @@ class Trainability:
             "accuracy": self.accuracy.tolist(), "trainable": self.trainable.tolist(),
             "predicted": self.predicted.tolist(), "agreement": self.agreement,
         }
+
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The grid, how many cells trained and how often L < factor·ξ_c agrees
+        (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
+        n = self.trainable.size
+        return [
+            ("grid", (rf"\varphi = \text{{{escape_text(self.activation)}}},\ "
+                      rf"{len(self.sigma_w2)} \times {len(self.depths)}\ (\sigma_w^2, L)\ "
+                      rf"\text{{cells}},\ \sigma_b^2 = {latex_number(self.sigma_b2, digits)}")),
+            ("trainable", (rf"{int(self.trainable.sum())}/{n}\ \text{{cells with test accuracy}}"
+                           rf" \ge {latex_number(self.threshold, digits)}")),
+            ("prediction", (rf"L < {latex_number(self.factor, digits)}\,\xi_c\ "
+                            rf"\text{{agrees on}}\ {round(self.agreement * n)}/{n}\ "
+                            r"\text{cells}")),
+        ]
 
     def summary(self) -> str:
         n = self.trainable.size
@@ -151,7 +167,7 @@ MITIGATIONS = ("sigmoid/xavier", "relu/he", "sigmoid/xavier + residual",
 
 
 @dataclass
-class Mitigations:
+class Mitigations(Typeset):
     """Steps to a target accuracy and per-layer learning for each mitigation and depth."""
 
     labels: list[str]
@@ -193,6 +209,17 @@ class Mitigations:
                 "steps_to_target": enc(self.steps_to_target),
                 "final_accuracy": enc(self.final_accuracy),
                 "early_late_ratio": enc(self.early_late_ratio)}
+
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """Per mitigation, the median steps to the target test accuracy at each depth
+        (∞: never reached) (``.latex(mode, digits)``: :mod:`vgmath.symbolic.typeset`)."""
+        out = [("target", (r"\text{median SGD steps to a test accuracy of at least "
+                           rf"{self.target:.{digits}g} (over replicas)}}"))]
+        for i, lab in enumerate(self.labels):
+            cells = [(str(int(s)) if math.isfinite(s) else r"\infty") + rf"\ (L = {d})"
+                     for d, s in zip(self.depths, self.steps_to_target[i], strict=True)]
+            out.append((lab, rf"\text{{{escape_text(lab)}}}\colon\ " + r",\ ".join(cells)))
+        return out
 
     def summary(self) -> str:
         head = (f"steps to {self.target:.0%} test accuracy (median; '-' never), final "

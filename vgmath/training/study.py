@@ -47,6 +47,7 @@ from ..core.version import __version__
 from ..montecarlo.executors import _plan_executor, _start_executor
 from ..montecarlo.grid import _configurations
 from ..network.description import Chain
+from ..symbolic.typeset import Typeset, escape_text, latex_number
 from .data import load_dataset
 from .mlp import MLP, softmax_cross_entropy
 
@@ -120,7 +121,7 @@ def _dec(values: Sequence[Any]) -> np.ndarray:
 
 
 @dataclass
-class TrainingStudy:
+class TrainingStudy(Typeset):
     """The result of :func:`train_study`: the configurations and every run's curves."""
 
     configs: list[dict[str, Any]]
@@ -131,6 +132,28 @@ class TrainingStudy:
     #: what the study is (set by the analyses: ``{"kind": "trainability", ...}``), so that it
     #: can be analysed again from its file (:meth:`vgmath.training.Trainability.from_study`)
     meta: dict[str, Any] = field(default_factory=dict)
+
+    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:
+        """The size of the study, its SGD budget and the range of the final test accuracy
+        (mean over replicas) with the best configuration (``.latex(mode, digits)``:
+        :mod:`vgmath.symbolic.typeset`)."""
+        n, runs = len(self.configs), len(self.runs)
+        out = [("study", (rf"{n}\ \text{{configuration{'' if n == 1 else 's'}}},\ {runs}\ "
+                          rf"\text{{run{'' if runs == 1 else 's'} (seed {self.seed})}}"))]
+        b = self.budget
+        if {"steps", "lr", "batch"} <= set(b):
+            out.append(("budget", (rf"{int(b['steps'])}\ \text{{SGD steps}},\ \eta = "
+                                   rf"{latex_number(b['lr'], digits)},\ B = {int(b['batch'])}")))
+        acc = self.final("test_acc")
+        if np.isfinite(acc).any():
+            lo, hi = float(np.nanmin(acc)), float(np.nanmax(acc))
+            span = (rf" = {latex_number(hi, digits)}" if lo == hi else
+                    rf" \in \bigl[{latex_number(lo, digits)},\ {latex_number(hi, digits)}\bigr]")
+            out.append(("final test accuracy", r"\overline{\mathrm{acc}}_{\text{test}}" + span))
+            best = self.configs[int(np.nanargmax(acc))]
+            label = str(best.get("label", int(np.nanargmax(acc))))
+            out.append(("best configuration", rf"\text{{best: {escape_text(label)}}}"))
+        return out
 
     # ---- views
     def chains(self) -> list[Chain]:

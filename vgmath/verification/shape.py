@@ -206,7 +206,7 @@ class ShapeVerification(Report):
             "claim": self.claim_label,
             "quantity": self.quantity,
             "chain": self.chain.to_dict(),
-            "claimed_log": num(self.claimed),
+            "claimed_ln": num(self.claimed),
             "resolution": num(self.resolution),
             "parameters": {"alpha": self.alpha, "trials": self.trials, "seed": self.seed,
                            "max_tolerance": num(self.max_tolerance), "tail_k_max": TAIL_K_MAX},
@@ -218,7 +218,7 @@ class ShapeVerification(Report):
         if self.kind == "rate":
             lo, hi = self.rate_interval
             out.update({"rate": num(math.exp(self.estimate)), "rate_ci": [num(lo), num(hi)],
-                        "log_rate_se": num(self.se), "tolerance": num(self.tolerance),
+                        "ln_rate_se": num(self.se), "tolerance": num(self.tolerance),
                         "p_value": num(self.p_value)})
         return out
 

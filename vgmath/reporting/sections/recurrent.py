@@ -102,19 +102,19 @@ class RecurrentSection(Section):
                 se = np.asarray(sim.grad_second_moment_se, dtype=float)
                 lo, hi = _log_ci(mean, se, o.alpha)
                 grads.append(F.TimeSeries(label, steps, mean, lo, hi))
-                log_norm = np.asarray(sim.log_jacobian_norm, dtype=float)
-                log_norm_se = np.asarray(sim.log_jacobian_norm_se, dtype=float)
+                log_norm = np.asarray(sim.ln_jacobian_norm, dtype=float)
+                log_norm_se = np.asarray(sim.ln_jacobian_norm_se, dtype=float)
                 per: dict[str, Any] = {
                     "step": steps, "grad_second_moment": mean, "grad_second_moment_se": se,
-                    "ci_low": lo, "ci_high": hi, "mean_log_jacobian_norm": log_norm,
-                    "mean_log_jacobian_norm_se": log_norm_se,
+                    "ci_low": lo, "ci_high": hi, "mean_ln_jacobian_norm": log_norm,
+                    "mean_ln_jacobian_norm_se": log_norm_se,
                 }
                 bound = holds = predicted = None
                 if vanilla:
-                    bound = np.asarray(sim.log_pascanu_bound, dtype=float)
-                    per["mean_log_pascanu_bound"] = bound
-                    jn = np.asarray(sim.samples["log_jacobian_norm"], dtype=float)
-                    pb = np.asarray(sim.samples["log_pascanu_bound"], dtype=float)
+                    bound = np.asarray(sim.ln_pascanu_bound, dtype=float)
+                    per["mean_ln_pascanu_bound"] = bound
+                    jn = np.asarray(sim.samples["ln_jacobian_norm"], dtype=float)
+                    pb = np.asarray(sim.samples["ln_pascanu_bound"], dtype=float)
                     # the bound must hold on every network and step (float rounding slack)
                     ok = jn <= pb + 1e-9 * np.maximum(1.0, np.abs(pb))
                     holds = int(np.all(ok, axis=1).sum())
@@ -148,10 +148,10 @@ class RecurrentSection(Section):
                     "predicted_mean_field": None if predicted is None else float(predicted[0]),
                     "simulated": float(mean[0]), "ci_low": float(lo[0]),
                     "ci_high": float(hi[0]),
-                    "mean_log_jacobian_norm": float(log_norm[0]),
-                    "mean_log_jacobian_norm_se": float(log_norm_se[0]),
+                    "mean_ln_jacobian_norm": float(log_norm[0]),
+                    "mean_ln_jacobian_norm_se": float(log_norm_se[0]),
                     "jacobian": "spectral" if net.spectral else "vector",
-                    "mean_log_pascanu_bound": None if bound is None else float(bound[0]),
+                    "mean_ln_pascanu_bound": None if bound is None else float(bound[0]),
                     "bound_holds_networks": holds,
                 })
         with ctx.timed("figures"):
