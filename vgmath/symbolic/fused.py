@@ -316,7 +316,7 @@ def _erfc_large(z: Arr, ez: Arr, out: Arr, t: Arr, tail: Arr) -> None:
     out *= ez
 
 
-def _erf(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
+def _erf_rational(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
     t3, t4, m = _extra(u)
     np.clip(u, -1.0, 1.0, out=t1)
     _erf_small(t1, f, t3, t4)  # erf where |u| < 1
@@ -336,13 +336,6 @@ def _erf(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
     t2 *= m
     f += t2
     df *= _TWO_OVER_SQRT_PI
-
-
-def _gelu(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
-    if u.dtype == np.float64:  # measured: SciPy's ndtr is as fast as the rational in float64
-        _gelu_scipy(u, f, df, t1, t2)
-    else:
-        _gelu_rational(u, f, df, t1, t2)
 
 
 def _gelu_scipy(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
@@ -394,6 +387,90 @@ def _gelu_rational(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
     df *= _INV_SQRT_2PI
     df *= u
     df += t2
+
+
+_ERF_T_HALF = tuple(0.5 * c for c in _ERF_T)  # exact (a power of two)
+
+
+def _erf_centre(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr, t3: Arr) -> None:
+    """φ = erf(u) where |u| < 1 (the operations of :func:`_erf_rational` there) and
+    φ′ = 2/√π e^{−u²}, reusing the u² of the rational; elsewhere both finite or NaN."""
+    np.clip(u, -1.0, 1.0, out=t1)
+    np.multiply(t1, t1, out=t3)  # u²
+    _polevl(t3, _ERF_T, f)
+    f *= t1
+    _polevl(t3, _ERF_U, t2, monic=True)
+    f /= t2
+    np.negative(t3, out=df)
+    np.exp(df, out=df)
+    df *= _TWO_OVER_SQRT_PI
+
+
+def _gelu_centre(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr, t3: Arr) -> None:
+    """GELU where |u| < 1 (elsewhere finite or NaN): Φ(u) = ½ + x·½T(x²)/U(x²), x = u/√2,
+    Cephes' erf rational with T halved (exact), so Φ rounds as in :func:`_gelu_rational`
+    there; φ′ = Φ + u e^{−x²}/√(2π), reusing the x² of the rational."""
+    np.multiply(u, _SQRTH, out=t1)
+    np.clip(t1, -1.0, 1.0, out=t1)  # x (clipped, so nothing overflows off the centre)
+    np.multiply(t1, t1, out=t3)  # x²
+    _polevl(t3, _ERF_T_HALF, t2)
+    t2 *= t1
+    _polevl(t3, _ERF_U, t1, monic=True)
+    t2 /= t1
+    t2 += 0.5  # Φ(u)
+    np.negative(t3, out=df)
+    np.exp(df, out=df)  # e^{−x²}
+    df *= _INV_SQRT_2PI
+    df *= u
+    df += t2
+    np.multiply(u, t2, out=f)
+
+
+#: above this fraction of elements off the centre |u| < 1, the whole-line kernel runs on all
+_TAIL_SHARE = 0.25
+
+
+def _tails(u: Arr, t: Arr) -> Arr | None:
+    """Flat indices of the elements with |u| ≥ 1 (NaN is not one), or None when they are more
+    than :data:`_TAIL_SHARE` of u. ``t`` is scratch.
+
+    Pre-activations in a deep network are mostly O(1) or smaller, so the tails are usually a
+    few per cent: evaluating the centre rational on every element and SciPy's erf/ndtr (the
+    same Cephes approximations, whole line) on the gathered tails costs half of evaluating
+    both branches of the rational everywhere."""
+    np.abs(u, out=t)
+    tail = np.flatnonzero(t >= 1.0)
+    return None if tail.size > _TAIL_SHARE * u.size else tail
+
+
+def _erf(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
+    tail = _tails(u, t1)
+    if tail is None:
+        _erf_rational(u, f, df, t1, t2)
+        return
+    _erf_centre(u, f, df, t1, t2, _extra(u)[0])
+    if tail.size:
+        us = np.take(u, tail)
+        np.put(f, tail, special.erf(us))
+        np.multiply(us, us, out=us)
+        np.negative(us, out=us)
+        np.exp(us, out=us)
+        us *= _TWO_OVER_SQRT_PI
+        np.put(df, tail, us)
+
+
+def _gelu(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
+    tail = _tails(u, t1)
+    if tail is None:  # measured: SciPy's ndtr is as fast as the rational in float64
+        (_gelu_scipy if u.dtype == np.float64 else _gelu_rational)(u, f, df, t1, t2)
+        return
+    _gelu_centre(u, f, df, t1, t2, _extra(u)[0])
+    if tail.size:
+        us = np.take(u, tail)
+        fs, dfs, t1s, t2s = (np.empty_like(us) for _ in range(4))
+        _gelu_scipy(us, fs, dfs, t1s, t2s)
+        np.put(f, tail, fs)
+        np.put(df, tail, dfs)
 
 
 def fused_kernel(name: str, params: Mapping[str, float]) -> FusedFn | None:
