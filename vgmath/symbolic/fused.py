@@ -302,7 +302,9 @@ def _erfc_large(z: Arr, ez: Arr, out: Arr, t: Arr, tail: Arr) -> None:
     z are there; ``ez`` = e^{−z²} of the unclipped z; t, tail scratch; z is clobbered."""
     far = z >= 8.0
     if far.any():
-        np.clip(z, 8.0, 1e10, out=tail)
+        # e^{−z²} is 0 beyond z = 27 (float64), so 64 bounds R/S without changing
+        # anything, and keeps z⁶ finite in float32 (1e10 overflowed it: NaN for |x| ≳ 1e7)
+        np.clip(z, 8.0, 64.0, out=tail)
         _polevl(tail, _ERFC_R, out)
         _polevl(tail, _ERFC_S, t, monic=True)
         out /= t
