@@ -3,10 +3,11 @@ buffers (the Monte Carlo engine's hot loop; :meth:`vgmath.Activation.value_and_g
 
 Each kernel ``fg(u, f, df, t1, t2)`` writes φ(u) into ``f`` and φ′(u) into ``df`` (arrays of
 u's shape and dtype, float32 or float64), may use ``t1`` and ``t2`` as scratch, and never
-writes ``u``. They allocate no float temporaries (only boolean masks, an eighth of the size):
-a fresh temporary of a block's size costs more in page faults than the arithmetic done in
-it. The formulas are those of the separate kernels in :mod:`vgmath.symbolic.specs` — the
-same stable forms and kink convention — with the transcendental work shared between φ and φ′
+writes ``u``. They allocate no block-sized float temporaries (only boolean masks, an eighth
+of the size, and GELU's and erf's gathered tails, usually a few per cent): a fresh temporary
+of a block's size costs more in page faults than the arithmetic done in it. The formulas are
+those of the separate kernels in :mod:`vgmath.symbolic.specs` — the same stable forms and
+kink convention — with the transcendental work shared between φ and φ′
 (one e^{−|u|} gives σ, σ′, softplus and mish) and selections done arithmetically
 (m·a + (1 − m)·b with m ∈ {0, 1} is exact), because a masked NumPy operation costs ten times
 a plain one. Agreement with the separate kernels is
