@@ -160,3 +160,36 @@ def test_gelu_and_erf_kernels_against_mpmath(name, route, dtype, monkeypatch):
         err = np.abs(got.astype(np.float64) - want)
         worst = np.argmax(err - rtol * size - tiny)
         assert (err <= rtol * size + tiny).all(), (uu[worst], got[worst], want[worst])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name", ["gelu", "erf"])
+def test_gelu_and_erf_send_only_the_tails_to_scipy(name, dtype, monkeypatch):
+    """On pre-activations like a deep network's (mostly |u| < 1), SciPy sees only the elements
+    with |u| ≥ 1; with more than a quarter of them, none (the whole-line rational, or SciPy's
+    ndtr on everything for GELU in float64)."""
+    from types import SimpleNamespace
+
+    from vgmath.symbolic import fused
+
+    seen: list[int] = []
+
+    def spy(fn):
+        def wrapped(x, *args, **kwargs):
+            seen.append(np.size(x))
+            return fn(x, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(fused, "special", SimpleNamespace(erf=spy(fused.special.erf),
+                                                          ndtr=spy(fused.special.ndtr)))
+    u = (0.45 * np.random.default_rng(1).standard_normal((64, 512))).astype(dtype)
+    u[3, 7], u[10, 0], u[63, 511] = 5.0, -2.0, np.inf
+    f, df, t1, t2 = (np.empty_like(u) for _ in range(4))
+    with np.errstate(all="ignore"):
+        getattr(fused, "_" + name)(u, f, df, t1, t2)
+    assert seen == [int((np.abs(u) >= 1).sum())]
+    assert 3 <= seen[0] < 0.05 * u.size
+    seen.clear()
+    with np.errstate(all="ignore"):
+        getattr(fused, "_" + name)(3 * u, f, df, t1, t2)
+    assert seen == ([u.size] if (name, dtype) == ("gelu", np.float64) else [])
