@@ -3,10 +3,11 @@ buffers (the Monte Carlo engine's hot loop; :meth:`vgmath.Activation.value_and_g
 
 Each kernel ``fg(u, f, df, t1, t2)`` writes φ(u) into ``f`` and φ′(u) into ``df`` (arrays of
 u's shape and dtype, float32 or float64), may use ``t1`` and ``t2`` as scratch, and never
-writes ``u``. They allocate no float temporaries (only boolean masks, an eighth of the size):
-a fresh temporary of a block's size costs more in page faults than the arithmetic done in
-it. The formulas are those of the separate kernels in :mod:`vgmath.symbolic.specs` — the
-same stable forms and kink convention — with the transcendental work shared between φ and φ′
+writes ``u``. They allocate no block-sized float temporaries (only boolean masks, an eighth
+of the size, and GELU's and erf's gathered tails, usually a few per cent): a fresh temporary
+of a block's size costs more in page faults than the arithmetic done in it. The formulas are
+those of the separate kernels in :mod:`vgmath.symbolic.specs` — the same stable forms and
+kink convention — with the transcendental work shared between φ and φ′
 (one e^{−|u|} gives σ, σ′, softplus and mish) and selections done arithmetically
 (m·a + (1 − m)·b with m ∈ {0, 1} is exact), because a masked NumPy operation costs ten times
 a plain one. Agreement with the separate kernels is
@@ -250,12 +251,13 @@ def _softsign(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
     np.divide(1.0, df, out=df)
 
 
-# Φ and erf without SciPy's per-element loops (about 20 ns an element, as much as drawing
-# the two normals the element costs; faster in float32, and for erf in float64 too):
-# Cephes' rational approximations (Moshier, ndtr.c;
-# the coefficients SciPy's own erf/erfc/ndtr use), evaluated on every element with
-# clipped arguments and combined by exact 0/1 masks. Relative accuracy a few ulp, times
-# the conditioning of e^{−x²} (tested against SciPy).
+# Φ and erf mostly without SciPy's per-element loops (about 10 ns an element, more than one
+# of the two normals the element costs): Cephes' rational approximations (Moshier, ndtr.c;
+# the coefficients SciPy's own erf/erfc/ndtr use). The centre one (|u| < 1) runs on every
+# element and SciPy only on the gathered tails (_tails); when the tails are many, the
+# whole-line kernels evaluate every range on every element with clipped arguments and combine
+# them by exact 0/1 masks. Relative accuracy a few ulp, times the conditioning of e^{−x²}
+# (tested against mpmath and SciPy).
 _ERF_T = (9.60497373987051638749e0, 9.00260197203842689217e1, 2.23200534594684319226e3,
           7.00332514112805075473e3, 5.55923013010394962768e4)
 _ERF_U = (3.35617141647503099647e1, 5.21357949780152679795e2, 4.59432382970980127987e3,
@@ -302,7 +304,9 @@ def _erfc_large(z: Arr, ez: Arr, out: Arr, t: Arr, tail: Arr) -> None:
     z are there; ``ez`` = e^{−z²} of the unclipped z; t, tail scratch; z is clobbered."""
     far = z >= 8.0
     if far.any():
-        np.clip(z, 8.0, 1e10, out=tail)
+        # e^{−z²} is 0 beyond z = 27 (float64), so 64 bounds R/S without changing
+        # anything, and keeps z⁶ finite in float32 (1e10 overflowed it: NaN for |x| ≳ 6e7)
+        np.clip(z, 8.0, 64.0, out=tail)
         _polevl(tail, _ERFC_R, out)
         _polevl(tail, _ERFC_S, t, monic=True)
         out /= t
@@ -316,7 +320,7 @@ def _erfc_large(z: Arr, ez: Arr, out: Arr, t: Arr, tail: Arr) -> None:
     out *= ez
 
 
-def _erf(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
+def _erf_rational(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
     t3, t4, m = _extra(u)
     np.clip(u, -1.0, 1.0, out=t1)
     _erf_small(t1, f, t3, t4)  # erf where |u| < 1
@@ -336,13 +340,6 @@ def _erf(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
     t2 *= m
     f += t2
     df *= _TWO_OVER_SQRT_PI
-
-
-def _gelu(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
-    if u.dtype == np.float64:  # measured: SciPy's ndtr is as fast as the rational in float64
-        _gelu_scipy(u, f, df, t1, t2)
-    else:
-        _gelu_rational(u, f, df, t1, t2)
 
 
 def _gelu_scipy(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
@@ -394,6 +391,90 @@ def _gelu_rational(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
     df *= _INV_SQRT_2PI
     df *= u
     df += t2
+
+
+_ERF_T_HALF = tuple(0.5 * c for c in _ERF_T)  # exact (a power of two)
+
+
+def _erf_centre(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr, t3: Arr) -> None:
+    """φ = erf(u) where |u| < 1 (the operations of :func:`_erf_rational` there) and
+    φ′ = 2/√π e^{−u²}, reusing the u² of the rational; elsewhere both finite or NaN."""
+    np.clip(u, -1.0, 1.0, out=t1)
+    np.multiply(t1, t1, out=t3)  # u²
+    _polevl(t3, _ERF_T, f)
+    f *= t1
+    _polevl(t3, _ERF_U, t2, monic=True)
+    f /= t2
+    np.negative(t3, out=df)
+    np.exp(df, out=df)
+    df *= _TWO_OVER_SQRT_PI
+
+
+def _gelu_centre(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr, t3: Arr) -> None:
+    """GELU where |u| < 1 (elsewhere finite or NaN): Φ(u) = ½ + x·½T(x²)/U(x²), x = u/√2,
+    Cephes' erf rational with T halved (exact), so Φ rounds as in :func:`_gelu_rational`
+    there; φ′ = Φ + u e^{−x²}/√(2π), reusing the x² of the rational."""
+    np.multiply(u, _SQRTH, out=t1)
+    np.clip(t1, -1.0, 1.0, out=t1)  # x (clipped, so nothing overflows off the centre)
+    np.multiply(t1, t1, out=t3)  # x²
+    _polevl(t3, _ERF_T_HALF, t2)
+    t2 *= t1
+    _polevl(t3, _ERF_U, t1, monic=True)
+    t2 /= t1
+    t2 += 0.5  # Φ(u)
+    np.negative(t3, out=df)
+    np.exp(df, out=df)  # e^{−x²}
+    df *= _INV_SQRT_2PI
+    df *= u
+    df += t2
+    np.multiply(u, t2, out=f)
+
+
+#: above this fraction of elements off the centre |u| < 1, the whole-line kernel runs on all
+_TAIL_SHARE = 0.25
+
+
+def _tails(u: Arr, t: Arr) -> Arr | None:
+    """Flat indices of the elements with |u| ≥ 1 (NaN is not one), or None when they are more
+    than :data:`_TAIL_SHARE` of u. ``t`` is scratch.
+
+    Pre-activations in a deep network are mostly O(1) or smaller, so the tails are usually a
+    few per cent: evaluating the centre rational on every element and SciPy's erf/ndtr (the
+    same Cephes approximations, whole line) on the gathered tails costs half of evaluating
+    both branches of the rational everywhere."""
+    np.abs(u, out=t)
+    tail = np.flatnonzero(t >= 1.0)
+    return None if tail.size > _TAIL_SHARE * u.size else tail
+
+
+def _erf(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
+    tail = _tails(u, t1)
+    if tail is None:
+        _erf_rational(u, f, df, t1, t2)
+        return
+    _erf_centre(u, f, df, t1, t2, _extra(u)[0])
+    if tail.size:
+        us = np.take(u, tail)
+        np.put(f, tail, special.erf(us))
+        np.multiply(us, us, out=us)
+        np.negative(us, out=us)
+        np.exp(us, out=us)
+        us *= _TWO_OVER_SQRT_PI
+        np.put(df, tail, us)
+
+
+def _gelu(u: Arr, f: Arr, df: Arr, t1: Arr, t2: Arr) -> None:
+    tail = _tails(u, t1)
+    if tail is None:  # measured: SciPy's ndtr is as fast as the rational in float64
+        (_gelu_scipy if u.dtype == np.float64 else _gelu_rational)(u, f, df, t1, t2)
+        return
+    _gelu_centre(u, f, df, t1, t2, _extra(u)[0])
+    if tail.size:
+        us = np.take(u, tail)
+        fs, dfs, t1s, t2s = (np.empty_like(us) for _ in range(4))
+        _gelu_scipy(us, fs, dfs, t1s, t2s)
+        np.put(f, tail, fs)
+        np.put(df, tail, dfs)
 
 
 def fused_kernel(name: str, params: Mapping[str, float]) -> FusedFn | None:
