@@ -200,14 +200,23 @@ def test_an_expired_alarm_inside_a_gc_callback_waits_for_the_collector() -> None
         pass
 
     class Frame:
-        def __init__(self, code: object) -> None:
+        def __init__(self, code: object, back: object = None) -> None:
             self.f_code = code
+            self.f_back = back
+
+    class Finalised:
+        def __del__(self) -> None:
+            pass
 
     gc.callbacks.append(callback)
     try:
         with effort_limit("wait", 30):
             effort._stack[-1].deadline = time.monotonic() - 1  # expired
             effort._on_alarm(signal.SIGALRM, Frame(callback.__code__))  # no raise
+            # nor in a finaliser, or in a function a finaliser called
+            inner = Frame(test_uncertifiable_bound_is_one_numerical_error.__code__,
+                          Frame(Finalised.__del__.__code__))
+            effort._on_alarm(signal.SIGALRM, inner)
             assert 0 < signal.getitimer(signal.ITIMER_REAL)[0] <= 0.01  # fires again soon
             with pytest.raises(EffortLimitError):
                 other = Frame(test_uncertifiable_bound_is_one_numerical_error.__code__)

@@ -76,11 +76,20 @@ def _usable() -> bool:
 
 
 def _in_gc_callback(frame: Any) -> bool:
-    """Whether the signal interrupted a garbage-collector callback (another library's, e.g.
-    a profiler's): an exception raised there is "unraisable" — printed and lost — instead of
-    ending the limited block."""
-    codes = {getattr(cb, "__code__", None) for cb in gc.callbacks}
-    return frame is not None and frame.f_code in codes
+    """Whether the signal interrupted code the garbage collector runs — another library's
+    gc callback, an object's ``__del__`` or a ``weakref.finalize`` callback, or something
+    they call: an exception raised there is "unraisable" (printed and lost) instead of
+    ending the limited block, so the alarm waits until the collector is done."""
+    callbacks = {getattr(cb, "__code__", None) for cb in gc.callbacks}
+    depth = 0
+    while frame is not None and depth < 200:
+        code = frame.f_code
+        if (code in callbacks or code.co_name == "__del__"
+                or code.co_filename.endswith("weakref.py")):
+            return True
+        frame = frame.f_back
+        depth += 1
+    return False
 
 
 def _on_alarm(signum: int, frame: Any) -> None:
