@@ -45,6 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--training", nargs="+", default=None, metavar="FILE",
                         help="saved training studies (vgmath train-study ... --out FILE.json) "
                         "for the training section")
+    parser.add_argument(
+        "--sections", nargs="+", default=None, metavar="SECTION",
+        help="sections to build, in this order (names separated by spaces or commas): "
+        "activations, initialisations (inits), depth, recurrent (time), "
+        "edge_of_chaos (edge), phase_diagram (phase), training (default: all)",
+    )
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder (created; an old vgmath report there is replaced)")
 
@@ -79,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         eps=args.eps,
         alpha=args.alpha,
         training=args.training,
+        sections=args.sections,
         latex=args.latex,
         progress=args.progress,
     )

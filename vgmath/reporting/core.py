@@ -38,12 +38,14 @@ __all__ = [
     "MANIFEST",
     "REFERENCES",
     "SECTIONS",
+    "SECTION_ALIASES",
     "Progress",
     "ReportContext",
     "ReportOptions",
     "Section",
     "coerce_activations",
     "coerce_inits",
+    "coerce_sections",
     "dumps_json",
     "note",
     "positive_int",
@@ -64,6 +66,15 @@ GENERATOR = "vgmath report"
 
 #: Bibliography: key -> LaTeX bibitem text (thebibliography; no bibtex run needed).
 REFERENCES: dict[str, str] = {
+    "hochreiter1991": (
+        r"S.~Hochreiter. \emph{Untersuchungen zu dynamischen neuronalen Netzen}. Diploma"
+        r" thesis, Institut f\"ur Informatik, Technische Universit\"at M\"unchen, 1991."
+    ),
+    "bengio1994": (
+        r"Y.~Bengio, P.~Simard and P.~Frasconi. Learning long-term dependencies with gradient"
+        r" descent is difficult. \emph{IEEE Transactions on Neural Networks}, 5(2):157--166,"
+        r" 1994."
+    ),
     "glorot2010": (
         r"X.~Glorot and Y.~Bengio. Understanding the difficulty of training deep feedforward "
         r"neural networks. In \emph{Proc.\ AISTATS}, PMLR 9:249--256, 2010."
@@ -134,6 +145,12 @@ class ReportOptions:
     alpha: float = 0.01
     #: saved training studies (``vg.train_study(..., out=...)``) for the training section
     training: tuple[str, ...] = ()
+    #: keys of the sections to build, in document order (empty: every registered section)
+    sections: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.sections:
+            object.__setattr__(self, "sections", tuple(cls.key for cls in SECTIONS))
 
     def chain(self, act: Activation, init: Init) -> Chain:
         return Chain(
@@ -169,6 +186,7 @@ class ReportOptions:
             "eps": str(self.eps),
             "alpha": self.alpha,
             "training": [Path(t).name for t in self.training],
+            "sections": list(self.sections),
         }
 
 
@@ -246,6 +264,50 @@ def coerce_inits(value: Any) -> tuple[tuple[str, Init], ...]:
     return tuple(out)
 
 
+#: Short names accepted for sections besides their keys (``--sections depth,edge``).
+SECTION_ALIASES: dict[str, str] = {
+    "inits": "initialisations",
+    "init": "initialisations",
+    "edge": "edge_of_chaos",
+    "criticality": "edge_of_chaos",
+    "gains": "edge_of_chaos",
+    "phase": "phase_diagram",
+    "time": "recurrent",
+    "rnn": "recurrent",
+}
+
+
+def coerce_sections(value: Any) -> tuple[str, ...]:
+    """Section keys in the order given (None: every section). Accepts keys, aliases
+    (:data:`SECTION_ALIASES`) and comma-separated strings; unknown or repeated names are an
+    :class:`InvalidArgumentError` naming the valid ones."""
+    if value is None:
+        return tuple(cls.key for cls in SECTIONS)
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Iterable):
+        raise InvalidArgumentError("sections", value, "expected a list of section names")
+    names: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidArgumentError("sections", item, "expected a section name")
+        names.extend(p.strip().lower().replace("-", "_") for p in item.split(",") if p.strip())
+    keys = [cls.key for cls in SECTIONS]
+    out: list[str] = []
+    for n in names:
+        key = SECTION_ALIASES.get(n, n)
+        if key not in keys:
+            raise InvalidArgumentError(
+                "sections", n, "unknown section; choose from " + ", ".join(keys)
+                + " (aliases: " + ", ".join(f"{a}={k}" for a, k in SECTION_ALIASES.items())
+                + ")")
+        if key in out:
+            raise InvalidArgumentError("sections", n, "appears more than once")
+        out.append(key)
+    if not out:
+        raise InvalidArgumentError("sections", value, "needs at least one section")
+    return tuple(out)
+
+
 def positive_int(name: str, value: Any, *, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise InvalidArgumentError(name, value, "must be a positive integer")
@@ -287,7 +349,16 @@ class ReportContext:
     cited: set[str] = field(default_factory=set)
     files: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: keys of the sections this report builds (a section refers only to these)
+    planned: tuple[str, ...] = ()
+    #: sections that raised while building: key -> reason (stated in place in the document)
+    failed: dict[str, str] = field(default_factory=dict)
     _cache: dict[Any, Any] = field(default_factory=dict)
+
+    def see(self, key: str, text: str) -> str:
+        """``text`` with ``Section~\ref{sec:key}`` in it when that section is in this report,
+        else the empty string (no dangling reference)."""
+        return text.replace("@", r"Section~\ref{sec:" + key + "}") if key in self.planned else ""
 
     @property
     def figures_dir(self) -> Path:
@@ -367,7 +438,7 @@ class ReportContext:
         if data is not None:
             self.write_json(f"figure-{stem}", data)
         return "\n".join([
-            r"\begin{figure}[H]",
+            r"\begin{figure}[htbp]",
             r"\centering",
             r"\includegraphics[width=" + width + "]{figures/" + stem + ".pdf}",
             r"\caption{" + caption + "}",

@@ -71,8 +71,10 @@ from .core import (
     Progress,
     ReportContext,
     ReportOptions,
+    Section,
     coerce_activations,
     coerce_inits,
+    coerce_sections,
     dumps_json,
     note,
     positive_int,
@@ -101,6 +103,8 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)
     engine: str | None = None
     latex_log: L.LatexLog | None = None
+    #: sections that raised while building: key -> reason (the document says so in place)
+    failed: dict[str, str] = field(default_factory=dict)
 
     def _repr_html_(self) -> str:  # a notebook shows where the report went
         pdf = f", PDF: {self.pdf}" if self.pdf else " (no PDF: no LaTeX engine)"
@@ -163,25 +167,37 @@ def build_document(ctx: ReportContext) -> tuple[str, list[str], dict[str, str]]:
 
     bodies: list[tuple[str, str, str]] = []
     omitted: dict[str, str] = {}
+    failed = ctx.failed
     highlights: list[str] = []
+    by_key = {cls.key: cls for cls in SECTIONS}
+    chosen = [by_key[k] for k in ctx.options.sections]
     for cls in SECTIONS:
+        if cls not in chosen:
+            omitted[cls.key] = "not requested (--sections)"
+    ready: list[tuple[type[Section], Section]] = []
+    for cls in chosen:
         section = cls()
-        name = cls.name or cls.key
         reason = section.available(ctx)
         if reason is not None:
             omitted[cls.key] = reason
-            note(f"section '{name}' left out: {reason}")
+            note(f"section '{cls.name or cls.key}' left out: {reason}")
             continue
+        ready.append((cls, section))
+    ctx.planned = tuple(cls.key for cls, _ in ready)
+    for cls, section in ready:
+        name = cls.name or cls.key
         ctx.progress(f"vgmath report: {name} ...")
         try:
             body = section.build(ctx)
-        except VgmathError as err:
+        except Exception as err:
             # one activation the theory cannot handle (a bound that cannot be certified, a
-            # Gaussian rule that does not converge, an effort limit) costs this section, not
-            # the report: it is recorded as not computed and the report goes on
-            reason = f"could not be computed: {err}"
-            omitted[cls.key] = reason
-            note(f"section '{name}' left out: {reason}")
+            # Gaussian rule that does not converge, an effort limit) or a fault in one section
+            # costs that section, not the report: the failure is stated in its place
+            kind = "" if isinstance(err, VgmathError) else f"{type(err).__name__}: "
+            reason = f"{kind}{err}"
+            failed[cls.key] = reason
+            note(f"section '{name}' could not be built: {reason}")
+            bodies.append((cls.key, cls.title, _failed_body(reason)))
             continue
         if not body.strip():
             omitted[cls.key] = "nothing to show for these options"
@@ -201,6 +217,13 @@ def build_document(ctx: ReportContext) -> tuple[str, list[str], dict[str, str]]:
     parts.append(r"\end{document}" + "\n")
     tex = "\n".join(parts)
     return tex, [k for k, _, _ in bodies], omitted
+
+
+def _failed_body(reason: str) -> str:
+    if len(reason) > 400:
+        reason = reason[:397] + "..."
+    return (r"\emph{This section could not be built:} " + L.escape_text(reason, breakable=True)
+            + ". The other sections are unaffected.\n")
 
 
 def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights: list[str]) -> str:
@@ -314,6 +337,7 @@ def report(
     eps: Any = "1/100",
     alpha: float = 0.01,
     training: Any = None,
+    sections: Any = None,
     latex: str = "auto",
     progress: bool = False,
 ) -> Report:
@@ -334,6 +358,10 @@ def report(
     ``depth`` steps with hidden size min(``width``, 64) and min(``trials``, 200) networks.
     ``training``: files saved by ``vg.train_study``/``vgmath train-study`` (trainability and
     mitigations studies get their figure and table) for the section "Does it train?".
+    ``sections``: the sections to build, in this order (keys or aliases, see
+    :data:`vgmath.reporting.core.SECTION_ALIASES`; a comma-separated string also works);
+    default: all. A section that raises while building is reported in its place and the
+    others are built.
 
     Raises :class:`vgmath.InvalidArgumentError` for bad options (before any work is done) and
     :class:`vgmath.reporting.latex.LatexError` if the generated document does not compile (the
@@ -367,6 +395,7 @@ def report(
         eps=eps_v,
         alpha=float(alpha),
         training=_training_files(training),
+        sections=coerce_sections(sections),
     )
     if simulate and options.trials < 2:
         raise InvalidArgumentError("trials", trials, "needs at least 2 networks for a CI")
@@ -418,6 +447,7 @@ def report(
             "options": options.to_dict(),
             "sections": included,
             "omitted": omitted,
+            "failed": dict(ctx.failed),
             "references": sorted(ctx.cited),
             "files": {
                 rel: _sha256(tmp / rel)
@@ -439,6 +469,7 @@ def report(
         pdf=(out_path / pdf_name) if pdf_name else None,
         sections=tuple(included),
         omitted=omitted,
+        failed=dict(ctx.failed),
         files=tuple(sorted(set(ctx.files) | {MANIFEST})),
         timings=dict(ctx.timings),
         engine=engine,

@@ -400,8 +400,8 @@ def longtable(
     row_sep: str = "",
 ) -> str:
     """A booktabs table: a ``longtable`` (breaks across pages, repeats its header) when it has
-    more than :data:`LONG_ROWS` rows, otherwise a ``tabular`` in a ``table`` float fixed in
-    place.
+    more than :data:`LONG_ROWS` rows, otherwise a ``tabular`` in a ``table`` float (placed
+    here, at the top or bottom of a page, or on a page of floats: ``[htbp]``).
 
     Cells must already be LaTeX. ``name`` is written in a ``% vgmath-table: name`` comment on
     the line before the table (and ``% vgmath-table-end: name`` after it) so that tests and
@@ -424,7 +424,7 @@ def longtable(
     if len(body) <= LONG_ROWS:
         lines = [
             f"% vgmath-table: {name}",
-            r"\begin{table}[H]",
+            r"\begin{table}[htbp]",
             r"\centering" + size,
             r"\setlength{\tabcolsep}{4pt}",
             r"\caption{" + caption + r"}\label{" + label + "}",
@@ -484,6 +484,8 @@ def preamble(*, title: str, author: str, pdf_title: str) -> str:
             r"\usepackage{booktabs}",
             r"\usepackage{longtable}",
             r"\usepackage{float}",
+            # floats stay in their own section when placeins is installed (texlive-latex-extra)
+            r"\IfFileExists{placeins.sty}{\usepackage[section]{placeins}}{}",
             r"\usepackage[table]{xcolor}",
             r"\usepackage[font=small,labelfont=bf]{caption}",
             r"\usepackage[hidelinks,pdfcreator={vgmath},pdfproducer={vgmath}]{hyperref}",
