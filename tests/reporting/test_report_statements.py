@@ -131,7 +131,8 @@ def test_textbook_bound_cites_its_sources_and_defines_s(rep: dict[str, Any]) -> 
     assert r"s = \sup_x|\varphi'(x)|" in intro
     # every chain bound defines s and never prints (1)^L
     assert r"\left(1\right)^{L}" not in tex
-    chains = re.findall(r"\\prod_\{i=1\}\^\{L\} \|\\varphi'\(x_i\)\| \\le s\^\{L\},\\quad s = ", tex)
+    chains = re.findall(
+        r"\\prod_\{i=1\}\^\{L\} \|\\varphi'\(x_i\)\| \\le s\^\{L\},\\quad s = ", tex)
     assert len(chains) == len(OPTIONS["activations"])
 
 

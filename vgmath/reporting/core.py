@@ -32,6 +32,7 @@ from ..symbolic.catalog import Activation, as_activation
 from . import figures as F
 
 __all__ = [
+    "BIBTEX",
     "DEFAULT_ACTIVATIONS",
     "DEFAULT_INITS",
     "GENERATOR",
@@ -120,6 +121,104 @@ REFERENCES: dict[str, str] = {
         r"G.~Klambauer, T.~Unterthiner, A.~Mayr and S.~Hochreiter. Self-normalizing neural "
         r"networks. In \emph{NeurIPS}, 2017. arXiv:1706.02515."
     ),
+}
+
+#: The same works as BibTeX entries (``references.bib``, for papers that \input fragments).
+BIBTEX: dict[str, str] = {
+    "hochreiter1991": """@mastersthesis{hochreiter1991,
+  author = {Hochreiter, Sepp},
+  title = {Untersuchungen zu dynamischen neuronalen {N}etzen},
+  school = {Institut f{\\"u}r Informatik, Technische Universit{\\"a}t M{\\"u}nchen},
+  type = {Diploma thesis},
+  year = {1991}
+}""",
+    "bengio1994": """@article{bengio1994,
+  author = {Bengio, Yoshua and Simard, Patrice and Frasconi, Paolo},
+  title = {Learning long-term dependencies with gradient descent is difficult},
+  journal = {IEEE Transactions on Neural Networks},
+  volume = {5}, number = {2}, pages = {157--166},
+  year = {1994}
+}""",
+    "glorot2010": """@inproceedings{glorot2010,
+  author = {Glorot, Xavier and Bengio, Yoshua},
+  title = {Understanding the difficulty of training deep feedforward neural networks},
+  booktitle = {Proceedings of the Thirteenth International Conference on Artificial
+    Intelligence and Statistics (AISTATS)},
+  series = {PMLR}, volume = {9}, pages = {249--256},
+  year = {2010}
+}""",
+    "he2015": """@inproceedings{he2015,
+  author = {He, Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian},
+  title = {Delving deep into rectifiers: surpassing human-level performance on
+    {ImageNet} classification},
+  booktitle = {Proceedings of the IEEE International Conference on Computer Vision (ICCV)},
+  year = {2015},
+  note = {arXiv:1502.01852}
+}""",
+    "saxe2014": """@inproceedings{saxe2014,
+  author = {Saxe, Andrew M. and McClelland, James L. and Ganguli, Surya},
+  title = {Exact solutions to the nonlinear dynamics of learning in deep linear neural
+    networks},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year = {2014},
+  note = {arXiv:1312.6120}
+}""",
+    "poole2016": """@inproceedings{poole2016,
+  author = {Poole, Ben and Lahiri, Subhaneil and Raghu, Maithra and Sohl-Dickstein, Jascha
+    and Ganguli, Surya},
+  title = {Exponential expressivity in deep neural networks through transient chaos},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year = {2016},
+  note = {arXiv:1606.05340}
+}""",
+    "schoenholz2017": """@inproceedings{schoenholz2017,
+  author = {Schoenholz, Samuel S. and Gilmer, Justin and Ganguli, Surya and
+    Sohl-Dickstein, Jascha},
+  title = {Deep information propagation},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year = {2017},
+  note = {arXiv:1611.01232}
+}""",
+    "pennington2017": """@inproceedings{pennington2017,
+  author = {Pennington, Jeffrey and Schoenholz, Samuel S. and Ganguli, Surya},
+  title = {Resurrecting the sigmoid in deep learning through dynamical isometry: theory
+    and practice},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year = {2017},
+  note = {arXiv:1711.04735}
+}""",
+    "hanin2018": """@inproceedings{hanin2018,
+  author = {Hanin, Boris},
+  title = {Which neural net architectures give rise to exploding and vanishing gradients?},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year = {2018},
+  note = {arXiv:1801.03744}
+}""",
+    "pascanu2013": """@inproceedings{pascanu2013,
+  author = {Pascanu, Razvan and Mikolov, Tomas and Bengio, Yoshua},
+  title = {On the difficulty of training recurrent neural networks},
+  booktitle = {Proceedings of the 30th International Conference on Machine Learning (ICML)},
+  series = {PMLR}, volume = {28}, number = {3}, pages = {1310--1318},
+  year = {2013},
+  note = {arXiv:1211.5063}
+}""",
+    "lecun1998": """@incollection{lecun1998,
+  author = {LeCun, Yann and Bottou, L{\\'e}on and Orr, Genevieve B. and
+    M{\\"u}ller, Klaus-Robert},
+  title = {Efficient {BackProp}},
+  booktitle = {Neural Networks: Tricks of the Trade},
+  series = {LNCS}, volume = {1524}, pages = {9--50},
+  publisher = {Springer},
+  year = {1998}
+}""",
+    "klambauer2017": """@inproceedings{klambauer2017,
+  author = {Klambauer, G{\\"u}nter and Unterthiner, Thomas and Mayr, Andreas and
+    Hochreiter, Sepp},
+  title = {Self-normalizing neural networks},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year = {2017},
+  note = {arXiv:1706.02515}
+}""",
 }
 
 # activation references (from the catalog) that have a bibliography entry
@@ -438,12 +537,14 @@ class ReportContext:
         if data is not None:
             self.write_json(f"figure-{stem}", data)
         return "\n".join([
+            f"% vgmath-figure: {stem}",
             r"\begin{figure}[htbp]",
             r"\centering",
             r"\includegraphics[width=" + width + "]{figures/" + stem + ".pdf}",
             r"\caption{" + caption + "}",
             r"\label{" + label + "}",
             r"\end{figure}",
+            f"% vgmath-figure-end: {stem}",
             "",
         ])
 

@@ -7,6 +7,9 @@ One call (or ``vgmath report --out DIR``) writes
   ``DIR/report.log``;
 * ``DIR/figures/*.pdf`` (vector) and ``*.png`` (matplotlib, Agg backend);
 * ``DIR/data/*.csv`` and ``*.json``: the numbers behind every table and figure;
+* ``DIR/fragments/*.tex``: every table and figure as a standalone fragment a paper can
+  ``\\input`` (with ``fragments/preamble.tex``), and ``DIR/references.bib`` with the cited
+  works (:mod:`vgmath.reporting.fragments`);
 * ``DIR/manifest.json``: the options, the versions, the sections included and left out, and
   the SHA-256 of every file.
 
@@ -79,6 +82,7 @@ from .core import (
     note,
     positive_int,
 )
+from .fragments import write_fragments
 from .publish import make_temp, publish, remove_stale
 
 __all__ = ["Report", "build_document", "report"]
@@ -290,10 +294,11 @@ def sp_latex(v: Any) -> str:
 
 
 def _bibliography(ctx: ReportContext) -> str:
-    # every reference is listed; the summary cites all of them
+    # the works cited, in a fixed order
     lines = [r"\begin{thebibliography}{99}"]
     for key, text in REFERENCES.items():
-        lines.append(r"\bibitem{" + key + "} " + text)
+        if key in ctx.cited:
+            lines.append(r"\bibitem{" + key + "} " + text)
     lines.append(r"\end{thebibliography}")
     return "\n".join(lines) + "\n"
 
@@ -412,6 +417,8 @@ def report(
         tex_path = tmp / "report.tex"
         tex_path.write_text(tex, encoding="utf-8")
         ctx.files.append("report.tex")
+        for path in write_fragments(tex, tmp, ctx.cited):
+            ctx.files.append(path.relative_to(tmp).as_posix())
         result_log: L.LatexLog | None = None
         pdf_name: str | None = None
         compile_error: L.LatexError | None = None
