@@ -301,3 +301,22 @@ def test_phase_points_print_an_exact_zero(rep: dict[str, Any]) -> None:
 def test_floats_are_not_pinned(rep: dict[str, Any]) -> None:
     assert "[H]" not in rep["tex"]
     assert r"\begin{figure}[htbp]" in rep["tex"]
+
+
+def test_rejected_profile_table_is_readable() -> None:
+    from vgmath.reporting.sections.depth import verdict_reason, verification_tabular
+
+    chain = vg.Chain("relu", init="he", depth=4, width=64)
+    pred = np.asarray(vg.predict(chain).grad_second_moment, dtype=float)
+    ver = vg.verify(chain, claim=pred * 50.0, trials=200, seed=0)  # a claim off by 50x
+    assert str(ver.verdict.value) == "FAIL"
+    table = verification_tabular(ver)
+    assert "e-" not in table and "e+" not in table  # p-values as m\times 10^{e}
+    rows = [line for line in table.splitlines() if line.endswith(r"\\")][1:]
+    for line, d in zip(rows, ver.to_dict()["rows"], strict=True):
+        if d["tolerance"] is None:
+            assert r"\checkmark" not in line
+        assert line.endswith({"pass": r"\checkmark \\", "fail": r"$\times$ \\",
+                              "untestable": r"untestable \\"}[d["status"]])
+    reason = verdict_reason(ver)
+    assert "Holm-adjusted" in reason and reason.endswith(".")

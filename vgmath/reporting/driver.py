@@ -174,7 +174,7 @@ def build_document(ctx: ReportContext) -> tuple[str, list[str], dict[str, str]]:
     failed = ctx.failed
     highlights: list[str] = []
     by_key = {cls.key: cls for cls in SECTIONS}
-    chosen = [by_key[k] for k in ctx.options.sections]
+    chosen = [by_key[k] for k in ctx.options.sections if k in by_key]
     for cls in SECTIONS:
         if cls not in chosen:
             omitted[cls.key] = "not requested (--sections)"
@@ -193,6 +193,8 @@ def build_document(ctx: ReportContext) -> tuple[str, list[str], dict[str, str]]:
         ctx.progress(f"vgmath report: {name} ...")
         try:
             body = section.build(ctx)
+        except (MemoryError, OSError):
+            raise  # the machine ran out of something: the whole report stops (exit 4)
         except Exception as err:
             # one activation the theory cannot handle (a bound that cannot be certified, a
             # Gaussian rule that does not converge, an effort limit) or a fault in one section
