@@ -175,3 +175,35 @@ def test_a_failing_section_is_reported_in_place(tmp_path: Path,
     assert r"\&" in part and r"100\%" in part
     assert rep.pdf is not None and rep.pdf.exists()
     assert r"% vgmath-table: gains" in tex  # the sections after it were built
+
+
+def test_several_depths_and_widths(tmp_path: Path) -> None:
+    rep = vg.report(tmp_path / "r", sections=["inits", "depth", "edge"], depths=[3, 5],
+                    widths=[8, 16], activations=["tanh", "relu"], inits=["he"], trials=20,
+                    latex="none")
+    variants = [f"-L{d}-n{n}" for d in (3, 5) for n in (8, 16)]
+    assert rep.sections == (*(f"initialisations{v}" for v in variants),
+                            *(f"depth{v}" for v in variants), "edge_of_chaos")
+    tex = rep.tex.read_text()
+    labels = re.findall(r"\\label\{([^}]*)\}", tex)
+    assert len(labels) == len(set(labels)), "every label once"
+    for ref in re.findall(r"\\ref\{([^}]*)\}", tex):
+        assert ref in labels, ref
+    for v, (d, n) in zip(variants, [(3, 8), (3, 16), (5, 8), (5, 16)], strict=True):
+        rows = list((rep.directory / "data" / f"depth{v}.json").read_text().splitlines())
+        meta = __import__("json").loads("\n".join(rows))["meta"]
+        assert (meta["depth"], meta["width"]) == (d, n)
+        assert f"% vgmath-table: depth{v}\n" in tex
+        assert (rep.directory / "fragments" / f"table-depth{v}.tex").exists()
+        assert (rep.directory / "figures" / f"depth-00{v}.pdf").exists()
+    manifest = __import__("json").loads((rep.directory / "manifest.json").read_text())
+    assert manifest["options"]["depths"] == [3, 5] and manifest["options"]["widths"] == [8, 16]
+
+
+def test_depth_and_depths_exclude_each_other(tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli_main(["report", "--depth", "5", "--depths", "3", "4", "--out",
+                     str(tmp_path / "R")])
+    assert code == 2 and "--depths" in capsys.readouterr().err
+    with pytest.raises(InvalidArgumentError, match="more than once"):
+        vg.report(tmp_path / "S", depths=[3, 3], latex="none")

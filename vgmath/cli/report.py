@@ -23,8 +23,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--inits", nargs="+", metavar="INIT", default=list(DEFAULT_INITS),
         help=f"initialisation schemes (default: {' '.join(DEFAULT_INITS)})",
     )
-    parser.add_argument("--depth", type=int, default=30, help="depth L of every chain (30)")
-    parser.add_argument("--width", type=int, default=128, help="width n of every layer (128)")
+    depth = parser.add_mutually_exclusive_group()
+    depth.add_argument("--depth", type=int, default=30, help="depth L of every chain (30)")
+    depth.add_argument("--depths", type=int, nargs="+", default=None, metavar="L",
+                       help="several depths: the depth-dependent sections once per depth")
+    width = parser.add_mutually_exclusive_group()
+    width.add_argument("--width", type=int, default=128, help="width n of every layer (128)")
+    width.add_argument("--widths", type=int, nargs="+", default=None, metavar="N",
+                       help="several widths: the width-dependent sections once per width")
     parser.add_argument("--trials", type=int, default=300,
                         help="independent random networks per chain (300)")
     parser.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (0)")
@@ -86,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         alpha=args.alpha,
         training=args.training,
         sections=args.sections,
+        depths=args.depths,
+        widths=args.widths,
         latex=args.latex,
         progress=args.progress,
     )

@@ -246,10 +246,18 @@ class ReportOptions:
     training: tuple[str, ...] = ()
     #: keys of the sections to build, in document order (empty: every registered section)
     sections: tuple[str, ...] = ()
+    #: every depth and width to show (``--depths``/``--widths``); empty: ``(depth,)`` and
+    #: ``(width,)``. Sections that depend on them are built once per combination.
+    depths: tuple[int, ...] = ()
+    widths: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.sections:
             object.__setattr__(self, "sections", tuple(cls.key for cls in SECTIONS))
+        if not self.depths:
+            object.__setattr__(self, "depths", (self.depth,))
+        if not self.widths:
+            object.__setattr__(self, "widths", (self.width,))
 
     def chain(self, act: Activation, init: Init) -> Chain:
         return Chain(
@@ -286,6 +294,8 @@ class ReportOptions:
             "alpha": self.alpha,
             "training": [Path(t).name for t in self.training],
             "sections": list(self.sections),
+            "depths": list(self.depths),
+            "widths": list(self.widths),
         }
 
 
@@ -452,6 +462,8 @@ class ReportContext:
     planned: tuple[str, ...] = ()
     #: sections that raised while building: key -> reason (stated in place in the document)
     failed: dict[str, str] = field(default_factory=dict)
+    #: appended to every data file and figure name (one build of a section per depth/width)
+    suffix: str = ""
     _cache: dict[Any, Any] = field(default_factory=dict)
 
     def see(self, key: str, text: str) -> str:
@@ -502,7 +514,7 @@ class ReportContext:
             self.files.append(rel)
 
     def write_json(self, name: str, obj: Any) -> Path:
-        path = self.data_dir / f"{name}.json"
+        path = self.data_dir / f"{name}{self.suffix}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(dumps_json(obj), encoding="utf-8")
         self._record(path)
@@ -519,7 +531,7 @@ class ReportContext:
         w.writerow(columns)
         for r in rows:
             w.writerow([_csv_cell(r.get(c)) for c in columns])
-        path = self.data_dir / f"{name}.csv"
+        path = self.data_dir / f"{name}{self.suffix}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(buf.getvalue(), encoding="utf-8")
         self._record(path)
@@ -531,11 +543,15 @@ class ReportContext:
         data: Mapping[str, Any] | None = None,
     ) -> str:
         """Save a figure (PDF + PNG, and its data as JSON) and return its LaTeX."""
+        stem = stem + self.suffix
         pdf, png = F.save(fig, self.figures_dir, stem, version=self.version)
         self._record(pdf)
         self._record(png)
         if data is not None:
-            self.write_json(f"figure-{stem}", data)
+            path = self.data_dir / f"figure-{stem}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(dumps_json(data), encoding="utf-8")
+            self._record(path)
         return "\n".join([
             f"% vgmath-figure: {stem}",
             r"\begin{figure}[htbp]",
@@ -636,6 +652,8 @@ class Section:
     title: ClassVar[str] = ""
     name: ClassVar[str] = ""  # plain-text title for messages (the LaTeX title may hold math)
     requires: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: built once per depth and width of ``--depths``/``--widths`` (it shows depth profiles)
+    per_depth: ClassVar[bool] = False
 
     def available(self, ctx: ReportContext) -> str | None:
         return _missing(self.requires)

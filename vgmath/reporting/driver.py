@@ -48,9 +48,11 @@ and says so (:mod:`vgmath.reporting.publish`). Permissions follow the umask.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -147,6 +149,22 @@ def _is_report_dir(path: Path) -> bool:
     return isinstance(data, dict) and data.get("generator") == GENERATOR
 
 
+def _int_list(name: str, values: Any, single: Any, maximum: int) -> tuple[int, ...]:
+    """``values`` (several positive integers, no repeats) or, when None, ``(single,)``."""
+    if values is None:
+        return (positive_int(name[:-1], single, maximum=maximum),)
+    items = [values] if isinstance(values, int) else values
+    try:
+        out = tuple(positive_int(name, v, maximum=maximum) for v in items)
+    except TypeError as err:
+        raise InvalidArgumentError(name, values, "expected a list of positive integers") from err
+    if not out:
+        raise InvalidArgumentError(name, values, "needs at least one value")
+    if len(set(out)) != len(out):
+        raise InvalidArgumentError(name, values, "a value appears more than once")
+    return out
+
+
 def check_report_memory(options: ReportOptions) -> None:
     """Refuse (before any work) a report whose simulations would not fit in memory: the
     largest chain it simulates has the options' depth and width and ``trials`` networks."""
@@ -157,7 +175,8 @@ def check_report_memory(options: ReportOptions) -> None:
     from ..network.description import Chain
 
     for _, init in options.inits:
-        chain = Chain("tanh", init=init, depth=options.depth, width=options.width)
+        chain = Chain("tanh", init=init, depth=max(options.depths),
+                      width=max(options.widths))
         method = resolve_method(chain, "auto")
         kernel = make_kernel(chain, method=method, dtype=np.dtype("float64"), threads=1)
         block = min(default_block_size(kernel), options.trials)
@@ -188,28 +207,35 @@ def build_document(ctx: ReportContext) -> tuple[str, list[str], dict[str, str]]:
             continue
         ready.append((cls, section))
     ctx.planned = tuple(cls.key for cls, _ in ready)
-    for cls, section in ready:
+    for cls, first in ready:
         name = cls.name or cls.key
-        ctx.progress(f"vgmath report: {name} ...")
-        try:
-            body = section.build(ctx)
-        except (MemoryError, OSError):
-            raise  # the machine ran out of something: the whole report stops (exit 4)
-        except Exception as err:
-            # one activation the theory cannot handle (a bound that cannot be certified, a
-            # Gaussian rule that does not converge, an effort limit) or a fault in one section
-            # costs that section, not the report: the failure is stated in its place
-            kind = "" if isinstance(err, VgmathError) else f"{type(err).__name__}: "
-            reason = f"{kind}{err}"
-            failed[cls.key] = reason
-            note(f"section '{name}' could not be built: {reason}")
-            bodies.append((cls.key, cls.title, _failed_body(reason)))
-            continue
-        if not body.strip():
-            omitted[cls.key] = "nothing to show for these options"
-            continue
-        bodies.append((cls.key, cls.title, body))
-        highlights.extend(section.highlights(ctx))
+        for k, (vctx, suffix, what) in enumerate(_variants(ctx, cls)):
+            section = first if k == 0 else cls()
+            key = cls.key + suffix
+            title = cls.title + what
+            ctx.progress(f"vgmath report: {name}{_plain_variant(suffix)} ...")
+            try:
+                body = section.build(vctx)
+            except (MemoryError, OSError):
+                raise  # the machine ran out of something: the whole report stops (exit 4)
+            except Exception as err:
+                # one activation the theory cannot handle (a bound that cannot be certified, a
+                # Gaussian rule that does not converge, an effort limit) or a fault in one
+                # section costs that section, not the report: the failure is stated in place
+                kind = "" if isinstance(err, VgmathError) else f"{type(err).__name__}: "
+                reason = f"{kind}{err}"
+                failed[key] = reason
+                note(f"section '{name}{_plain_variant(suffix)}' could not be built: {reason}")
+                bodies.append((key, title, _failed_body(reason)))
+                continue
+            if not body.strip():
+                omitted[key] = "nothing to show for these options"
+                continue
+            found = section.highlights(vctx)
+            if suffix:
+                body, found = _rename_labels(body, found, cls.key, suffix)
+            bodies.append((key, title, body))
+            highlights.extend(found)
 
     title = r"Vanishing and exploding gradients:\\ derived and verified"
     author = r"Generated by vgmath " + L.escape_text(__version__)
@@ -223,6 +249,52 @@ def build_document(ctx: ReportContext) -> tuple[str, list[str], dict[str, str]]:
     parts.append(r"\end{document}" + "\n")
     tex = "\n".join(parts)
     return tex, [k for k, _, _ in bodies], omitted
+
+
+def _variants(ctx: ReportContext, cls: type[Section]) -> list[tuple[ReportContext, str, str]]:
+    """``(context, key suffix, title suffix)`` of each build of a section: one per depth and
+    width of ``--depths``/``--widths`` for a section that depends on them, else one."""
+    o = ctx.options
+    if not cls.per_depth or (len(o.depths) == 1 and len(o.widths) == 1):
+        return [(ctx, "", "")]
+    out = []
+    for depth in o.depths:
+        for width in o.widths:
+            suffix = ((f"-L{depth}" if len(o.depths) > 1 else "")
+                      + (f"-n{width}" if len(o.widths) > 1 else ""))
+            what = ", ".join(([f"$L = {depth}$"] if len(o.depths) > 1 else [])
+                             + ([f"$n = {width}$"] if len(o.widths) > 1 else []))
+            vctx = dataclasses.replace(
+                ctx, options=dataclasses.replace(o, depth=depth, width=width), suffix=suffix)
+            vctx._cache = {}  # predictions and simulations are per depth and width
+            out.append((vctx, suffix, r" \texorpdfstring{(" + what + ")}{(" + what.replace(
+                "$", "") + ")}"))
+    return out
+
+
+def _plain_variant(suffix: str) -> str:
+    return f" ({suffix[1:].replace('-', ', ')})" if suffix else ""
+
+
+_RE_LABEL = re.compile(r"\\label\{([^}]*)\}")
+
+
+def _rename_labels(body: str, highlights: list[str], key: str, suffix: str
+                   ) -> tuple[str, list[str]]:
+    """Labels defined in one build of a section (and the section's own label, and the names of
+    its table and figure markers) with ``suffix`` appended, in its body and its findings, so
+    that several builds of one section live in one document."""
+    names = {"sec:" + key, *_RE_LABEL.findall(body)}
+
+    def fix(text: str) -> str:
+        for n in names:
+            for cmd in ("label", "ref", "pageref"):
+                text = text.replace("\\" + cmd + "{" + n + "}", "\\" + cmd + "{" + n + suffix + "}")
+        return re.sub(r"^(% vgmath-(?:table|figure)(?:-end)?: )(\S+)$",
+                      lambda m: m.group(1) + (m.group(2) if m.group(2).endswith(suffix)
+                                              else m.group(2) + suffix), text, flags=re.M)
+
+    return fix(body), [fix(h) for h in highlights]
 
 
 def _failed_body(reason: str) -> str:
@@ -263,8 +335,9 @@ def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights
         r" and self-normalising activations" + ctx.cite("pennington2017", "klambauer2017")
         + r" are two ways of keeping $\chi$ close to 1.",
         "",
-        r"\paragraph{Setting.} Chains of depth $L = " + str(o.depth) + r"$ and width $n = "
-        + str(o.width) + r"$ with bias variance $\sigma_b^2 = " + sp_latex(o.sigma_b2)
+        r"\paragraph{Setting.} Chains of depth $L = " + _values(o.depths)
+        + r"$ and width $n = " + _values(o.widths) + r"$ with bias variance $\sigma_b^2 = "
+        + sp_latex(o.sigma_b2)
         + r"$" + (
             r"; Monte Carlo: " + str(o.trials) + r" independent networks per chain, seed "
             + str(o.seed) + r", tests at level $\alpha = " + L.fmt_float(o.alpha, 3) + r"$"
@@ -285,6 +358,10 @@ def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights
         lines.append(r"\end{itemize}")
         lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def _values(vs: Sequence[int]) -> str:
+    return ", ".join(str(v) for v in vs)
 
 
 def sp_latex(v: Any) -> str:
@@ -345,6 +422,8 @@ def report(
     alpha: float = 0.01,
     training: Any = None,
     sections: Any = None,
+    depths: Any = None,
+    widths: Any = None,
     latex: str = "auto",
     progress: bool = False,
 ) -> Report:
@@ -368,7 +447,9 @@ def report(
     ``sections``: the sections to build, in this order (keys or aliases, see
     :data:`vgmath.reporting.core.SECTION_ALIASES`; a comma-separated string also works);
     default: all. A section that raises while building is reported in its place and the
-    others are built.
+    others are built. ``depths``/``widths``: several depths and widths (instead of
+    ``depth``/``width``); the sections that show depth profiles (initialisations, depth,
+    recurrent) are built once for each combination, the others at the first.
 
     Raises :class:`vgmath.InvalidArgumentError` for bad options (before any work is done) and
     :class:`vgmath.reporting.latex.LatexError` if the generated document does not compile (the
@@ -390,11 +471,15 @@ def report(
         raise InvalidArgumentError("sigma_b2", sigma_b2, "must be >= 0")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise InvalidArgumentError("seed", seed, "must be a non-negative integer")
+    depth_list = _int_list("depths", depths, depth, 10_000)
+    width_list = _int_list("widths", widths, width, 100_000)
     options = ReportOptions(
         activations=coerce_activations(activations),
         inits=coerce_inits(inits),
-        depth=positive_int("depth", depth, maximum=10_000),
-        width=positive_int("width", width, maximum=100_000),
+        depth=depth_list[0],
+        width=width_list[0],
+        depths=depth_list,
+        widths=width_list,
         trials=positive_int("trials", trials, maximum=10_000_000),
         seed=seed,
         simulate=simulate,

@@ -127,6 +127,7 @@ class DepthSection(Section):
         return list(self._highlights)
 
     key = "depth"
+    per_depth = True
     name = "gradients through depth"
     title = "Gradients through depth: theory against simulation"
     requires = (("theory.prediction", "predict"),)
@@ -175,7 +176,7 @@ class DepthSection(Section):
                r" correction across layers at family-wise level $\alpha = "
                + L.fmt_float(o.alpha, 3) + r"$. A profile is rejected (FAIL) when any layer"
                r" is; it passes (PASS) only when every layer was tested, and is"
-               r" \emph{inconclusive} when some layer could not be tested (finite-width bias"
+               r" INCONCLUSIVE when some layer could not be tested (finite-width bias"
                r" too large, heavy tails) and none was rejected."
                if ver_on else ""),
             "",
@@ -330,7 +331,8 @@ class DepthSection(Section):
             passed = [r for r in rows_data if r.get("verdict") == "PASS"]
             failed = [r for r in rows_data if r.get("verdict") == "FAIL"]
             unsure = [r for r in rows_data if r.get("verdict") == "INCONCLUSIVE"]
-            text = (f"Verification: {len(passed)} of {len(rows_data)} predicted profiles pass"
+            text = (f"Verification at depth $L = {o.depth}$: {len(passed)} of {len(rows_data)}"
+                    " predicted profiles pass"
                     r" (every layer tested) at family-wise level $\alpha = "
                     + L.fmt_float(o.alpha, 3) + "$")
             if failed:

@@ -39,6 +39,7 @@ def _exact_chi(pred: Any, layer: int) -> sp.Expr | None:
 @register
 class InitialisationsSection(Section):
     key = "initialisations"
+    per_depth = True
     name = "initialisation rules"
     title = r"Initialisation rules and the gradient factor \texorpdfstring{$\chi$}{chi}"
     requires = (("network.init", "Init"),)

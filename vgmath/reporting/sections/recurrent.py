@@ -59,6 +59,7 @@ class RecurrentSection(Section):
         return list(self._highlights)
 
     key = "recurrent"
+    per_depth = True
     name = "gradients through time"
     title = "Gradients through time: recurrent networks"
     requires = (("network.description", "Recurrent"), ("montecarlo.recurrent", "RecurrentKernel"),
