@@ -207,3 +207,30 @@ def test_depth_and_depths_exclude_each_other(tmp_path: Path,
     assert code == 2 and "--depths" in capsys.readouterr().err
     with pytest.raises(InvalidArgumentError, match="more than once"):
         vg.report(tmp_path / "S", depths=[3, 3], latex="none")
+
+
+@needs_tex
+def test_summary_is_short_and_self_contained(tmp_path: Path) -> None:
+    rep = vg.report(tmp_path / "s", summary=True, **SMALL)
+    assert rep.sections == ("depth",)
+    tex = rep.tex.read_text()
+    assert r"\section{" not in tex and r"\begin{abstract}" not in tex
+    assert "% vgmath-figure: depth-00" in tex and "% vgmath-table: depth" in tex
+    labels = set(re.findall(r"\\label\{([^}]*)\}", tex))
+    for ref in re.findall(r"\\ref\{([^}]*)\}", tex):
+        assert ref in labels, ref
+    # bare verdicts in the table; every profile that did not pass explained in the text
+    import csv
+
+    with (rep.directory / "data" / "depth.csv").open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert rows
+    for r in rows:
+        if r["verdict"] != "PASS":
+            assert r"\item \textbf{" + r["verdict"] + "}, " + r["activation"] in tex
+    assert "layers tested)" not in tex.split("% vgmath-table: depth", 1)[1]
+    assert rep.latex_log is not None and not rep.latex_log.problems()
+    pages = subprocess.run(["pdfinfo", str(rep.pdf)], capture_output=True, text=True,
+                           check=False).stdout
+    if pages:
+        assert int(re.search(r"Pages:\s+(\d+)", pages).group(1)) <= 2  # type: ignore[union-attr]

@@ -57,6 +57,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "activations, initialisations (inits), depth, recurrent (time), "
         "edge_of_chaos (edge), phase_diagram (phase), training (default: all)",
     )
+    parser.add_argument("--summary", action="store_true",
+                        help="a short document (about two pages): findings, the depth figure "
+                        "and table, each profile that does not pass explained")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder (created; an old vgmath report there is replaced)")
 
@@ -94,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         sections=args.sections,
         depths=args.depths,
         widths=args.widths,
+        summary=args.summary,
         latex=args.latex,
         progress=args.progress,
     )

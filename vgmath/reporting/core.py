@@ -250,6 +250,8 @@ class ReportOptions:
     #: ``(width,)``. Sections that depend on them are built once per combination.
     depths: tuple[int, ...] = ()
     widths: tuple[int, ...] = ()
+    #: the short document (findings, depth figure and table) instead of the full report
+    summary: bool = False
 
     def __post_init__(self) -> None:
         if not self.sections:
@@ -296,6 +298,7 @@ class ReportOptions:
             "sections": list(self.sections),
             "depths": list(self.depths),
             "widths": list(self.widths),
+            "summary": self.summary,
         }
 
 
