@@ -16,12 +16,15 @@ HELP = "write a LaTeX report (PDF, figures, data) deriving and verifying gradien
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--activations", nargs="+", metavar="ACT", default=list(DEFAULT_ACTIVATIONS),
-        help="catalog names or expressions in x; LABEL=EXPRESSION gives a display label "
+        help="catalog names or expressions in x; LABEL=EXPRESSION gives a display label, "
+        "with $...$ parts typeset as mathematics in a safe subset of LaTeX "
+        r"('$\tanh_{5/3}$=1.7159*tanh(2*x/3)') "
         f"(default: {' '.join(DEFAULT_ACTIVATIONS)})",
     )
     parser.add_argument(
         "--inits", nargs="+", metavar="INIT", default=list(DEFAULT_INITS),
-        help=f"initialisation schemes (default: {' '.join(DEFAULT_INITS)})",
+        help="initialisation schemes; custom:V is a custom rule with weight variance "
+        f"sigma_w2 = V/fan_in, labelled by V (default: {' '.join(DEFAULT_INITS)})",
     )
     depth = parser.add_mutually_exclusive_group()
     depth.add_argument("--depth", type=int, default=30, help="depth L of every chain (30)")

@@ -14,6 +14,7 @@ import importlib
 import io
 import json
 import math
+import re
 import sys
 import time
 import zlib
@@ -364,8 +365,20 @@ def coerce_inits(value: Any) -> tuple[tuple[str, Init], ...]:
         raise InvalidArgumentError("inits", value, "expected a list of initialisation names")
     out: list[tuple[str, Init]] = []
     for v in value:
-        init = as_init(v, "inits")
-        lab = v.strip().lower() if isinstance(v, str) else str(init)
+        custom = _RE_CUSTOM.fullmatch(v.strip()) if isinstance(v, str) else None
+        if custom:
+            from ..symbolic.parse import to_sympy_number
+
+            sw2 = to_sympy_number("inits", custom.group(1))
+            if not sw2.is_positive:
+                raise InvalidArgumentError("inits", v, "a custom sigma_w2 must be > 0")
+            init = Init.custom(sw2)
+        else:
+            init = as_init(v, "inits")
+        if init.name == "custom":
+            lab = custom_label(init)
+        else:
+            lab = v.strip().lower() if isinstance(v, str) else str(init)
         out.append((lab, init))
     if not out:
         raise InvalidArgumentError("inits", value, "needs at least one initialisation")
@@ -418,6 +431,21 @@ def coerce_sections(value: Any) -> tuple[str, ...]:
     if not out:
         raise InvalidArgumentError("sections", value, "needs at least one section")
     return tuple(out)
+
+
+#: ``custom:2``, ``custom=5/2``, ``custom(2)``: a custom mean-field rule σ_w² = value
+_RE_CUSTOM = re.compile(r"custom\s*[:=(]\s*([^()]+?)\s*\)?", re.I)
+
+
+def custom_label(init: Init) -> str:
+    """A custom rule's label: its weight variance (``custom σ_w² = 5/2``), not just "custom"."""
+    from .latex import safe_math
+
+    dist = "" if init.distribution == "normal" else f", {init.distribution}"
+    math = r"\sigma_w^2 = " + sp.latex(init.scale)
+    if safe_math(math) and len(math) <= 60:
+        return f"custom ${math}${dist}"
+    return f"custom σ_w² = {sp.sstr(init.scale)}{dist}"
 
 
 def positive_int(name: str, value: Any, *, maximum: int | None = None) -> int:

@@ -367,8 +367,8 @@ def _failed_body(reason: str) -> str:
 
 def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights: list[str]) -> str:
     o = ctx.options
-    acts = ", ".join(L.escape_text(lab, breakable=True) for lab, _ in o.activations)
-    inits = ", ".join(L.escape_text(lab, breakable=True) for lab, _ in o.inits)
+    acts = ", ".join(L.label_text(lab) for lab, _ in o.activations)
+    inits = ", ".join(L.label_text(lab) for lab, _ in o.inits)
     lines = [
         r"\begin{abstract}",
         r"\noindent This report explains, predicts and checks the vanishing (and exploding)"

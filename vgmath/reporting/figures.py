@@ -106,8 +106,21 @@ def save(fig: Figure, directory: Path, stem: str, *, version: str) -> tuple[Path
 
 
 def mpl_text(text: str) -> str:
-    """User text made safe for matplotlib: no mathtext (``$`` escaped), and never the
-    ``_nolegend_`` convention (a leading underscore hides a legend entry)."""
+    """User text made safe for matplotlib: no mathtext (``$`` escaped) unless its ``$...$``
+    parts are in the report's safe subset (:func:`vgmath.reporting.latex.safe_math`) and
+    matplotlib's mathtext parses them, and never the ``_nolegend_`` convention (a leading
+    underscore hides a legend entry)."""
+    from .latex import math_parts
+
+    if math_parts(text) is not None:
+        try:
+            from matplotlib.mathtext import MathTextParser
+
+            MathTextParser("path").parse(str(text))
+        except Exception:  # mathtext lacks a command: shown as plain text
+            pass
+        else:
+            return (" " + str(text)) if str(text).startswith("_") else str(text)
     s = "".join(ch if _has_glyph(ch) else f"[U+{ord(ch):04X}]" for ch in str(text))
     s = s.replace("$", r"\$")
     return (" " + s) if s.startswith("_") else s
