@@ -118,7 +118,7 @@ def test_pascanu_finding_says_when_the_bound_is_vacuous(rep: dict[str, Any]) -> 
                and float(r["mean_log_pascanu_bound"]) >= -1e-9]
     assert vacuous, "tanh and relu cells with orthogonal W have a bound of 1"
     m = re.search(r"Pascanu et al.'s bound equals 1 for the (.*?) cells? \(", findings)
-    assert m and m.group(1) == ", ".join(_plain(c) for c in vacuous)
+    assert m and m.group(1) == " and ".join(r"\emph{" + _plain(c) + "}" for c in vacuous)
 
 
 # --------------------------------------------------------------------------- activations
@@ -320,3 +320,18 @@ def test_rejected_profile_table_is_readable() -> None:
                               "untestable": r"untestable \\"}[d["status"]])
     reason = verdict_reason(ver)
     assert "Holm-adjusted" in reason and reason.endswith(".")
+
+
+def test_strongest_vanishing_names_every_tied_chain(rep: dict[str, Any]) -> None:
+    rows = _csv(rep["out"], "depth")
+    low = min(float(r["predicted"]) for r in rows)
+    tied = [r for r in rows if math.isclose(float(r["predicted"]), low, rel_tol=1e-12)]
+    assert len(tied) == 2  # sigmoid under xavier and lecun: the same σ_w² at square width
+    m = re.search(r"Strongest vanishing: (.*?), predicted", _findings(rep["tex"]))
+    assert m and m.group(1) == " and ".join(
+        _plain(r["activation"]) + " with " + _plain(r["init"]) for r in tied)
+
+
+def test_the_history_is_cited_to_its_sources(rep: dict[str, Any]) -> None:
+    intro = rep["tex"].split(r"\end{abstract}", 1)[1].split(r"\paragraph{Setting.}", 1)[0]
+    assert r"first analysed for recurrent networks~\cite{hochreiter1991,bengio1994}" in intro

@@ -386,8 +386,10 @@ def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights
         r"\end{abstract}",
         "",
         r"\noindent The vanishing-gradient problem is the exponential decay, with depth, of the"
-        r" gradient that reaches the early layers of a deep network; its first careful analyses"
-        r" concern recurrent networks" + ctx.cite("pascanu2013") + r". Linear networks"
+        r" gradient that reaches the early layers of a deep network; it was first analysed"
+        r" for recurrent networks" + ctx.cite("hochreiter1991", "bengio1994")
+        + r" and revisited for them by Pascanu et al." + ctx.cite("pascanu2013")
+        + r". Linear networks"
         r" already show the role of the weight scale" + ctx.cite("saxe2014") + r"; for"
         r" nonlinear networks the relevant quantity is the per-layer gradient factor"
         r" $\chi$ of mean-field theory" + ctx.cite("poole2016", "schoenholz2017")

@@ -310,7 +310,7 @@ class ActivationsSection(Section):
         out.append(L.longtable(
             cols, rows_tex, name="activations", label="tab:activations",
             caption=r"Certified bounds on $\varphi'$, saturation regions, and"
-            r" $L_{10^{-3}}$: the smallest depth at which the chain bound"
+            r" $L_{10^{-3}}$: the smallest depth at which the chain bound without weights"
             r" $(\sup|\varphi'|)^{L}$ falls below $10^{-3}$ (``never'' when"
             r" $\sup|\varphi'| \ge 1$).",
             size=r"\footnotesize",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -322,8 +323,11 @@ class DepthSection(Section):
         if ver_on:
             cols.append(L.Column("verdict", r">{\raggedright\arraybackslash}p{2.9cm}"))
         worst = min(rows_data, key=lambda r: r["predicted"])
+        tied = [r for r in rows_data if math.isclose(r["predicted"], worst["predicted"],
+                                                     rel_tol=1e-12)]
         self._highlights.append(
-            r"Strongest vanishing: " + _t(worst["activation"]) + " with " + _t(worst["init"])
+            r"Strongest vanishing: " + " and ".join(
+                _t(r["activation"]) + " with " + _t(r["init"]) for r in tied)
             + r", predicted $\E[(g^0_i)^2]/\E[(g^L_i)^2] = " + L.fmt_float(worst["predicted"], 3)
             + r"$ at depth " + str(o.depth) + r" (Table~\ref{tab:depth})."
         )

@@ -202,13 +202,15 @@ class RecurrentSection(Section):
             + " cell"
         )
         if vacuous:
-            text += (r"; Pascanu et al.'s bound equals 1 for the " + ", ".join(
-                _t(c) for c in vacuous) + r" cell" + ("s" if len(vacuous) > 1 else "")
+            text += (r"; Pascanu et al.'s bound equals 1 for the " + " and ".join(
+                r"\emph{" + _t(c) + "}" for c in vacuous) + r" cell"
+                + ("s" if len(vacuous) > 1 else "")
                 + r" (orthogonal $W$, $\sup|\varphi'| = 1$), so it cannot show their"
                 r" vanishing")
         if misses:
             text += (r"; the mean-field prediction lies outside the Monte Carlo interval for"
-                     r" the " + ", ".join(_t(r["cell"]) for r in misses) + " cell")
+                     r" the " + " and ".join(r"\emph{" + _t(r["cell"]) + "}" for r in misses)
+                     + " cell" + ("s" if len(misses) > 1 else ""))
         self._highlights.append(text + ".")
         out = [
             r"A recurrent network applies the same weights at every step, $h_t ="
@@ -220,7 +222,7 @@ class RecurrentSection(Section):
             r" \big(\gamma\,\lVert W\rVert_2\big)^{T-t},\qquad \gamma = \sup_x|\varphi'(x)|,\]"
             r" so gradients vanish geometrically when $\lVert W\rVert_2 < 1/\gamma$; here"
             r" $\gamma$ is the certified supremum of $|\varphi'|$"
-            + ctx.see("activations", " (@)") + r" ($\gamma = 1/4$ for the sigmoid)."
+            + r" (" + ctx.see("activations", "@; ") + r"$\gamma = 1/4$ for the sigmoid)."
             r" The bound holds on every network (it is a theorem); with orthogonal $W$"
             r" ($\lVert W\rVert_2 = 1$) it equals 1 for $\tanh$ and ReLU and so cannot show"
             r" their vanishing. With tied weights the mean-field recursions"
