@@ -323,7 +323,7 @@ def _short_document(ctx: ReportContext, bodies: Sequence[tuple[str, str, str]],
         + r"$, $\sigma_b^2 = " + sp_latex(o.sigma_b2) + "$"
         + (r"; " + str(o.trials) + r" networks per chain, seed " + str(o.seed)
            + r", level $\alpha = " + L.fmt_float(o.alpha, 3) + "$" if o.simulate else "")
-        + r". The full report (\texttt{vgmath report} without \texttt{--summary}) derives"
+        + r". The full report (\texttt{vgmath report} without \texttt{-{}-summary}) derives"
         r" and explains every number.",
         "",
     ]
@@ -367,6 +367,8 @@ def _failed_body(reason: str) -> str:
 
 def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights: list[str]) -> str:
     o = ctx.options
+    # the Monte Carlo check is in the depth and recurrent sections
+    checked = bool({"depth", "recurrent"} & set(ctx.planned))
     acts = ", ".join(L.label_text(lab) for lab, _ in o.activations)
     inits = ", ".join(L.label_text(lab) for lab, _ in o.inits)
     lines = [
@@ -380,8 +382,9 @@ def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights
         + ctx.cite("poole2016", "schoenholz2017") + r", of which the classical"
         r" initialisation rules" + ctx.cite("glorot2010", "he2015") + r" are special cases"
         + (r"; they are checked against Monte Carlo simulations of independent random"
-           r" networks with a statistical test per layer" if o.simulate else
-           r"; this is a theory-only report (no Monte Carlo simulation was run)")
+           r" networks with a statistical test per layer" if o.simulate and checked else
+           r"; this is a theory-only report (no Monte Carlo simulation was run)"
+           if not o.simulate else "")
         + ".",
         r"\end{abstract}",
         "",
@@ -404,8 +407,9 @@ def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights
         + r"$" + (
             r"; Monte Carlo: " + str(o.trials) + r" independent networks per chain, seed "
             + str(o.seed) + r", tests at level $\alpha = " + L.fmt_float(o.alpha, 3) + r"$"
-            if o.simulate else ""
-        ) + r". Saturation threshold $\varepsilon = " + sp_latex(o.eps) + r"$."
+            if o.simulate and checked else ""
+        ) + ((r". Saturation threshold $\varepsilon = " + sp_latex(o.eps) + "$")
+             if "activations" in ctx.planned else "") + "."
         r" The numbers behind every table and figure are in the \nolinkurl{data/} folder"
         r" beside this document.",
         "",
