@@ -107,7 +107,7 @@ def verdict_reason(ver: Any) -> str:
         # the normalisation layer is fixed by construction: never claimed, never counted
         if str(getattr(status, "value", status)) == "untestable" and why != NORMALISATION:
             kind = why.split(" (")[0] if why else "untestable"
-            groups.setdefault(kind, []).append(int(layer))
+            groups.setdefault(_REASONS.get(kind, kind), []).append(int(layer))
     parts = [_t(kind) + " at layer" + ("s" if len(ls) > 1 else "") + " "
              + _layers_text(ls) for kind, ls in groups.items()]
     cov = ver.coverage
@@ -117,6 +117,11 @@ def verdict_reason(ver: Any) -> str:
 
 
 NORMALISATION = "normalisation layer"
+#: the verifier's short reasons, said in full
+_REASONS = {
+    "too wide": "the finite-width allowance plus the confidence interval too wide to decide",
+    "heavy tails": "per-network values too heavy-tailed for a trustworthy mean",
+}
 
 
 @register
