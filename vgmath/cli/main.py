@@ -133,8 +133,9 @@ def _say(text: str) -> None:
         print(line, file=sys.stderr)
 
 
-class _Terminated(Exception):
-    pass
+class _Terminated(BaseException):
+    """SIGTERM as an exception: a BaseException (like KeyboardInterrupt), so that code which
+    contains failures with ``except Exception`` (a report section) never swallows it."""
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

@@ -17,15 +17,24 @@ HELP = "write a LaTeX report (PDF, figures, data) deriving and verifying gradien
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--activations", nargs="+", metavar="ACT", default=list(DEFAULT_ACTIVATIONS),
-        help="catalog names or expressions in x; LABEL=EXPRESSION gives a display label "
+        help="catalog names or expressions in x; LABEL=EXPRESSION gives a display label, "
+        "with $...$ parts typeset as mathematics in a safe subset of LaTeX "
+        r"('$\tanh_{5/3}$=1.7159*tanh(2*x/3)') "
         f"(default: {' '.join(DEFAULT_ACTIVATIONS)})",
     )
     parser.add_argument(
         "--inits", nargs="+", metavar="INIT", default=list(DEFAULT_INITS),
-        help=f"initialisation schemes (default: {' '.join(DEFAULT_INITS)})",
+        help="initialisation schemes; custom:V is a custom rule with weight variance "
+        f"sigma_w2 = V/fan_in, labelled by V (default: {' '.join(DEFAULT_INITS)})",
     )
-    parser.add_argument("--depth", type=int, default=30, help="depth L of every chain (30)")
-    parser.add_argument("--width", type=int, default=128, help="width n of every layer (128)")
+    depth = parser.add_mutually_exclusive_group()
+    depth.add_argument("--depth", type=int, default=30, help="depth L of every chain (30)")
+    depth.add_argument("--depths", type=int, nargs="+", default=None, metavar="L",
+                       help="several depths: the depth-dependent sections once per depth")
+    width = parser.add_mutually_exclusive_group()
+    width.add_argument("--width", type=int, default=128, help="width n of every layer (128)")
+    width.add_argument("--widths", type=int, nargs="+", default=None, metavar="N",
+                       help="several widths: the width-dependent sections once per width")
     parser.add_argument("--trials", type=int, default=300,
                         help="independent random networks per chain (300)")
     parser.add_argument("--seed", type=int, default=0, help="Monte Carlo seed (0)")
@@ -47,6 +56,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="saved training studies (vgmath train-study ... --out FILE.json) "
                         "for the training section")
     add_readout_argument(parser)
+    parser.add_argument(
+        "--sections", nargs="+", default=None, metavar="SECTION",
+        help="sections to build, in this order (names separated by spaces or commas): "
+        "activations, initialisations (inits), depth, recurrent (time), "
+        "edge_of_chaos (edge), phase_diagram (phase), training (default: all)",
+    )
+    parser.add_argument("--summary", action="store_true",
+                        help="a short document (about two pages): findings, the depth figure "
+                        "and table, each profile that does not pass explained")
     parser.add_argument("--out", required=True, metavar="DIR",
                         help="output folder (created; an old vgmath report there is replaced)")
 
@@ -81,6 +99,10 @@ def run(args: argparse.Namespace) -> int:
         eps=args.eps,
         alpha=args.alpha,
         training=args.training,
+        sections=args.sections,
+        depths=args.depths,
+        widths=args.widths,
+        summary=args.summary,
         latex=args.latex,
         progress=args.progress,
         readout=args.readout,

@@ -14,6 +14,7 @@ import importlib
 import io
 import json
 import math
+import re
 import sys
 import time
 import zlib
@@ -32,18 +33,21 @@ from ..symbolic.catalog import Activation, as_activation
 from . import figures as F
 
 __all__ = [
+    "BIBTEX",
     "DEFAULT_ACTIVATIONS",
     "DEFAULT_INITS",
     "GENERATOR",
     "MANIFEST",
     "REFERENCES",
     "SECTIONS",
+    "SECTION_ALIASES",
     "Progress",
     "ReportContext",
     "ReportOptions",
     "Section",
     "coerce_activations",
     "coerce_inits",
+    "coerce_sections",
     "dumps_json",
     "note",
     "positive_int",
@@ -64,6 +68,15 @@ GENERATOR = "vgmath report"
 
 #: Bibliography: key -> LaTeX bibitem text (thebibliography; no bibtex run needed).
 REFERENCES: dict[str, str] = {
+    "hochreiter1991": (
+        r"S.~Hochreiter. \emph{Untersuchungen zu dynamischen neuronalen Netzen}. Diploma"
+        r" thesis, Institut f\"ur Informatik, Technische Universit\"at M\"unchen, 1991."
+    ),
+    "bengio1994": (
+        r"Y.~Bengio, P.~Simard and P.~Frasconi. Learning long-term dependencies with gradient"
+        r" descent is difficult. \emph{IEEE Transactions on Neural Networks}, 5(2):157--166,"
+        r" 1994."
+    ),
     "glorot2010": (
         r"X.~Glorot and Y.~Bengio. Understanding the difficulty of training deep feedforward "
         r"neural networks. In \emph{Proc.\ AISTATS}, PMLR 9:249--256, 2010."
@@ -111,6 +124,104 @@ REFERENCES: dict[str, str] = {
     ),
 }
 
+#: The same works as BibTeX entries (``references.bib``, for papers that \input fragments).
+BIBTEX: dict[str, str] = {
+    "hochreiter1991": """@mastersthesis{hochreiter1991,
+  author = {Hochreiter, Sepp},
+  title = {Untersuchungen zu dynamischen neuronalen {N}etzen},
+  school = {Institut f{\\"u}r Informatik, Technische Universit{\\"a}t M{\\"u}nchen},
+  type = {Diploma thesis},
+  year = {1991}
+}""",
+    "bengio1994": """@article{bengio1994,
+  author = {Bengio, Yoshua and Simard, Patrice and Frasconi, Paolo},
+  title = {Learning long-term dependencies with gradient descent is difficult},
+  journal = {IEEE Transactions on Neural Networks},
+  volume = {5}, number = {2}, pages = {157--166},
+  year = {1994}
+}""",
+    "glorot2010": """@inproceedings{glorot2010,
+  author = {Glorot, Xavier and Bengio, Yoshua},
+  title = {Understanding the difficulty of training deep feedforward neural networks},
+  booktitle = {Proceedings of the Thirteenth International Conference on Artificial
+    Intelligence and Statistics (AISTATS)},
+  series = {PMLR}, volume = {9}, pages = {249--256},
+  year = {2010}
+}""",
+    "he2015": """@inproceedings{he2015,
+  author = {He, Kaiming and Zhang, Xiangyu and Ren, Shaoqing and Sun, Jian},
+  title = {Delving deep into rectifiers: surpassing human-level performance on
+    {ImageNet} classification},
+  booktitle = {Proceedings of the IEEE International Conference on Computer Vision (ICCV)},
+  year = {2015},
+  note = {arXiv:1502.01852}
+}""",
+    "saxe2014": """@inproceedings{saxe2014,
+  author = {Saxe, Andrew M. and McClelland, James L. and Ganguli, Surya},
+  title = {Exact solutions to the nonlinear dynamics of learning in deep linear neural
+    networks},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year = {2014},
+  note = {arXiv:1312.6120}
+}""",
+    "poole2016": """@inproceedings{poole2016,
+  author = {Poole, Ben and Lahiri, Subhaneil and Raghu, Maithra and Sohl-Dickstein, Jascha
+    and Ganguli, Surya},
+  title = {Exponential expressivity in deep neural networks through transient chaos},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year = {2016},
+  note = {arXiv:1606.05340}
+}""",
+    "schoenholz2017": """@inproceedings{schoenholz2017,
+  author = {Schoenholz, Samuel S. and Gilmer, Justin and Ganguli, Surya and
+    Sohl-Dickstein, Jascha},
+  title = {Deep information propagation},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year = {2017},
+  note = {arXiv:1611.01232}
+}""",
+    "pennington2017": """@inproceedings{pennington2017,
+  author = {Pennington, Jeffrey and Schoenholz, Samuel S. and Ganguli, Surya},
+  title = {Resurrecting the sigmoid in deep learning through dynamical isometry: theory
+    and practice},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year = {2017},
+  note = {arXiv:1711.04735}
+}""",
+    "hanin2018": """@inproceedings{hanin2018,
+  author = {Hanin, Boris},
+  title = {Which neural net architectures give rise to exploding and vanishing gradients?},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year = {2018},
+  note = {arXiv:1801.03744}
+}""",
+    "pascanu2013": """@inproceedings{pascanu2013,
+  author = {Pascanu, Razvan and Mikolov, Tomas and Bengio, Yoshua},
+  title = {On the difficulty of training recurrent neural networks},
+  booktitle = {Proceedings of the 30th International Conference on Machine Learning (ICML)},
+  series = {PMLR}, volume = {28}, number = {3}, pages = {1310--1318},
+  year = {2013},
+  note = {arXiv:1211.5063}
+}""",
+    "lecun1998": """@incollection{lecun1998,
+  author = {LeCun, Yann and Bottou, L{\\'e}on and Orr, Genevieve B. and
+    M{\\"u}ller, Klaus-Robert},
+  title = {Efficient {BackProp}},
+  booktitle = {Neural Networks: Tricks of the Trade},
+  series = {LNCS}, volume = {1524}, pages = {9--50},
+  publisher = {Springer},
+  year = {1998}
+}""",
+    "klambauer2017": """@inproceedings{klambauer2017,
+  author = {Klambauer, G{\\"u}nter and Unterthiner, Thomas and Mayr, Andreas and
+    Hochreiter, Sepp},
+  title = {Self-normalizing neural networks},
+  booktitle = {Advances in Neural Information Processing Systems (NeurIPS)},
+  year = {2017},
+  note = {arXiv:1706.02515}
+}""",
+}
+
 # activation references (from the catalog) that have a bibliography entry
 _ACTIVATION_CITES = {"selu": "klambauer2017"}
 
@@ -136,6 +247,22 @@ class ReportOptions:
     training: tuple[str, ...] = ()
     #: the chains' output-layer convention (:data:`vgmath.network.description.READOUTS`)
     readout: str = "activation"
+    #: keys of the sections to build, in document order (empty: every registered section)
+    sections: tuple[str, ...] = ()
+    #: every depth and width to show (``--depths``/``--widths``); empty: ``(depth,)`` and
+    #: ``(width,)``. Sections that depend on them are built once per combination.
+    depths: tuple[int, ...] = ()
+    widths: tuple[int, ...] = ()
+    #: the short document (findings, depth figure and table) instead of the full report
+    summary: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.sections:
+            object.__setattr__(self, "sections", tuple(cls.key for cls in SECTIONS))
+        if not self.depths:
+            object.__setattr__(self, "depths", (self.depth,))
+        if not self.widths:
+            object.__setattr__(self, "widths", (self.width,))
 
     def chain(self, act: Activation, init: Init) -> Chain:
         return Chain(
@@ -172,6 +299,10 @@ class ReportOptions:
             "alpha": self.alpha,
             "training": [Path(t).name for t in self.training],
             "readout": self.readout,
+            "sections": list(self.sections),
+            "depths": list(self.depths),
+            "widths": list(self.widths),
+            "summary": self.summary,
         }
 
 
@@ -237,8 +368,20 @@ def coerce_inits(value: Any) -> tuple[tuple[str, Init], ...]:
         raise InvalidArgumentError("inits", value, "expected a list of initialisation names")
     out: list[tuple[str, Init]] = []
     for v in value:
-        init = as_init(v, "inits")
-        lab = v.strip().lower() if isinstance(v, str) else str(init)
+        custom = _RE_CUSTOM.fullmatch(v.strip()) if isinstance(v, str) else None
+        if custom:
+            from ..symbolic.parse import to_sympy_number
+
+            sw2 = to_sympy_number("inits", custom.group(1))
+            if not sw2.is_positive:
+                raise InvalidArgumentError("inits", v, "a custom sigma_w2 must be > 0")
+            init = Init.custom(sw2)
+        else:
+            init = as_init(v, "inits")
+        if init.name == "custom":
+            lab = custom_label(init)
+        else:
+            lab = v.strip().lower() if isinstance(v, str) else str(init)
         out.append((lab, init))
     if not out:
         raise InvalidArgumentError("inits", value, "needs at least one initialisation")
@@ -247,6 +390,65 @@ def coerce_inits(value: Any) -> tuple[tuple[str, Init], ...]:
     if dup:
         raise InvalidArgumentError("inits", dup[0], "appears more than once")
     return tuple(out)
+
+
+#: Short names accepted for sections besides their keys (``--sections depth,edge``).
+SECTION_ALIASES: dict[str, str] = {
+    "inits": "initialisations",
+    "init": "initialisations",
+    "edge": "edge_of_chaos",
+    "criticality": "edge_of_chaos",
+    "gains": "edge_of_chaos",
+    "phase": "phase_diagram",
+    "time": "recurrent",
+    "rnn": "recurrent",
+}
+
+
+def coerce_sections(value: Any) -> tuple[str, ...]:
+    """Section keys in the order given (None: every section). Accepts keys, aliases
+    (:data:`SECTION_ALIASES`) and comma-separated strings; unknown or repeated names are an
+    :class:`InvalidArgumentError` naming the valid ones."""
+    if value is None:
+        return tuple(cls.key for cls in SECTIONS)
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, Iterable):
+        raise InvalidArgumentError("sections", value, "expected a list of section names")
+    names: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            raise InvalidArgumentError("sections", item, "expected a section name")
+        names.extend(p.strip().lower().replace("-", "_") for p in item.split(",") if p.strip())
+    keys = [cls.key for cls in SECTIONS]
+    out: list[str] = []
+    for n in names:
+        key = SECTION_ALIASES.get(n, n)
+        if key not in keys:
+            raise InvalidArgumentError(
+                "sections", n, "unknown section; choose from " + ", ".join(keys)
+                + " (aliases: " + ", ".join(f"{a}={k}" for a, k in SECTION_ALIASES.items())
+                + ")")
+        if key in out:
+            raise InvalidArgumentError("sections", n, "appears more than once")
+        out.append(key)
+    if not out:
+        raise InvalidArgumentError("sections", value, "needs at least one section")
+    return tuple(out)
+
+
+#: ``custom:2``, ``custom=5/2``, ``custom(2)``: a custom mean-field rule σ_w² = value
+_RE_CUSTOM = re.compile(r"custom\s*[:=(]\s*([^()]+?)\s*\)?", re.I)
+
+
+def custom_label(init: Init) -> str:
+    """A custom rule's label: its weight variance (``custom σ_w² = 5/2``), not just "custom"."""
+    from .latex import safe_math
+
+    dist = "" if init.distribution == "normal" else f", {init.distribution}"
+    math = r"\sigma_w^2 = " + sp.latex(init.scale)
+    if safe_math(math) and len(math) <= 60:
+        return f"custom ${math}${dist}"
+    return f"custom σ_w² = {sp.sstr(init.scale)}{dist}"
 
 
 def positive_int(name: str, value: Any, *, maximum: int | None = None) -> int:
@@ -290,7 +492,18 @@ class ReportContext:
     cited: set[str] = field(default_factory=set)
     files: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    #: keys of the sections this report builds (a section refers only to these)
+    planned: tuple[str, ...] = ()
+    #: sections that raised while building: key -> reason (stated in place in the document)
+    failed: dict[str, str] = field(default_factory=dict)
+    #: appended to every data file and figure name (one build of a section per depth/width)
+    suffix: str = ""
     _cache: dict[Any, Any] = field(default_factory=dict)
+
+    def see(self, key: str, text: str) -> str:
+        """``text`` with ``Section~\ref{sec:key}`` in it when that section is in this report,
+        else the empty string (no dangling reference)."""
+        return text.replace("@", r"Section~\ref{sec:" + key + "}") if key in self.planned else ""
 
     @property
     def figures_dir(self) -> Path:
@@ -335,7 +548,7 @@ class ReportContext:
             self.files.append(rel)
 
     def write_json(self, name: str, obj: Any) -> Path:
-        path = self.data_dir / f"{name}.json"
+        path = self.data_dir / f"{name}{self.suffix}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(dumps_json(obj), encoding="utf-8")
         self._record(path)
@@ -352,7 +565,7 @@ class ReportContext:
         w.writerow(columns)
         for r in rows:
             w.writerow([_csv_cell(r.get(c)) for c in columns])
-        path = self.data_dir / f"{name}.csv"
+        path = self.data_dir / f"{name}{self.suffix}.csv"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(buf.getvalue(), encoding="utf-8")
         self._record(path)
@@ -364,18 +577,24 @@ class ReportContext:
         data: Mapping[str, Any] | None = None,
     ) -> str:
         """Save a figure (PDF + PNG, and its data as JSON) and return its LaTeX."""
+        stem = stem + self.suffix
         pdf, png = F.save(fig, self.figures_dir, stem, version=self.version)
         self._record(pdf)
         self._record(png)
         if data is not None:
-            self.write_json(f"figure-{stem}", data)
+            path = self.data_dir / f"figure-{stem}.json"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(dumps_json(data), encoding="utf-8")
+            self._record(path)
         return "\n".join([
-            r"\begin{figure}[H]",
+            f"% vgmath-figure: {stem}",
+            r"\begin{figure}[htbp]",
             r"\centering",
             r"\includegraphics[width=" + width + "]{figures/" + stem + ".pdf}",
             r"\caption{" + caption + "}",
             r"\label{" + label + "}",
             r"\end{figure}",
+            f"% vgmath-figure-end: {stem}",
             "",
         ])
 
@@ -467,6 +686,8 @@ class Section:
     title: ClassVar[str] = ""
     name: ClassVar[str] = ""  # plain-text title for messages (the LaTeX title may hold math)
     requires: ClassVar[tuple[tuple[str, str], ...]] = ()
+    #: built once per depth and width of ``--depths``/``--widths`` (it shows depth profiles)
+    per_depth: ClassVar[bool] = False
 
     def available(self, ctx: ReportContext) -> str | None:
         return _missing(self.requires)

@@ -7,6 +7,9 @@ One call (or ``vgmath report --out DIR``) writes
   ``DIR/report.log``;
 * ``DIR/figures/*.pdf`` (vector) and ``*.png`` (matplotlib, Agg backend);
 * ``DIR/data/*.csv`` and ``*.json``: the numbers behind every table and figure;
+* ``DIR/fragments/*.tex``: every table and figure as a standalone fragment a paper can
+  ``\\input`` (with ``fragments/preamble.tex``), and ``DIR/references.bib`` with the cited
+  works (:mod:`vgmath.reporting.fragments`);
 * ``DIR/manifest.json``: the options, the versions, the sections included and left out, and
   the SHA-256 of every file.
 
@@ -45,9 +48,11 @@ and says so (:mod:`vgmath.reporting.publish`). Permissions follow the umask.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -72,12 +77,15 @@ from .core import (
     Progress,
     ReportContext,
     ReportOptions,
+    Section,
     coerce_activations,
     coerce_inits,
+    coerce_sections,
     dumps_json,
     note,
     positive_int,
 )
+from .fragments import write_fragments
 from .publish import make_temp, publish, remove_stale
 
 __all__ = ["Report", "build_document", "report"]
@@ -102,6 +110,8 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)
     engine: str | None = None
     latex_log: L.LatexLog | None = None
+    #: sections that raised while building: key -> reason (the document says so in place)
+    failed: dict[str, str] = field(default_factory=dict)
 
     def _repr_html_(self) -> str:  # a notebook shows where the report went
         pdf = f", PDF: {self.pdf}" if self.pdf else " (no PDF: no LaTeX engine)"
@@ -140,6 +150,22 @@ def _is_report_dir(path: Path) -> bool:
     return isinstance(data, dict) and data.get("generator") == GENERATOR
 
 
+def _int_list(name: str, values: Any, single: Any, maximum: int) -> tuple[int, ...]:
+    """``values`` (several positive integers, no repeats) or, when None, ``(single,)``."""
+    if values is None:
+        return (positive_int(name[:-1], single, maximum=maximum),)
+    items = [values] if isinstance(values, int) else values
+    try:
+        out = tuple(positive_int(name, v, maximum=maximum) for v in items)
+    except TypeError as err:
+        raise InvalidArgumentError(name, values, "expected a list of positive integers") from err
+    if not out:
+        raise InvalidArgumentError(name, values, "needs at least one value")
+    if len(set(out)) != len(out):
+        raise InvalidArgumentError(name, values, "a value appears more than once")
+    return out
+
+
 def check_report_memory(options: ReportOptions) -> None:
     """Refuse (before any work) a report whose simulations would not fit in memory: the
     largest chain it simulates has the options' depth and width and ``trials`` networks."""
@@ -150,7 +176,8 @@ def check_report_memory(options: ReportOptions) -> None:
     from ..network.description import Chain
 
     for _, init in options.inits:
-        chain = Chain("tanh", init=init, depth=options.depth, width=options.width)
+        chain = Chain("tanh", init=init, depth=max(options.depths),
+                      width=max(options.widths))
         method = resolve_method(chain, "auto")
         kernel = make_kernel(chain, method=method, dtype=np.dtype("float64"), threads=1)
         block = min(default_block_size(kernel), options.trials)
@@ -164,36 +191,63 @@ def build_document(ctx: ReportContext) -> tuple[str, list[str], dict[str, str]]:
 
     bodies: list[tuple[str, str, str]] = []
     omitted: dict[str, str] = {}
+    failed = ctx.failed
     highlights: list[str] = []
+    by_key = {cls.key: cls for cls in SECTIONS}
+    chosen = [by_key[k] for k in ctx.options.sections if k in by_key]
     for cls in SECTIONS:
+        if cls not in chosen:
+            omitted[cls.key] = "not requested (--sections)"
+    ready: list[tuple[type[Section], Section]] = []
+    for cls in chosen:
         section = cls()
-        name = cls.name or cls.key
         reason = section.available(ctx)
         if reason is not None:
             omitted[cls.key] = reason
-            note(f"section '{name}' left out: {reason}")
+            note(f"section '{cls.name or cls.key}' left out: {reason}")
             continue
-        ctx.progress(f"vgmath report: {name} ...")
-        try:
-            body = section.build(ctx)
-        except VgmathError as err:
-            # one activation the theory cannot handle (a bound that cannot be certified, a
-            # Gaussian rule that does not converge, an effort limit) costs this section, not
-            # the report: it is recorded as not computed and the report goes on
-            reason = f"could not be computed: {err}"
-            omitted[cls.key] = reason
-            note(f"section '{name}' left out: {reason}")
-            continue
-        if not body.strip():
-            omitted[cls.key] = "nothing to show for these options"
-            continue
-        bodies.append((cls.key, cls.title, body))
-        highlights.extend(section.highlights(ctx))
+        ready.append((cls, section))
+    ctx.planned = tuple(cls.key for cls, _ in ready)
+    for cls, first in ready:
+        name = cls.name or cls.key
+        for k, (vctx, suffix, what) in enumerate(_variants(ctx, cls)):
+            section = first if k == 0 else cls()
+            key = cls.key + suffix
+            title = cls.title + what
+            ctx.progress(f"vgmath report: {name}{_plain_variant(suffix)} ...")
+            try:
+                body = section.build(vctx)
+            except (MemoryError, OSError):
+                raise  # the machine ran out of something: the whole report stops (exit 4)
+            except Exception as err:
+                # one activation the theory cannot handle (a bound that cannot be certified, a
+                # Gaussian rule that does not converge, an effort limit) or a fault in one
+                # section costs that section, not the report: the failure is stated in place
+                kind = "" if isinstance(err, VgmathError) else f"{type(err).__name__}: "
+                reason = f"{kind}{err}"
+                failed[key] = reason
+                note(f"section '{name}{_plain_variant(suffix)}' could not be built: {reason}")
+                bodies.append((key, title, _failed_body(reason)))
+                continue
+            if not body.strip():
+                omitted[key] = "nothing to show for these options"
+                continue
+            found = section.highlights(vctx)
+            if suffix:
+                body, found = _rename_labels(body, found, cls.key, suffix)
+            bodies.append((key, title, body))
+            highlights.extend(found)
 
     title = r"Vanishing and exploding gradients:\\ derived and verified"
     author = r"Generated by vgmath " + L.escape_text(__version__)
     parts = [L.preamble(title=title, author=author,
                         pdf_title="Vanishing and exploding gradients: derived and verified")]
+    if ctx.options.summary:
+        parts.append(_short_document(ctx, bodies, highlights))
+        parts.append("{\\footnotesize\\setlength{\\itemsep}{0pt}\\setlength{\\parskip}{0pt}\n"
+                     + _bibliography(ctx) + "}\n")
+        parts.append(r"\end{document}" + "\n")
+        return "\n".join(parts), [k for k, _, _ in bodies], omitted
     parts.append(_summary(ctx, [(k, t) for k, t, _ in bodies], highlights))
     for key, title_, body in bodies:
         parts.append(r"\section{" + title_ + r"}\label{sec:" + key + "}\n")
@@ -204,10 +258,120 @@ def build_document(ctx: ReportContext) -> tuple[str, list[str], dict[str, str]]:
     return tex, [k for k, _, _ in bodies], omitted
 
 
+def _variants(ctx: ReportContext, cls: type[Section]) -> list[tuple[ReportContext, str, str]]:
+    """``(context, key suffix, title suffix)`` of each build of a section: one per depth and
+    width of ``--depths``/``--widths`` for a section that depends on them, else one."""
+    o = ctx.options
+    if not cls.per_depth or (len(o.depths) == 1 and len(o.widths) == 1):
+        return [(ctx, "", "")]
+    out = []
+    for depth in o.depths:
+        for width in o.widths:
+            suffix = ((f"-L{depth}" if len(o.depths) > 1 else "")
+                      + (f"-n{width}" if len(o.widths) > 1 else ""))
+            what = ", ".join(([f"$L = {depth}$"] if len(o.depths) > 1 else [])
+                             + ([f"$n = {width}$"] if len(o.widths) > 1 else []))
+            vctx = dataclasses.replace(
+                ctx, options=dataclasses.replace(o, depth=depth, width=width), suffix=suffix)
+            vctx._cache = {}  # predictions and simulations are per depth and width
+            out.append((vctx, suffix, r" \texorpdfstring{(" + what + ")}{(" + what.replace(
+                "$", "") + ")}"))
+    return out
+
+
+def _plain_variant(suffix: str) -> str:
+    return f" ({suffix[1:].replace('-', ', ')})" if suffix else ""
+
+
+_RE_LABEL = re.compile(r"\\label\{([^}]*)\}")
+
+
+def _rename_labels(body: str, highlights: list[str], key: str, suffix: str
+                   ) -> tuple[str, list[str]]:
+    """Labels defined in one build of a section (and the section's own label, and the names of
+    its table and figure markers) with ``suffix`` appended, in its body and its findings, so
+    that several builds of one section live in one document."""
+    names = {"sec:" + key, *_RE_LABEL.findall(body)}
+
+    def fix(text: str) -> str:
+        for n in names:
+            for cmd in ("label", "ref", "pageref"):
+                text = text.replace("\\" + cmd + "{" + n + "}", "\\" + cmd + "{" + n + suffix + "}")
+        return re.sub(r"^(% vgmath-(?:table|figure)(?:-end)?: )(\S+)$",
+                      lambda m: m.group(1) + (m.group(2) if m.group(2).endswith(suffix)
+                                              else m.group(2) + suffix), text, flags=re.M)
+
+    return fix(body), [fix(h) for h in highlights]
+
+
+_RE_FIGURE = re.compile(r"^% vgmath-figure: .*?^% vgmath-figure-end: [^\n]*\n", re.S | re.M)
+_RE_NON_PASS = re.compile(r"\\paragraph\{Profiles that did not pass\.\}.*?\\end\{itemize\}\n",
+                          re.S)
+
+
+def _short_document(ctx: ReportContext, bodies: Sequence[tuple[str, str, str]],
+                    highlights: list[str]) -> str:
+    """``--summary``: the setting, the findings with the one-sentence explanation of each
+    profile that did not pass, then the depth figure and the depth table (bare verdicts): a
+    page of text, the figure's page and the table's page."""
+    o = ctx.options
+    out = [
+        r"\noindent\textbf{Summary.} Mean-field predictions" + ctx.cite("poole2016",
+                                                                        "schoenholz2017")
+        + r" of the gradient second moment through depth"
+        + (r", checked against Monte Carlo simulation" if o.simulate else "") + r". Chains"
+        r" of depth $L = " + _values(o.depths) + r"$ and width $n = " + _values(o.widths)
+        + r"$, $\sigma_b^2 = " + sp_latex(o.sigma_b2) + "$"
+        + (r"; " + str(o.trials) + r" networks per chain, seed " + str(o.seed)
+           + r", level $\alpha = " + L.fmt_float(o.alpha, 3) + "$" if o.simulate else "")
+        + r". The full report (\texttt{vgmath report} without \texttt{-{}-summary}) derives"
+        r" and explains every number.",
+        "",
+    ]
+    if highlights:
+        found = [re.sub(r", Section~\\ref\{sec:depth-rejected[^}]*\}", "",
+                        re.sub(r"below Table~\\ref\{tab:depth[^}]*\}", "below", h))
+                 for h in highlights]
+        out += [r"\begin{itemize}", *(r"\item " + h for h in found), r"\end{itemize}", ""]
+    for key, _title, body in bodies:
+        if key in ctx.failed:
+            out.append(body)
+            continue
+        non_pass = _RE_NON_PASS.search(body)
+        if non_pass:  # right after the findings, which point to it
+            out.append(r"{\small\setlength{\itemsep}{0pt}" + non_pass.group(0) + "}")
+        out.extend(m.group(0) for m in _RE_FIGURE.finditer(body))
+        name = "depth" + key[len("depth"):]
+        table = re.search(r"^% vgmath-table: " + re.escape(name) + r"\n.*?^% vgmath-table-end: "
+                          + re.escape(name) + r"\n", body, re.S | re.M)
+        if table:
+            out.append(_compact_verdicts(table.group(0)))
+    return "\n".join(out) + "\n"
+
+
+_RE_VERDICT_CELL = re.compile(
+    r"(PASS|\\textbf\{FAIL\}|\\textit\{INCONCLUSIVE\}) \([^&\\]*?\)(?= \\\\)")
+
+
+def _compact_verdicts(table: str) -> str:
+    """The depth table with bare verdicts (the coverage is in the explanations below it)."""
+    table = _RE_VERDICT_CELL.sub(lambda m: m.group(1), table)
+    return table.replace(r">{\raggedright\arraybackslash}p{2.9cm}@{}}", "l@{}}")
+
+
+def _failed_body(reason: str) -> str:
+    if len(reason) > 400:
+        reason = reason[:397] + "..."
+    return (r"\emph{This section could not be built:} " + L.escape_text(reason, breakable=True)
+            + ". The other sections are unaffected.\n")
+
+
 def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights: list[str]) -> str:
     o = ctx.options
-    acts = ", ".join(L.escape_text(lab, breakable=True) for lab, _ in o.activations)
-    inits = ", ".join(L.escape_text(lab, breakable=True) for lab, _ in o.inits)
+    # the Monte Carlo check is in the depth and recurrent sections
+    checked = bool({"depth", "recurrent"} & set(ctx.planned))
+    acts = ", ".join(L.label_text(lab) for lab, _ in o.activations)
+    inits = ", ".join(L.label_text(lab) for lab, _ in o.inits)
     lines = [
         r"\begin{abstract}",
         r"\noindent This report explains, predicts and checks the vanishing (and exploding)"
@@ -219,14 +383,17 @@ def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights
         + ctx.cite("poole2016", "schoenholz2017") + r", of which the classical"
         r" initialisation rules" + ctx.cite("glorot2010", "he2015") + r" are special cases"
         + (r"; they are checked against Monte Carlo simulations of independent random"
-           r" networks with a statistical test per layer" if o.simulate else
-           r"; this is a theory-only report (no Monte Carlo simulation was run)")
+           r" networks with a statistical test per layer" if o.simulate and checked else
+           r"; this is a theory-only report (no Monte Carlo simulation was run)"
+           if not o.simulate else "")
         + ".",
         r"\end{abstract}",
         "",
         r"\noindent The vanishing-gradient problem is the exponential decay, with depth, of the"
-        r" gradient that reaches the early layers of a deep network; its first careful analyses"
-        r" concern recurrent networks" + ctx.cite("pascanu2013") + r". Linear networks"
+        r" gradient that reaches the early layers of a deep network; it was first analysed"
+        r" for recurrent networks" + ctx.cite("hochreiter1991", "bengio1994")
+        + r" and revisited for them by Pascanu et al." + ctx.cite("pascanu2013")
+        + r". Linear networks"
         r" already show the role of the weight scale" + ctx.cite("saxe2014") + r"; for"
         r" nonlinear networks the relevant quantity is the per-layer gradient factor"
         r" $\chi$ of mean-field theory" + ctx.cite("poole2016", "schoenholz2017")
@@ -235,17 +402,19 @@ def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights
         r" and self-normalising activations" + ctx.cite("pennington2017", "klambauer2017")
         + r" are two ways of keeping $\chi$ close to 1.",
         "",
-        r"\paragraph{Setting.} Chains of depth $L = " + str(o.depth) + r"$ and width $n = "
-        + str(o.width) + r"$ with bias variance $\sigma_b^2 = " + sp_latex(o.sigma_b2)
+        r"\paragraph{Setting.} Chains of depth $L = " + _values(o.depths)
+        + r"$ and width $n = " + _values(o.widths) + r"$ with bias variance $\sigma_b^2 = "
+        + sp_latex(o.sigma_b2)
         + r"$" + (
             r"; Monte Carlo: " + str(o.trials) + r" independent networks per chain, seed "
             + str(o.seed) + r", tests at level $\alpha = " + L.fmt_float(o.alpha, 3) + r"$"
-            if o.simulate else ""
-        ) + r". Saturation threshold $\varepsilon = " + sp_latex(o.eps) + r"$. Read-out: "
-        + (r"$\varphi$ on the output layer too (the gradient ratios include $\chi^L$)"
-           if o.readout == "activation" else
-           r"linear (no $\varphi$ on the output layer, as in neural-tangents and PyTorch)")
-        + "."
+            if o.simulate and checked else ""
+        ) + ((r". Saturation threshold $\varepsilon = " + sp_latex(o.eps) + "$")
+             if "activations" in ctx.planned else "") + r". Read-out: " + (
+            r"$\varphi$ on the output layer too (the gradient ratios include $\chi^L$)"
+            if o.readout == "activation" else
+            r"linear (no $\varphi$ on the output layer, as in neural-tangents and PyTorch)"
+        ) + "."
         r" The numbers behind every table and figure are in the \nolinkurl{data/} folder"
         r" beside this document.",
         "",
@@ -263,6 +432,10 @@ def _summary(ctx: ReportContext, sections: Sequence[tuple[str, str]], highlights
     return "\n".join(lines) + "\n"
 
 
+def _values(vs: Sequence[int]) -> str:
+    return ", ".join(str(v) for v in vs)
+
+
 def sp_latex(v: Any) -> str:
     import sympy as sp
 
@@ -272,10 +445,11 @@ def sp_latex(v: Any) -> str:
 
 
 def _bibliography(ctx: ReportContext) -> str:
-    # every reference is listed; the summary cites all of them
+    # the works cited, in a fixed order
     lines = [r"\begin{thebibliography}{99}"]
     for key, text in REFERENCES.items():
-        lines.append(r"\bibitem{" + key + "} " + text)
+        if key in ctx.cited:
+            lines.append(r"\bibitem{" + key + "} " + text)
     lines.append(r"\end{thebibliography}")
     return "\n".join(lines) + "\n"
 
@@ -319,6 +493,10 @@ def report(
     eps: Any = "1/100",
     alpha: float = 0.01,
     training: Any = None,
+    sections: Any = None,
+    depths: Any = None,
+    widths: Any = None,
+    summary: bool = False,
     latex: str = "auto",
     progress: bool = False,
     readout: str = "activation",
@@ -342,6 +520,14 @@ def report(
     ``depth`` steps with hidden size min(``width``, 64) and min(``trials``, 200) networks.
     ``training``: files saved by ``vg.train_study``/``vgmath train-study`` (trainability and
     mitigations studies get their figure and table) for the section "Does it train?".
+    ``sections``: the sections to build, in this order (keys or aliases, see
+    :data:`vgmath.reporting.core.SECTION_ALIASES`; a comma-separated string also works);
+    default: all. A section that raises while building is reported in its place and the
+    others are built. ``depths``/``widths``: several depths and widths (instead of
+    ``depth``/``width``); the sections that show depth profiles (initialisations, depth,
+    recurrent) are built once for each combination, the others at the first.
+    ``summary=True``: a short document (about two pages) with the findings, the depth figure
+    and the depth table, the part a paper would keep (``sections`` is then ignored).
 
     Raises :class:`vgmath.InvalidArgumentError` for bad options (before any work is done) and
     :class:`vgmath.reporting.latex.LatexError` if the generated document does not compile (the
@@ -350,6 +536,8 @@ def report(
     from ..core.version import __version__
 
     out_path = _check_out(out)
+    if not isinstance(summary, bool):
+        raise InvalidArgumentError("summary", summary, "expected True or False")
     if not isinstance(simulate, bool):
         raise InvalidArgumentError("simulate", simulate, "expected True or False")
     if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not 0 < alpha < 1:
@@ -365,11 +553,15 @@ def report(
         raise InvalidArgumentError("seed", seed, "must be a non-negative integer")
     if readout not in READOUTS:
         raise InvalidArgumentError("readout", readout, f"expected one of {READOUTS}")
+    depth_list = _int_list("depths", depths, depth, 10_000)
+    width_list = _int_list("widths", widths, width, 100_000)
     options = ReportOptions(
         activations=coerce_activations(activations),
         inits=coerce_inits(inits),
-        depth=positive_int("depth", depth, maximum=10_000),
-        width=positive_int("width", width, maximum=100_000),
+        depth=depth_list[0],
+        width=width_list[0],
+        depths=depth_list,
+        widths=width_list,
         trials=positive_int("trials", trials, maximum=10_000_000),
         seed=seed,
         simulate=simulate,
@@ -378,6 +570,8 @@ def report(
         alpha=float(alpha),
         training=_training_files(training),
         readout=readout,
+        sections=("depth",) if summary else coerce_sections(sections),
+        summary=summary,
     )
     if simulate and options.trials < 2:
         raise InvalidArgumentError("trials", trials, "needs at least 2 networks for a CI")
@@ -394,6 +588,8 @@ def report(
         tex_path = tmp / "report.tex"
         tex_path.write_text(tex, encoding="utf-8")
         ctx.files.append("report.tex")
+        for path in write_fragments(tex, tmp, ctx.cited):
+            ctx.files.append(path.relative_to(tmp).as_posix())
         result_log: L.LatexLog | None = None
         pdf_name: str | None = None
         compile_error: L.LatexError | None = None
@@ -429,6 +625,7 @@ def report(
             "options": options.to_dict(),
             "sections": included,
             "omitted": omitted,
+            "failed": dict(ctx.failed),
             "references": sorted(ctx.cited),
             "files": {
                 rel: _sha256(tmp / rel)
@@ -450,6 +647,7 @@ def report(
         pdf=(out_path / pdf_name) if pdf_name else None,
         sections=tuple(included),
         omitted=omitted,
+        failed=dict(ctx.failed),
         files=tuple(sorted(set(ctx.files) | {MANIFEST})),
         timings=dict(ctx.timings),
         engine=engine,

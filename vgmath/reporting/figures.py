@@ -106,8 +106,21 @@ def save(fig: Figure, directory: Path, stem: str, *, version: str) -> tuple[Path
 
 
 def mpl_text(text: str) -> str:
-    """User text made safe for matplotlib: no mathtext (``$`` escaped), and never the
-    ``_nolegend_`` convention (a leading underscore hides a legend entry)."""
+    """User text made safe for matplotlib: no mathtext (``$`` escaped) unless its ``$...$``
+    parts are in the report's safe subset (:func:`vgmath.reporting.latex.safe_math`) and
+    matplotlib's mathtext parses them, and never the ``_nolegend_`` convention (a leading
+    underscore hides a legend entry)."""
+    from .latex import math_parts
+
+    if math_parts(text) is not None:
+        try:
+            from matplotlib.mathtext import MathTextParser
+
+            MathTextParser("path").parse(str(text))
+        except Exception:  # mathtext lacks a command: shown as plain text
+            pass
+        else:
+            return (" " + str(text)) if str(text).startswith("_") else str(text)
     s = "".join(ch if _has_glyph(ch) else f"[U+{ord(ch):04X}]" for ch in str(text))
     s = s.replace("$", r"\$")
     return (" " + s) if s.startswith("_") else s
@@ -158,10 +171,12 @@ def activation_figure(
     sup: float | None,
     inf: float | None,
     kinks: Sequence[float] = (),
+    narrow: Sequence[float] = (),
 ) -> Figure:
     """φ and φ′ side by side on the grid ``xs``, the saturation region {|φ′| < eps} shaded in
     both panels, the certified sup/inf of φ′ as dashed lines and kinks as dotted lines; one
-    shared legend below the panels."""
+    shared legend below the panels. ``narrow``: centres of saturated intervals too thin to
+    see when shaded (where φ′ crosses zero), marked by a triangle on the φ′ axis."""
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
@@ -204,6 +219,14 @@ def activation_figure(
         if kinks:
             handles.append(Line2D([], [], color="0.45", lw=0.7, ls=":"))
             labels.append("kink")
+        shown = [c for c in narrow if lo < c < hi]
+        if shown:
+            for c in shown:
+                for ax in (ax1, ax2):
+                    ax.axvline(c, color="#b2182b", lw=0.6, ls="-", alpha=0.6)
+                ax2.plot([c], [0.0], marker="v", color="#b2182b", ms=5, ls="none", zorder=5)
+            handles.append(Line2D([], [], color="#b2182b", marker="v", ms=5, lw=0.6))
+            labels.append("thin saturated interval (φ′ crosses 0)")
         # one legend row when it fits the width, otherwise two (the bottom margin has room)
         ncol = len(labels) if sum(len(t) + 6 for t in labels) <= 95 else math.ceil(len(labels) / 2)
         fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0),
@@ -310,12 +333,14 @@ def phase_diagram(
     sigma_w2_critical: np.ndarray,
     activation_label: str,
     xlim: tuple[float, float],
-    markers: Sequence[tuple[str, float, float]] = (),
+    markers: Sequence[tuple[str, float, float] | tuple[str, float, float, str]] = (),
 ) -> Figure:
     """The (σ_w², σ_b²) plane with the critical line χ₁ = 1 separating the ordered phase
     (χ₁ < 1: vanishing gradients) from the chaotic phase (χ₁ > 1: exploding gradients).
 
-    ``markers`` are labelled points (e.g. initialisation schemes at σ_b² = 0).
+    ``markers`` are labelled points (e.g. initialisation schemes at σ_b² = 0): ``(name, σ_w²,
+    σ_b²)`` or ``(name, σ_w², σ_b², phase)``; the legend reads "name: σ_w² = value, phase"
+    with σ_w² typeset as mathematics.
     """
     sb = np.asarray(sigma_b2, dtype=float)
     sw = np.asarray(sigma_w2_critical, dtype=float)
@@ -337,9 +362,13 @@ def phase_diagram(
                 "ordered\n(vanishing)", ha="left", va="center", fontsize=8)
         ax.text(xlim[1] - 0.03 * (xlim[1] - xlim[0]), y_txt * 0.5,
                 "chaotic\n(exploding)", ha="right", va="center", fontsize=8)
-        for k, (name, x, y) in enumerate(markers):
+        for k, marker in enumerate(markers):
+            name, x, y = marker[0], marker[1], marker[2]
+            text = mpl_text(name) + f": $\\sigma_w^2 = {x:.4g}$"
+            if len(marker) > 3:
+                text += ", " + mpl_text(marker[3])  # type: ignore[misc]
             ax.plot([x], [y], marker="o", ms=5, color=PALETTE[(k + 1) % len(PALETTE)],
-                    ls="none", label=mpl_text(name), clip_on=False, zorder=4)
+                    ls="none", label=text, clip_on=False, zorder=4)
         ax.set_xlim(*xlim)
         ax.set_ylim(0.0, ymax)
         ax.set_xlabel(r"$\sigma_w^2$")
@@ -418,13 +447,17 @@ def time_figure(
         ax2.set_xlabel("time step t")
         ax2.set_ylabel(r"mean $\log_{10}\Vert\partial h_T/\partial h_t\Vert_2$", fontsize=8)
         ax2.set_title("Jacobian norm and Pascanu bound", fontsize=9)
+        # each panel explains its own line styles; the shared legend gives the colours
+        ax1.legend([Line2D([], [], color="0.3", lw=1.2),
+                    Line2D([], [], color="0.3", marker="o", ms=3.5, mfc="white", lw=0)],
+                   ["mean field", f"Monte Carlo mean, {ci_label}"], loc="lower right",
+                   fontsize=6.5, frameon=True, framealpha=0.85)
+        ax2.legend([Line2D([], [], color="0.3", lw=1.3),
+                    Line2D([], [], color="0.3", lw=1.0, ls="--")],
+                   ["measured norm", "bound (γ‖W‖₂)^(T−t)"], loc="lower left",
+                   fontsize=6.5, frameon=True, framealpha=0.85)
         handles = [Line2D([], [], color=c, lw=1.4) for c in colours.values()]
         labels = [mpl_text(n) for n in colours]
-        handles += [Line2D([], [], color="0.3", marker="o", ms=3.5, mfc="white", lw=0),
-                    Line2D([], [], color="0.3", lw=1.2),
-                    Line2D([], [], color="0.3", lw=1.0, ls="--")]
-        labels += [f"Monte Carlo mean, {ci_label}", "left: mean field; right: measured norm",
-                   "bound (γ‖W‖₂)^(T−t)"]
         fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0),
-                   ncol=4, frameon=False, fontsize=7.5)
+                   ncol=min(len(labels), 5), frameon=False, fontsize=7.5)
     return fig

@@ -46,11 +46,13 @@ __all__ = [
     "fmt_exact",
     "fmt_exact_set",
     "fmt_float",
+    "label_text",
     "longtable",
     "parse_log",
     "pdf_string",
     "preamble",
     "readable_text",
+    "safe_math",
 ]
 
 
@@ -400,8 +402,8 @@ def longtable(
     row_sep: str = "",
 ) -> str:
     """A booktabs table: a ``longtable`` (breaks across pages, repeats its header) when it has
-    more than :data:`LONG_ROWS` rows, otherwise a ``tabular`` in a ``table`` float fixed in
-    place.
+    more than :data:`LONG_ROWS` rows, otherwise a ``tabular`` in a ``table`` float (placed
+    here, at the top or bottom of a page, or on a page of floats: ``[htbp]``).
 
     Cells must already be LaTeX. ``name`` is written in a ``% vgmath-table: name`` comment on
     the line before the table (and ``% vgmath-table-end: name`` after it) so that tests and
@@ -424,7 +426,7 @@ def longtable(
     if len(body) <= LONG_ROWS:
         lines = [
             f"% vgmath-table: {name}",
-            r"\begin{table}[H]",
+            r"\begin{table}[htbp]",
             r"\centering" + size,
             r"\setlength{\tabcolsep}{4pt}",
             r"\caption{" + caption + r"}\label{" + label + "}",
@@ -484,6 +486,8 @@ def preamble(*, title: str, author: str, pdf_title: str) -> str:
             r"\usepackage{booktabs}",
             r"\usepackage{longtable}",
             r"\usepackage{float}",
+            # floats stay in their own section when placeins is installed (texlive-latex-extra)
+            r"\IfFileExists{placeins.sty}{\usepackage[section]{placeins}}{}",
             r"\usepackage[table]{xcolor}",
             r"\usepackage[font=small,labelfont=bf]{caption}",
             r"\usepackage[hidelinks,pdfcreator={vgmath},pdfproducer={vgmath}]{hyperref}",
@@ -665,3 +669,121 @@ def compile_latex(
         log=log,
         seconds=time.perf_counter() - t0,
     )
+
+
+# --------------------------------------------------------------------------- math in labels
+
+#: The commands a label may use inside ``$...$`` (no argument unless listed in _ARGS).
+MATH_COMMANDS: frozenset[str] = frozenset({
+    *(g for g in ("alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta",
+                  "theta", "vartheta", "iota", "kappa", "lambda", "mu", "nu", "xi", "pi",
+                  "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi", "omega",
+                  "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Phi", "Psi",
+                  "Omega")),
+    "tanh", "sinh", "cosh", "sin", "cos", "tan", "exp", "log", "ln", "max", "min", "erf",
+    "cdot", "times", "pm", "mp", "infty", "prime", "le", "ge", "leq", "geq", "ne", "approx",
+    "to", "ell", ",", ";", "!", "quad",
+    "frac", "sqrt", "mathrm", "mathbf", "mathit", "mathcal", "operatorname", "bar", "hat",
+    "tilde",
+})
+#: commands taking arguments: name -> number of braced arguments
+_ARGS = {"frac": 2, "sqrt": 1, "mathrm": 1, "mathbf": 1, "mathit": 1, "mathcal": 1,
+         "operatorname": 1, "bar": 1, "hat": 1, "tilde": 1}
+_MATH_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                  " +-*/=,.;:()[]|<>!")  # a prime only right after an atom
+
+
+class _Unsafe(ValueError):
+    pass
+
+
+def _parse_group(s: str, i: int, depth: int) -> int:
+    """Parse ``{...}`` at s[i]; return the index after it."""
+    if i >= len(s) or s[i] != "{":
+        raise _Unsafe("expected {")
+    j = _parse_math(s, i + 1, depth + 1, closing=True)
+    return j + 1
+
+
+def _parse_atom(s: str, i: int, depth: int) -> int:
+    ch = s[i]
+    if ch == "{":
+        return _parse_group(s, i, depth)
+    if ch == "\\":
+        m = re.match(r"\\([A-Za-z]+|[,;!])", s[i:])
+        if not m or m.group(1) not in MATH_COMMANDS:
+            raise _Unsafe("command not allowed")
+        j = i + m.end()
+        for _ in range(_ARGS.get(m.group(1), 0)):
+            j = _parse_group(s, j, depth)
+        return j
+    if ch in _MATH_CHARS and ch != " ":
+        return i + 1
+    raise _Unsafe(f"character {ch!r} not allowed")
+
+
+def _parse_math(s: str, i: int, depth: int, closing: bool) -> int:
+    if depth > 6:
+        raise _Unsafe("too deeply nested")
+    while i < len(s):
+        ch = s[i]
+        if ch == "}":
+            if not closing:
+                raise _Unsafe("unbalanced }")
+            return i
+        if ch == " ":
+            i += 1
+            continue
+        if ch in "_^":
+            raise _Unsafe("a sub- or superscript needs something before it")
+        i = _parse_atom(s, i, depth)
+        # scripts: at most one _ and one ^ per atom, primes before a ^ only
+        while i < len(s) and s[i] == "'":
+            i += 1
+        seen: set[str] = set()
+        while i < len(s) and s[i] in "_^":
+            if s[i] in seen:
+                raise _Unsafe("double script")
+            seen.add(s[i])
+            i += 1
+            if i >= len(s) or s[i] in " _^}":
+                raise _Unsafe("empty script")
+            i = _parse_atom(s, i, depth)
+    if closing:
+        raise _Unsafe("unbalanced {")
+    return i
+
+
+def safe_math(tex: str) -> bool:
+    """Whether ``tex`` (the inside of ``$...$``) is in the small LaTeX subset a label may use:
+    letters, digits, a few operators, balanced braces, sub- and superscripts (one of each per
+    atom) and the commands of :data:`MATH_COMMANDS` (Greek letters, function names, \\frac,
+    \\sqrt, \\mathrm, ...). Nothing that defines, reads, writes or changes catcodes can pass."""
+    if not tex.strip() or len(tex) > 200:
+        return False
+    try:
+        _parse_math(tex, 0, 0, closing=False)
+    except _Unsafe:
+        return False
+    return True
+
+
+def math_parts(text: Any) -> list[str] | None:
+    """The label split at ``$`` when it holds math parts that all pass :func:`safe_math`
+    (odd items are math), else None."""
+    parts = str(text).split("$")
+    if len(parts) >= 3 and len(parts) % 2 == 1 and all(safe_math(p) for p in parts[1::2]):
+        return parts
+    return None
+
+
+def label_text(text: Any) -> str:
+    """A user label for the document: ``$...$`` parts typeset as mathematics when every one of
+    them passes :func:`safe_math`, the rest escaped; otherwise the whole label escaped
+    (verbatim), as :func:`escape_text` with ``breakable=True``."""
+    s = str(text)
+    parts = math_parts(s)
+    if parts is not None:
+        return "".join(escape_text(p, breakable=True) if k % 2 == 0 else "$" + p + "$"
+                       for k, p in enumerate(parts))
+    return escape_text(s, breakable=True)

@@ -125,13 +125,25 @@ class ActivationsSection(Section):
     def build(self, ctx: ReportContext) -> str:
         o = ctx.options
         eps = o.eps
+        has_sigmoid = any(act.name == "sigmoid" and not act.source for _, act in o.activations)
+        textbook = (
+            r" For the sigmoid $s = 1/4$ and the bound is below $10^{-3}$ after five units:"
+            if has_sigmoid else
+            r" When $s < 1$ the bound decays geometrically in $L$ (for the logistic sigmoid"
+            r" $s = 1/4$):"
+        )
         out = [
             r"A gradient passing backwards through a chain of $L$ units $x_i = "
-            r"\varphi(x_{i-1})$ is multiplied by $\prod_{i=1}^{L}\varphi'(x_i)$, so"
-            r" \[\Big|\prod_{i=1}^{L}\varphi'(x_i)\Big| \le \Big(\sup_x|\varphi'(x)|\Big)^{L}.\]"
-            r" For the sigmoid $\sup\varphi' = 1/4$ and the bound is below $10^{-3}$ after five"
-            r" units: the textbook form of the vanishing-gradient problem"
-            + ctx.cite("glorot2010") + r". Below, the supremum and infimum of $\varphi'$ are"
+            r"\varphi(x_{i-1})$ \emph{without weights} is multiplied by"
+            r" $\prod_{i=1}^{L}\varphi'(x_i)$, so"
+            r" \[\Big|\prod_{i=1}^{L}\varphi'(x_i)\Big| \le s^{L},\qquad"
+            r" s = \sup_x|\varphi'(x)|.\]" + textbook
+            + r" the textbook form of the vanishing-gradient problem"
+            + ctx.cite("hochreiter1991", "bengio1994") + r". Weights change the picture: a"
+            r" layer multiplies the gradient second moment by $\sigma_w^2\,\E[\varphi'^2]$,"
+            r" not by $\varphi'^2$, so a large enough weight scale offsets any $s < 1$"
+            + ctx.see("edge_of_chaos", " (@ gives the critical weight scales)")
+            + r". Below, the supremum and infimum of $\varphi'$ are"
             r" \emph{derived}, not assumed: from the critical points of $\varphi''$ on each"
             r" smooth piece, the values and one-sided limits at kinks and the limits at"
             r" $\pm\infty$; a value is exact when it is proved exactly, otherwise it is"
@@ -163,12 +175,13 @@ class ActivationsSection(Section):
                                   "error": str(err)})
                 continue
             phi_tex, dphi_tex, pnote = _definition_latex(act)
+            bound_tex = _readable(bound.latex(), partial(_bound_latex, bound))
             cite = ""
             if act.name in _ACT_CITES and not act.source:
                 cite = ctx.cite(_ACT_CITES[act.name])
             # the catalog's one-line description, unless it is itself a formula in plain text
             # (the typeset definition below says that better)
-            plain_doc = act.doc and not act.source and not any(c in act.doc for c in "^{}")
+            plain_doc = act.doc and not act.source and not _looks_like_code(act.doc)
             desc = _t(act.doc) if plain_doc else (
                 "a user-defined expression" if act.source else "")
             sec = [
@@ -185,18 +198,21 @@ class ActivationsSection(Section):
                 r"\emph{Derivative} (SymPy):",
                 L.fit_display(dphi_tex),
                 r"\emph{Certified bound:}",
-                L.fit_display(_readable(bound.latex(), partial(_bound_latex, bound))),
-                r"\emph{How it was derived:} supremum from " + L.readable_text(bound.sup_method)
-                + r"; infimum from " + L.readable_text(bound.inf_method) + ". "
-                + ("Both values are exact." if bound.exact else
+                L.fit_display(bound_tex),
+                r"\emph{How it was derived:} supremum from " + method_text(bound.sup_method)
+                + r"; infimum from " + method_text(bound.inf_method) + ". "
+                + (_exact_sentence(bound_tex) if bound.exact else
                    "Values that are not exact are certified enclosures (the $\\pm$ term is a"
                    " rigorous bound on the error)."),
                 "",
                 r"\emph{Saturation region} ($|\varphi'(x)| < " + sp.latex(eps) + r"$):",
                 L.fit_display(_readable(region.latex(), partial(_region_latex, region))),
-                r"\emph{Chain bound:} ",
-                L.fit_display(_readable(chain.latex(), partial(_chain_latex, chain))),
+                r"\emph{Chain bound} (no weights):",
+                L.fit_display(_chain_latex(chain)),
             ]
+            thin = thin_intervals(act, region.region)
+            if thin:
+                sec.append(_thin_sentence(thin, eps))
             if any(len(o_.latex()) > _LONG or _LONG_DECIMAL.search(o_.latex())
                    for o_ in (bound, region, chain)):
                 sec.append(r"(Long values are shown rounded; the exact forms and all digits"
@@ -214,7 +230,7 @@ class ActivationsSection(Section):
                 fig = F.activation_figure(
                     label=label, xs=xs, phi=phi_v, dphi=dphi_v, saturation=sat,
                     eps=float(eps), sup=_num(bound.sup),
-                    inf=_num(bound.inf), kinks=kinks,
+                    inf=_num(bound.inf), kinks=kinks, narrow=[z for _, _, z in thin],
                 )
                 sec.append(ctx.figure(
                     fig, stem,
@@ -268,12 +284,17 @@ class ActivationsSection(Section):
                   zip((lab for lab, _ in o.activations), data_rows, strict=True)
                   if d.get("chain_depth_1e-3") is not None]
         if vanish:
+            others = len(o.activations) - len(vanish)
             self._highlights.append(
-                "Certified chain bounds: " + "; ".join(
-                    _t(lab) + r" units shrink any gradient below $10^{-3}$ after at most $"
-                    + str(dep) + "$ layers" for lab, dep in vanish)
-                + r" (Table~\ref{tab:activations}); the others have"
-                r" $\sup|\varphi'| \ge 1$, so the chain bound alone does not vanish."
+                r"Certified chain bounds for units \emph{without weights}: " + "; ".join(
+                    r"the product of $" + str(dep) + r"$ derivatives of " + _t(lab)
+                    + r" is below $10^{-3}$" for lab, dep in vanish)
+                + r" (Table~\ref{tab:activations})"
+                + (r"; the others have $\sup|\varphi'| \ge 1$, so their bound does not"
+                   r" vanish" if others else "")
+                + r". With weights, a layer multiplies the gradient second moment by"
+                r" $\sigma_w^2\,\E[\varphi'^2]$, which a large enough weight scale keeps at 1"
+                + ctx.see("edge_of_chaos", " (@)") + "."
             )
         ctx.write_table("activations", data_rows)
         ctx.write_json("activations-details", {"eps": str(eps), "activations": json_rows})
@@ -289,7 +310,7 @@ class ActivationsSection(Section):
         out.append(L.longtable(
             cols, rows_tex, name="activations", label="tab:activations",
             caption=r"Certified bounds on $\varphi'$, saturation regions, and"
-            r" $L_{10^{-3}}$: the smallest depth at which the chain bound"
+            r" $L_{10^{-3}}$: the smallest depth at which the chain bound without weights"
             r" $(\sup|\varphi'|)^{L}$ falls below $10^{-3}$ (``never'' when"
             r" $\sup|\varphi'| \ge 1$).",
             size=r"\footnotesize",
@@ -360,18 +381,105 @@ def _region_latex(r: Any) -> str:
 
 
 def _chain_latex(c: Any) -> str:
+    """``∏|φ′(x_i)| ≤ s^L`` with ``s = sup|φ′|`` defined, ``1^L`` shown as 1, and the
+    smallest depth at which the bound falls below the chain bound's threshold."""
     s = _num_tex(c.factor, c.factor_exact, c.factor_error)
     approx = s.startswith(r"\approx ")
     value = s[len(r"\approx "):] if approx else s
-    out = (r"\prod_{i=1}^{L} |\varphi'(x_i)| \le \Big(\sup_x |\varphi'(x)|\Big)^{L}"
-           + (r" \approx " if approx else " = ") + r"\left(" + value + r"\right)^{L}")
+    out = (r"\prod_{i=1}^{L} |\varphi'(x_i)| \le s^{L},\quad s = \sup_x |\varphi'(x)|"
+           + (r" \approx " if approx else " = ") + value)
+    one = c.factor_exact and sp.sympify(c.factor) == 1
     if c.eps is not None:
         if c.min_depth is not None:
             out += (r",\quad \min\{L : s^L < " + sp.latex(c.eps) + r"\} = "
                     + str(c.min_depth))
+        elif one:
+            out += r",\quad s^{L} = 1 \text{ for every } L \text{: the bound never vanishes}"
         else:
-            out += r",\quad \text{the bound never vanishes}"
+            out += r",\quad s \ge 1 \text{: the bound never vanishes}"
     return out
+
+
+_CODE = re.compile(r"\*|\w=|=\w|\b[A-Za-z_]{2,}\(|\bsqrt\b")
+
+
+def _looks_like_code(text: str) -> bool:
+    """A catalog description written as code (``scale * elu(x, alpha)``, ``max(0, x)``) or as a
+    formula in plain text; the typeset definition says it better."""
+    return bool(_CODE.search(text)) or any(c in text for c in "^{}")
+
+
+_RE_EQ = re.compile(r"(?P<lhs>\bx)\s*(?P<op>=|≈)\s*(?P<rhs>[-+]?[0-9A-Za-z_.()/*+-]+)")
+
+
+def method_text(text: str) -> str:
+    r"""A bound's method description as prose with mathematics: ``x=sqrt(2)`` → $x = \sqrt{2}$
+    (SymPy's printer on the parsed value); everything else through :func:`readable_text`."""
+    from ...symbolic.parse import as_sympy
+
+    out: list[str] = []
+    pos = 0
+    for m in _RE_EQ.finditer(text):
+        rhs = m.group("rhs").rstrip(".,;")
+        tail = m.group("rhs")[len(rhs):]
+        if re.fullmatch(r"[-+]?\d+(\.\d+)?", rhs):
+            # a decimal stays as written (SymPy would print its binary expansion)
+            out.append(L.readable_text(text[pos:m.start()]))
+            rel = "=" if m.group("op") == "=" else r"\approx"
+            out.append("$x " + rel + " " + rhs + "$" + L.escape_text(tail))
+            pos = m.end()
+            continue
+        try:
+            value = as_sympy("x", rhs)
+        except Exception:  # not a number: leave the text as it is
+            continue
+        if not value.is_number:
+            continue
+        out.append(L.readable_text(text[pos:m.start()]))
+        rel = "=" if m.group("op") == "=" else r"\approx"
+        out.append("$x " + rel + " " + sp.latex(value) + "$" + L.escape_text(tail))
+        pos = m.end()
+    out.append(L.readable_text(text[pos:]))
+    return "".join(out)
+
+
+def _exact_sentence(bound_tex: str) -> str:
+    if r"\approx" in bound_tex:
+        return ("Both values are exact; a long closed form is shown rounded ($\\approx$), the"
+                " closed form is in \\nolinkurl{data/activations-details.json}.")
+    return "Both values are exact."
+
+
+#: a bounded saturated interval narrower than this (in x) is invisible when shaded
+THIN = 0.2
+
+
+def thin_intervals(act: Any, region: sp.Set) -> list[tuple[float, float, float]]:
+    """Bounded intervals of the saturation region narrower than :data:`THIN` around a sign
+    change of φ′: ``(a, b, zero)`` with the zero of φ′ found by bisection."""
+    from scipy.optimize import brentq
+
+    out = []
+    for a, b in _intervals(region):
+        if not (math.isfinite(a) and math.isfinite(b)) or b - a >= THIN:
+            continue
+
+        def g(t: float) -> float:
+            return float(act.grad(np.array([t], dtype=float))[0])
+
+        ga, gb = g(a), g(b)
+        if ga * gb < 0:
+            out.append((a, b, float(brentq(g, a, b, xtol=1e-12))))
+    return out
+
+
+def _thin_sentence(thin: list[tuple[float, float, float]], eps: Any) -> str:
+    parts = [r"$(" + L.fmt_float(a, 4) + ", " + L.fmt_float(b, 4) + r")$ around the zero of"
+             r" $\varphi'$ at $x \approx " + L.fmt_float(z, 4) + "$" for a, b, z in thin]
+    return (r"The saturation region includes " + ", ".join(parts) + r": there $\varphi'$"
+            r" changes sign, so $|\varphi'| < " + sp.latex(eps) + r"$ on a thin interval"
+            r" although $\varphi'$ is not small on either side. It is too narrow to see"
+            r" shaded and is marked by a triangle in the figure.")
 
 
 _num = L.finite_float  # a finite float or None

@@ -16,8 +16,9 @@ def slug(index: int, label: str) -> str:
 
 
 def _t(text: Any) -> str:
-    """User-supplied text (labels): escaped, and breakable in narrow table columns."""
-    return L.escape_text(text, breakable=True)
+    """User-supplied text (labels): escaped, and breakable in narrow table columns; ``$...$``
+    parts in the safe subset of :func:`vgmath.reporting.latex.safe_math` typeset as math."""
+    return L.label_text(text)
 
 
 def _m(tex: str) -> str:

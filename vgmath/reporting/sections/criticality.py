@@ -16,10 +16,36 @@ from .common import _m, _t
 # --------------------------------------------------------------------------- edge of chaos
 
 
-def _phase_cell(chi: Any, phase: str) -> str:
+#: slope of the variance map above which a fixed point q* is reported as repelling
+_REPEL = 1.0 + 1e-9
+
+
+def repels(implication: Any) -> bool:
+    """Whether the fixed point of a gain's implication repels (the variance map's slope at
+    q* exceeds 1): q leaves it under any perturbation, so χ₁ there names no phase."""
+    slope = _num(getattr(implication, "slope", None))
+    return slope is not None and slope > _REPEL
+
+
+def _phase_cell(chi: Any, phase: str, implication: Any = None) -> str:
+    if implication is not None and repels(implication):
+        value = "" if chi is None or not _is_finite(chi) else _m(L.fmt_float(chi, 4)) + " "
+        return value + r"(repelling $q^*$)$^{\S}$"
     if chi is None or not _is_finite(chi):
         return _t(phase)
     return _m(L.fmt_float(chi, 4)) + " (" + _t(phase) + ")"
+
+
+def _q_star_is_zero(act: Any, fp: Any, sigma_b2: Any) -> bool:
+    """q* = 0 exactly although the root finder returns a tiny positive number: no bias,
+    φ(0) = 0 and a numerical q* below 1e-12."""
+    q = _num(fp.q_star)
+    if q is None or q >= 1e-12 or sp.sympify(sigma_b2) != 0:
+        return False
+    try:
+        return abs(float(act(np.array([0.0]))[0])) == 0.0
+    except Exception:  # pragma: no cover - a kernel that cannot evaluate at 0
+        return False
 
 
 @register
@@ -78,9 +104,9 @@ class EdgeOfChaosSection(Section):
                    else L.fmt_float(m2, 6)),
                 _m(L.fmt_exact(d.gain, max_len=22) if row.derived_exact
                    else L.fmt_float(d.gain, 6)),
-                _phase_cell(d.chi_1, d.phase),
+                _phase_cell(d.chi_1, d.phase, d),
                 _m(L.fmt_exact(pt.gain, max_len=22)) if pt is not None else "---",
-                _phase_cell(pt.chi_1, pt.phase) if pt is not None else "---",
+                _phase_cell(pt.chi_1, pt.phase, pt) if pt is not None else "---",
                 crit,
             ])
             data.append({
@@ -90,12 +116,15 @@ class EdgeOfChaosSection(Section):
                 "derived_gain": _num(d.gain),
                 "derived_gain_exact": str(d.gain) if row.derived_exact else "",
                 "derived_chi_1": _num(d.chi_1), "derived_q_star": _num(d.q_star),
-                "derived_phase": d.phase,
+                "derived_phase": d.phase, "derived_slope": _num(d.slope),
+                "derived_repelling": repels(d),
                 "pytorch_gain": None if pt is None else _num(pt.gain),
                 "pytorch_gain_exact": "" if pt is None else str(pt.gain),
                 "pytorch_chi_1": None if pt is None else _num(pt.chi_1),
                 "pytorch_q_star": None if pt is None else _num(pt.q_star),
                 "pytorch_phase": "" if pt is None else pt.phase,
+                "pytorch_slope": None if pt is None else _num(pt.slope),
+                "pytorch_repelling": False if pt is None else repels(pt),
                 "critical_sigma_w2": None if cp is None else _num(cp.sigma_w2),
                 "critical_sigma_w2_exact": "" if cp is None or not cp.exact
                 else str(cp.sigma_w2),
@@ -104,9 +133,16 @@ class EdgeOfChaosSection(Section):
             })
         ctx.write_table("gains", data, meta={"sigma_b2": str(o.sigma_b2)})
         notes = (r"Exact values are printed as closed forms or fractions, the others to the"
-                 r" digits shown (Gaussian moments accurate to about $10^{-12}$). ``exploding'':"
-                 r" from $q^0 = 1$ the forward second moment grows without bound, so there is no"
-                 r" finite fixed point.")
+                 r" digits shown (Gaussian moments accurate to about $10^{-12}$).")
+        phases = {r["derived_phase"] for r in data} | {r["pytorch_phase"] for r in data}
+        if "exploding" in phases:
+            notes += (r" ``exploding'': from $q^0 = 1$ the forward second moment grows"
+                      r" without bound, so there is no finite fixed point.")
+        if any(r["derived_repelling"] or r["pytorch_repelling"] for r in data):
+            notes += (r" $^{\S}$The fixed point $q^* = 1$ repels: the variance map's slope"
+                      r" there exceeds 1 (slopes in \nolinkurl{data/gains.csv}), so $q$ moves"
+                      r" away from it under any perturbation and $\chi_1$ at $q^*$ does not"
+                      r" say whether gradients vanish or explode in a deep network.")
         if daggers:
             notes += (r" $^{\dagger}$No $\sigma_w^2$ has $\chi_1 = 1$ at a finite fixed point"
                       r" (the reason is recorded in \nolinkurl{data/gains.json}).")
@@ -153,20 +189,28 @@ class PhaseDiagramSection(Section):
         groups: dict[str, list[str]] = {}
         phases: dict[str, str] = {}
         values: dict[str, sp.Expr] = {}
+        zeros = False
+        from ...symbolic.catalog import activation as _activation
+
+        tanh = _activation("tanh")
         for lab, s in markers_in:
             with ctx.timed("theory"):
                 fp = fixed_point("tanh", s, o.sigma_b2)
             groups.setdefault(str(s), []).append(lab)
             phases[str(s)] = fp.phase
             values[str(s)] = s
-            rows.append([_t(lab), _m(L.fmt_exact(s, max_len=20)), _m(L.fmt_float(fp.q_star, 4)),
+            zero = _q_star_is_zero(tanh, fp, o.sigma_b2)
+            zeros = zeros or zero
+            rows.append([_t(lab), _m(L.fmt_exact(s, max_len=20)),
+                         _m("0" if zero else L.fmt_float(fp.q_star, 4))
+                         + (r"$^{\circ}$" if zero else ""),
                          _m(L.fmt_float(fp.chi_1, 4)), _t(fp.phase)])
             mdata.append({"point": lab, "sigma_w2": float(s), "sigma_w2_exact": str(s),
-                          "sigma_b2": sb_mark, "q_star": _num(fp.q_star),
+                          "sigma_b2": sb_mark, "q_star": 0.0 if zero else _num(fp.q_star),
+                          "q_star_numerical": _num(fp.q_star),
                           "chi_1": _num(fp.chi_1), "phase": fp.phase})
         markers = [
-            (", ".join(labs) + f": σ_w² = {float(values[key]):.4g}, {phases[key]}",
-             float(values[key]), sb_mark)
+            (", ".join(labs), float(values[key]), sb_mark, phases[key])
             for key, labs in groups.items()
         ]
         xmax = max(4.0, 1.15 * max(m[1] for m in markers))
@@ -209,6 +253,11 @@ class PhaseDiagramSection(Section):
                 rows, name="phase-points-tanh", label="tab:phase-points",
                 caption=r"Fixed point $q^*$ of the forward map and $\chi_1$ for $\tanh$ at the"
                 r" marked points ($\sigma_b^2 = " + sp.latex(o.sigma_b2) + "$).",
+                notes=(r"$^{\circ}$$q^* = 0$ exactly (no bias and $\tanh(0) = 0$); $q^l$"
+                       r" approaches it only algebraically, like $1/l$, at $\sigma_w^2 = 1$,"
+                       r" and the root finder stops at a positive number below $10^{-12}$"
+                       r" (in \nolinkurl{data/phase-points-tanh.csv} as"
+                       r" \texttt{q\_star\_numerical})." if zeros else ""),
             ),
         ]
         return "\n".join(out) + "\n"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -92,8 +93,54 @@ def _verdict_cell(ver: Any) -> str:
     tested += "" if cov.layer0_tested else ", not layer 0"
     if verdict == "PASS":
         return "PASS" + tested + ")"
-    return (r"\textit{inconclusive}" + tested + "; " + str(len(ver.untestable_layers))
+    return (r"\textit{INCONCLUSIVE}" + tested + "; " + str(cov.claimed - cov.tested)
             + " untestable)")
+
+
+def _layers_text(layers: list[int]) -> str:
+    """``0--12, 15`` (runs of consecutive layers joined)."""
+    runs: list[list[int]] = []
+    for v in sorted(layers):
+        if runs and v == runs[-1][-1] + 1:
+            runs[-1].append(v)
+        else:
+            runs.append([v])
+    return ", ".join(str(r[0]) if len(r) == 1 else f"{r[0]}--{r[-1]}" for r in runs)
+
+
+def verdict_reason(ver: Any) -> str:
+    """One sentence (LaTeX) saying why a profile did not PASS, from its per-layer records."""
+    verdict = str(getattr(ver.verdict, "value", ver.verdict))
+    if verdict == "FAIL":
+        rej = [int(v) for v in ver.rejected_layers]
+        p = np.asarray(ver.p_adjusted, dtype=float)
+        pmin = float(np.nanmin(p)) if np.isfinite(p).any() else float("nan")
+        return (r"the simulated mean differs from the prediction by more than the finite-width"
+                r" allowance at layer" + ("s" if len(rej) > 1 else "") + " "
+                + _layers_text(rej) + r" (smallest Holm-adjusted $p = "
+                + L.fmt_float(pmin, 2) + r"$).")
+    if verdict != "INCONCLUSIVE":
+        return ""
+    groups: dict[str, list[int]] = {}
+    for layer, status, why in zip(ver.layers, ver.status, ver.reason, strict=True):
+        # the normalisation layer is fixed by construction: never claimed, never counted
+        if str(getattr(status, "value", status)) == "untestable" and why != NORMALISATION:
+            kind = why.split(" (")[0] if why else "untestable"
+            groups.setdefault(_REASONS.get(kind, kind), []).append(int(layer))
+    parts = [_t(kind) + " at layer" + ("s" if len(ls) > 1 else "") + " "
+             + _layers_text(ls) for kind, ls in groups.items()]
+    cov = ver.coverage
+    return ("nothing was rejected, but " + str(cov.claimed - cov.tested) + " of "
+            + str(cov.claimed) + " claimed layers could not be tested ("
+            + "; ".join(parts) + ").")
+
+
+NORMALISATION = "normalisation layer"
+#: the verifier's short reasons, said in full
+_REASONS = {
+    "too wide": "the finite-width allowance plus the confidence interval too wide to decide",
+    "heavy tails": "per-network values too heavy-tailed for a trustworthy mean",
+}
 
 
 @register
@@ -105,6 +152,7 @@ class DepthSection(Section):
         return list(self._highlights)
 
     key = "depth"
+    per_depth = True
     name = "gradients through depth"
     title = "Gradients through depth: theory against simulation"
     requires = (("theory.prediction", "predict"),)
@@ -158,7 +206,7 @@ class DepthSection(Section):
                r" correction across layers at family-wise level $\alpha = "
                + L.fmt_float(o.alpha, 3) + r"$. A profile is rejected (FAIL) when any layer"
                r" is; it passes (PASS) only when every layer was tested, and is"
-               r" \emph{inconclusive} when some layer could not be tested (finite-width bias"
+               r" INCONCLUSIVE when some layer could not be tested (finite-width bias"
                r" too large, heavy tails) and none was rejected."
                if ver_on else ""),
             "",
@@ -233,7 +281,8 @@ class DepthSection(Section):
                 row = [
                     _t(alab), _t(ilab),
                     _m(sp.latex(formula0)) if formula0 is not None else "---",
-                    _m(L.fmt_float(theory[0], 4)) + (r"$^{*}$" if exact0 is not None else ""),
+                    # the marker goes before the number: after it, it reads as an exponent
+                    (r"$^{*}$" if exact0 is not None else "") + _m(L.fmt_float(theory[0], 4)),
                     "---" if fw is None else _m(L.fmt_float(fw_grad[0], 4)),
                 ]
                 drow: dict[str, Any] = {
@@ -252,6 +301,7 @@ class DepthSection(Section):
                 if ver is not None:
                     row.append(_verdict_cell(ver))
                     drow.update({"verdict": str(getattr(ver.verdict, "value", ver.verdict)),
+                                 "reason": verdict_reason(ver),
                                  "passed": bool(ver.passed),
                                  "untestable_layers": " ".join(str(v) for v in
                                                                ver.untestable_layers),
@@ -262,6 +312,10 @@ class DepthSection(Section):
                                                     else float("nan"))})
                     if ver.rejected_layers:
                         appendix.append(self._verification_table(ctx, alab, ilab, ver))
+                if rec is not None:
+                    far = _far_off(theory, rec["mean"], rec["ci_low"], rec["ci_high"])
+                    drow["max_ratio_simulated_to_predicted"] = None if far is None else far[0]
+                    drow["max_ratio_layer"] = None if far is None else far[1]
                 rows_tex.append(row)
                 rows_data.append(drow)
                 if pred.formula is not None:
@@ -280,6 +334,9 @@ class DepthSection(Section):
                     ylabel=r"$E[(g^l)^2]\,/\,E[(g^L)^2]$",
                 )
                 names = ", ".join(_t(lab) for lab, _ in chunk)
+                chunk_labels = {lab for lab, _ in chunk}
+                far_text = _far_caption([r for r in rows_data
+                                         if r["activation"] in chunk_labels])
                 out.append(ctx.figure(
                     fig, f"depth-{k:02d}",
                     caption=r"Gradient second moment $\E[(g^l_i)^2]/\E[(g^L_i)^2]$ against the"
@@ -287,7 +344,7 @@ class DepthSection(Section):
                     + r"$), one panel per activation (" + names + r"), one colour per"
                     r" initialisation: mean-field theory (lines)"
                     + ((r" and Monte Carlo means with " + level + r" confidence intervals"
-                        r" (points)") if mc else "") + ".",
+                        r" (points)") if mc else "") + "." + _same_scale_note(ctx) + far_text,
                     label=f"fig:depth-{k}",
                     data={"layers": layers, "panels": [
                         {"activation": lab, "series": [
@@ -303,8 +360,11 @@ class DepthSection(Section):
         if ver_on:
             cols.append(L.Column("verdict", r">{\raggedright\arraybackslash}p{2.6cm}"))
         worst = min(rows_data, key=lambda r: r["predicted"])
+        tied = [r for r in rows_data if math.isclose(r["predicted"], worst["predicted"],
+                                                     rel_tol=1e-12)]
         self._highlights.append(
-            r"Strongest vanishing: " + _t(worst["activation"]) + " with " + _t(worst["init"])
+            r"Strongest vanishing: " + " and ".join(
+                _t(r["activation"]) + " with " + _t(r["init"]) for r in tied)
             + r", predicted $\E[(g^0_i)^2]/\E[(g^L_i)^2] = " + L.fmt_float(worst["predicted"], 3)
             + r"$ at depth " + str(o.depth) + r" (Table~\ref{tab:depth})."
         )
@@ -312,18 +372,21 @@ class DepthSection(Section):
             passed = [r for r in rows_data if r.get("verdict") == "PASS"]
             failed = [r for r in rows_data if r.get("verdict") == "FAIL"]
             unsure = [r for r in rows_data if r.get("verdict") == "INCONCLUSIVE"]
-            text = (f"Verification: {len(passed)} of {len(rows_data)} predicted profiles pass"
+            text = (f"Verification at depth $L = {o.depth}$: {len(passed)} of {len(rows_data)}"
+                    " predicted profiles pass"
                     r" (every layer tested) at family-wise level $\alpha = "
                     + L.fmt_float(o.alpha, 3) + "$")
-            if unsure:
-                text += ("; inconclusive (some layers untestable at width $n = " + str(o.width)
-                         + "$, nothing rejected): " + ", ".join(
-                             _t(r["activation"]) + " with " + _t(r["init"]) for r in unsure))
             if failed:
-                text += ("; rejected: " + ", ".join(
-                    _t(r["activation"]) + " with " + _t(r["init"]) for r in failed)
-                    + r" (Section~\ref{sec:depth-rejected})")
-            self._highlights.append(text + ".")
+                text += ("; " + str(len(failed)) + " FAIL (" + "; ".join(
+                    _t(r["activation"]) + " with " + _t(r["init"]) + ": " + r["reason"][:-1]
+                    for r in failed) + r", Section~\ref{sec:depth-rejected})")
+            if unsure:
+                text += ("; " + str(len(unsure)) + " INCONCLUSIVE (" + ", ".join(
+                    _t(r["activation"]) + " with " + _t(r["init"]) for r in unsure)
+                    + r": some layers untestable at width $n = " + str(o.width)
+                    + r"$, nothing rejected)")
+            self._highlights.append(text + r"; each is explained below Table~\ref{tab:depth}."
+                                    if failed or unsure else text + ".")
         ctx.write_table("depth", rows_data, meta={
             "depth": o.depth, "width": o.width, "trials": o.trials if mc else 0,
             "alpha": o.alpha})
@@ -354,22 +417,33 @@ class DepthSection(Section):
                 row_sep=r"[5pt]",
             ))
         out.append(_precision_paragraph(ctx))
+        non_pass = [r for r in rows_data if r.get("verdict") in ("FAIL", "INCONCLUSIVE")]
+        if non_pass:
+            out.append(r"\paragraph{Profiles that did not pass.} A profile PASSES when every"
+                       r" layer was tested and none rejected; it FAILS when a layer is"
+                       r" rejected, and is INCONCLUSIVE when nothing was rejected but some"
+                       r" layer could not be tested.")
+            out.append(r"\begin{itemize}")
+            out.extend(r"\item \textbf{" + r["verdict"] + "}, " + _t(r["activation"])
+                       + " with " + _t(r["init"]) + ": " + r["reason"] for r in non_pass)
+            out.append(r"\end{itemize}")
         if appendix:
             out.append(r"\subsection{Rejected profiles}\label{sec:depth-rejected}")
             out.append(r"The per-layer verdict tables of the profiles that the test rejects"
                        r" (claim: the finite-width prediction, or the mean-field one where there is"
-                       r" none; $B_l$: the estimated finite-width bias of a mean-field claim"
-                       r" and tol.: the allowance, in natural-log units; CI at level"
-                       r" $1-\alpha$, unadjusted; $p_\mathrm{Holm}$: adjusted across layers).")
+                       r" none; the claim, the simulated mean and its CI as decimal logarithms;"
+                       r" $B_l$: the estimated finite-width bias of a mean-field claim and tol.:"
+                       r" the allowance, in natural-log units; CI at level $1-\alpha$,"
+                       r" unadjusted; $p_\mathrm{Holm}$: adjusted across layers; a layer whose"
+                       r" allowance is infinite is untestable, never passed).")
             out.extend(appendix)
         return "\n".join(out) + "\n"
 
     @staticmethod
     def _verification_table(ctx: ReportContext, alab: str, ilab: str, ver: Any) -> str:
-        body = "\n".join(line for line in ver.latex(mode="table").splitlines()
-                         if not line.lstrip().startswith("%"))
+        body = verification_tabular(ver)
         return "\n".join([
-            r"\begin{table}[H]",
+            r"\begin{table}[htbp]",
             r"\centering\scriptsize",
             r"\caption{Verification of " + _t(alab) + " with " + _t(ilab) + r": rejected at"
             r" layers $" + ", ".join(str(v) for v in ver.rejected_layers) + r"$.}",
@@ -411,3 +485,81 @@ def _precision_paragraph(ctx: ReportContext) -> str:
             r" $\E[(g^L_i)^2] = 1$) first leaves the normal range of a reduced-precision format:"
             r" " + "; ".join(parts) + r". Depths, flush-to-zero depths and loss scales per"
             r" chain are in \nolinkurl{data/dtype-limits.csv}.")
+
+
+#: a simulated mean this many times off the prediction (and its CI excluding it) is named in
+#: the figure caption
+FAR_RATIO = 10.0
+
+
+def _far_off(theory: Any, mean: Any, lo: Any, hi: Any) -> tuple[float, int] | None:
+    """The largest ratio simulated/predicted (or its inverse) over the layers whose confidence
+    interval excludes the prediction, with its layer; None when the CI always covers it."""
+    th, m = np.asarray(theory, dtype=float), np.asarray(mean, dtype=float)
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    ok = np.isfinite(th) & (th > 0) & np.isfinite(m) & (m > 0) & np.isfinite(lo) & np.isfinite(hi)
+    outside = ok & ((th < lo) | (th > hi))
+    if not outside.any():
+        return None
+    r = np.where(outside, np.abs(np.log(m / np.where(ok, th, 1.0))), -np.inf)
+    j = int(np.argmax(r))
+    return float(np.exp(r[j])), j
+
+
+def _far_caption(rows: list[dict[str, Any]]) -> str:
+    far = [r for r in rows if (r.get("max_ratio_simulated_to_predicted") or 0) >= FAR_RATIO]
+    if not far:
+        return ""
+    parts = [
+        _t(r["activation"]) + " with " + _t(r["init"]) + r": a factor $"
+        + L.fmt_float(r["max_ratio_simulated_to_predicted"], 2) + r"$ at layer $"
+        + str(r["max_ratio_layer"]) + "$"
+        + (" (" + r["verdict"] + ")" if r.get("verdict") else "")
+        for r in far
+    ]
+    return (r" Where the Monte Carlo points lie far from the theory line (their interval"
+            r" excludes it): " + "; ".join(parts) + ".")
+
+
+def _same_scale_note(ctx: ReportContext) -> str:
+    """Initialisations with the same σ_w² at this width draw the same curve: say so."""
+    o = ctx.options
+    groups: dict[str, list[str]] = {}
+    for lab, init in o.inits:
+        groups.setdefault(str(sp.nsimplify(init.sigma_w2(o.width, o.width))), []).append(lab)
+    same = [labs for labs in groups.values() if len(labs) > 1]
+    if not same:
+        return ""
+    return (" " + "; ".join(" and ".join(_t(x) for x in labs) for labs in same)
+            + r" give the same $\sigma_w^2$ at square width $n = " + str(o.width)
+            + r"$, so their curves coincide.")
+
+
+_STATUS = {"pass": r"\checkmark", "fail": r"$\times$", "untestable": "untestable"}
+
+
+def verification_tabular(ver: Any) -> str:
+    """A profile's per-layer verdict table (decimal logs; p-values as m×10^e; a layer whose
+    tolerance is infinite is never shown as passed: its status is the verifier's own)."""
+    rows = ver.to_dict()["rows"]
+    level = f"{100 * (1 - ver.alpha):g}"
+    head = ["$l$", r"claim ($\log_{10}$)", "$B_l$", "tol.", r"simulated ($\log_{10}$)",
+            level + r"\% CI", "$p$", r"$p_\mathrm{Holm}$", "status"]
+
+    def f(v: Any, digits: int = 3) -> str:
+        return "$" + L.fmt_float(v, digits) + "$"
+
+    body = []
+    for r in rows:
+        tol = r["tolerance"]
+        status = str(r["status"])
+        if tol is None and status == "pass":  # pragma: no cover - the verifier never does this
+            status = "untestable"
+        body.append(" & ".join([
+            str(r["layer"]), f(r["claim"], 4), f(r["finite_width_bias"]),
+            "$\\infty$" if tol is None else f(tol), f(r["simulated"], 4),
+            "$[" + L.fmt_float(r["ci_low"], 4) + ", " + L.fmt_float(r["ci_high"], 4) + "]$",
+            f(r["p_value"], 2), f(r["p_adjusted"], 2), _STATUS.get(status, _t(status)),
+        ]) + r" \\")
+    return "\n".join([r"\begin{tabular}{@{}rrrrrrrrl@{}}", r"\toprule", " & ".join(head)
+                      + r" \\", r"\midrule", *body, r"\bottomrule", r"\end{tabular}"])

@@ -39,6 +39,7 @@ def _exact_chi(pred: Any, layer: int) -> sp.Expr | None:
 @register
 class InitialisationsSection(Section):
     key = "initialisations"
+    per_depth = True
     name = "initialisation rules"
     title = r"Initialisation rules and the gradient factor \texorpdfstring{$\chi$}{chi}"
     requires = (("network.init", "Init"),)
@@ -99,14 +100,15 @@ class InitialisationsSection(Section):
             r"with $z\sim\mathcal N(0,1)$ and $q^l$ the second moment of the pre-activations."
             r" $\chi < 1$ at every layer means vanishing gradients, $\chi > 1$ exploding ones."
             r" Table~\ref{tab:chi} gives $\chi^1$ (first layer, $q^1 = \sigma_w^2 q^0 +"
-            r" \sigma_b^2$ with $q^0 = 1$) and $\chi^L$ (last layer, where $q$ is close to its"
-            r" fixed point); an exact value is printed as a fraction or closed form."
+            r" \sigma_b^2$ with $q^0 = 1$) and $\chi^L$ (last layer, at $q^L$); an exact value"
+            r" is printed as a fraction or closed form."
         )
         header = [L.Column("activation", r">{\raggedright\arraybackslash}p{2.6cm}")]
         for lab, _ in o.inits:
             header.append(L.Column(_t(lab) + r" $\chi^1$", "l"))
             header.append(L.Column(_t(lab) + r" $\chi^L$", "l"))
         rows, data = [], []
+        unsettled = False
         for a, (alab, _) in enumerate(o.activations):
             row = [_t(alab)]
             drow: dict[str, Any] = {"activation": alab}
@@ -115,10 +117,17 @@ class InitialisationsSection(Section):
                 for layer, name in ((1, "chi_1"), (o.depth, "chi_L")):
                     ex = _exact_chi(pred, layer)
                     v = float(pred.chi[layer])
-                    row.append(_m(L.fmt_exact(ex, max_len=16) if ex is not None
-                                  else L.fmt_float(v, 4)))
+                    cell = _m(L.fmt_exact(ex, max_len=CHI_EXACT_LEN) if ex is not None
+                              else L.fmt_float(v, 4))
                     drow[f"{ilab}:{name}"] = v
                     drow[f"{ilab}:{name}_exact"] = "" if ex is None else str(ex)
+                    if layer == o.depth:
+                        moving = still_moving(pred.chi)
+                        drow[f"{ilab}:chi_L_settled"] = not moving
+                        if moving:
+                            cell += r"$^{\dagger}$"
+                            unsettled = True
+                    row.append(cell)
             rows.append(row)
             data.append(drow)
         ctx.write_table("chi", data)
@@ -127,7 +136,49 @@ class InitialisationsSection(Section):
             caption=r"Mean-field gradient factor $\chi$ at the first and the last layer"
             r" (depth $L=" + str(o.depth) + r"$, width $n=" + str(o.width) + r"$).",
             size=r"\footnotesize",
+            notes=(r"$^{\dagger}$$\chi$ is still changing at layer $L$ (by more than"
+                   r" $10^{-3}$ relative over the last layer): $q^L$ has not reached a fixed"
+                   r" point and $\chi^L$ is not the fixed-point value." if unsettled else ""),
         ))
+        out.extend(_he_leaky_note(ctx))
         return "\n".join(out) + "\n"
+
+
+#: LaTeX characters up to which an exact χ is printed as such (``\frac{10001}{20000}``)
+CHI_EXACT_LEN = 24
+#: relative change of χ over the last layer above which χ^L has not settled
+SETTLED = 1e-3
+
+
+def still_moving(chi: Any) -> bool:
+    """Whether the per-layer factor χ still changes over the last layer (q^L is not at a
+    fixed point; a χ independent of q, as for ReLU, never moves)."""
+    a, b = float(chi[-2]), float(chi[-1])
+    scale = max(abs(a), abs(b))
+    return scale > 0 and abs(b - a) > SETTLED * scale
+
+
+def _he_leaky_note(ctx: ReportContext) -> list[str]:
+    """He et al.'s rule for a leaky ReLU of slope a is 2/((1 + a²) n_in); the ``he`` rule is
+    the ReLU case a = 0. Said when both appear, with the χ it gives here."""
+    o = ctx.options
+    he = [lab for lab, init in o.inits if init.name == "he"]
+    leaky = [(lab, act) for lab, act in o.activations if act.name == "leaky_relu"
+             and not act.source and "slope" in act.params]
+    if not he or not leaky:
+        return []
+    parts = []
+    for lab, act in leaky:
+        a = sp.nsimplify(act.params["slope"])
+        parts.append(_t(lab) + r" (slope $a = " + sp.latex(a) + r"$: $\chi = 1 + a^2 = "
+                     + sp.latex(1 + a**2) + r"$ under " + _t(he[0]) + ")")
+    return [
+        r"\paragraph{He's rule and the leaky ReLU.} He et al." + ctx.cite("he2015")
+        + r" derive $\operatorname{Var}(W_{ij}) = 2/\big((1 + a^2)\,n_\mathrm{in}\big)$"
+        r" for a leaky ReLU of negative slope $a$, which gives $\chi = 1$ exactly; the rule"
+        r" \emph{he} of this report is its ReLU case $a = 0$, $2/n_\mathrm{in}$, which ignores"
+        r" the slope: " + "; ".join(parts) + ".",
+        "",
+    ]
 
 
