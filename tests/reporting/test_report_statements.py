@@ -114,8 +114,8 @@ def test_pascanu_finding_says_when_the_bound_is_vacuous(rep: dict[str, Any]) -> 
     findings = _findings(rep["tex"])
     assert "held on" not in findings
     rows = _csv(rep["out"], "recurrent")
-    vacuous = [r["cell"] for r in rows if r["mean_log_pascanu_bound"]
-               and float(r["mean_log_pascanu_bound"]) >= -1e-9]
+    vacuous = [r["cell"] for r in rows if r["mean_ln_pascanu_bound"]
+               and float(r["mean_ln_pascanu_bound"]) >= -1e-9]
     assert vacuous, "tanh and relu cells with orthogonal W have a bound of 1"
     m = re.search(r"Pascanu et al.'s bound equals 1 for the (.*?) cells? \(", findings)
     assert m and m.group(1) == " and ".join(r"\emph{" + _plain(c) + "}" for c in vacuous)
@@ -259,7 +259,7 @@ def test_recurrent_table_in_log10_and_mean_field_misses_flagged(rep: dict[str, A
     assert r"\log_{10}" in tex.split("% vgmath-table: recurrent", 1)[1].split(r"\midrule", 1)[0]
     for row, d in zip(rows, data, strict=True):
         shown = float(re.match(r"\$(-?\d+\.\d+)", row[3]).group(1))  # type: ignore[union-attr]
-        assert abs(shown - float(d["mean_log_jacobian_norm"]) / math.log(10)) <= 5e-4
+        assert abs(shown - float(d["mean_ln_jacobian_norm"]) / math.log(10)) <= 5e-4
         if d["predicted_mean_field"]:
             pred = float(d["predicted_mean_field"])
             outside = not float(d["ci_low"]) <= pred <= float(d["ci_high"])

@@ -191,8 +191,8 @@ class RecurrentSection(Section):
         highest = max(rows_data, key=lambda r: r["simulated"])
         # the bound is a theorem (it holds on every network); what it says is whether it is
         # informative: a bound of 1 (log 0) predicts no vanishing at all
-        vacuous = [r["cell"] for r in rows_data if r["mean_log_pascanu_bound"] is not None
-                   and r["mean_log_pascanu_bound"] >= -1e-9]
+        vacuous = [r["cell"] for r in rows_data if r["mean_ln_pascanu_bound"] is not None
+                   and r["mean_ln_pascanu_bound"] >= -1e-9]
         misses = [r for r in rows_data if r["mean_field_outside_ci"]]
         text = (
             r"Through time (Section~\ref{sec:recurrent}): over $T = " + str(T) + r"$ steps"
