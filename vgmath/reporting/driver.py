@@ -316,6 +316,9 @@ def _short_document(ctx: ReportContext, bodies: Sequence[tuple[str, str, str]],
     page of text, the figure's page and the table's page."""
     o = ctx.options
     out = [
+        # the figure and the table may share the top of one page
+        (r"\renewcommand{\topfraction}{0.98}\setcounter{topnumber}{2}"
+         r"\renewcommand{\textfraction}{0.02}"),
         r"\noindent\textbf{Summary.} Mean-field predictions" + ctx.cite("poole2016",
                                                                         "schoenholz2017")
         + r" of the gradient second moment through depth"
@@ -339,8 +342,12 @@ def _short_document(ctx: ReportContext, bodies: Sequence[tuple[str, str, str]],
             continue
         non_pass = _RE_NON_PASS.search(body)
         if non_pass:  # right after the findings, which point to it
-            out.append(r"{\small\setlength{\itemsep}{0pt}" + non_pass.group(0) + "}")
-        out.extend(m.group(0) for m in _RE_FIGURE.finditer(body))
+            out.append(r"{\footnotesize\setlength{\itemsep}{0pt}" + non_pass.group(0) + "}")
+        # the figure a little smaller than in the full report, so that it and the table
+        # share one page
+        out.extend(m.group(0).replace(r"[width=\textwidth]", r"[width=0.56\textwidth]")
+                   .replace(r"\begin{figure}[htbp]", r"\begin{figure}[t]")
+                   for m in _RE_FIGURE.finditer(body))
         name = "depth" + key[len("depth"):]
         table = re.search(r"^% vgmath-table: " + re.escape(name) + r"\n.*?^% vgmath-table-end: "
                           + re.escape(name) + r"\n", body, re.S | re.M)
@@ -354,9 +361,38 @@ _RE_VERDICT_CELL = re.compile(
 
 
 def _compact_verdicts(table: str) -> str:
-    """The depth table with bare verdicts (the coverage is in the explanations below it)."""
+    """The depth table with bare verdicts (the coverage is in the explanations below it), as
+    one float in small type — not a longtable broken over pages — so that the summary is the
+    page of findings plus the page a paper keeps (figure and table)."""
     table = _RE_VERDICT_CELL.sub(lambda m: m.group(1), table)
-    return table.replace(r">{\raggedright\arraybackslash}p{2.9cm}@{}}", "l@{}}")
+    table = table.replace(r">{\raggedright\arraybackslash}p{2.9cm}@{}}", "l@{}}")
+    return _longtable_as_float(table)
+
+
+def _longtable_as_float(block: str) -> str:
+    """A ``longtable`` block (caption, header repeated for continuation pages, rows) as a
+    ``table`` float with a ``tabular`` in script size; anything else is returned unchanged."""
+    lines = block.splitlines()
+    try:
+        start = next(i for i, t in enumerate(lines) if t.startswith(r"\begin{longtable}"))
+        cap = next(i for i in range(start, len(lines)) if lines[i].startswith(r"\caption"))
+        first = lines.index(r"\endfirsthead", cap)
+        last = lines.index(r"\endlastfoot", first)
+        end = lines.index(r"\end{longtable}", last)
+    except (StopIteration, ValueError):
+        return block
+    spec = lines[start][len(r"\begin{longtable}"):]
+    caption = lines[cap].removesuffix(r"\\")
+    head = lines[cap + 1 : first]
+    rows = lines[last + 1 : end]
+    markers = [t for t in lines if t.startswith("% vgmath-table")]
+    out = [markers[0] if markers else "",
+           r"\begin{table}[t]\centering\scriptsize\setlength{\tabcolsep}{3pt}",
+           caption, r"\begin{tabular}" + spec, *head, *rows, r"\bottomrule",
+           r"\end{tabular}", r"\end{table}"]
+    if len(markers) > 1:
+        out.append(markers[-1])
+    return "\n".join(out) + "\n"
 
 
 def _failed_body(reason: str) -> str:
