@@ -234,3 +234,20 @@ def test_summary_is_short_and_self_contained(tmp_path: Path) -> None:
                            check=False).stdout
     if pages:
         assert int(re.search(r"Pages:\s+(\d+)", pages).group(1)) <= 2  # type: ignore[union-attr]
+    # the references come before the floats: a bibliography section placed after them waits
+    # for them (placeins) and takes a page of its own
+    assert tex.index(r"\begin{thebibliography}") < tex.index("% vgmath-figure: depth-00")
+
+
+@needs_tex
+@pytest.mark.slow
+def test_summary_of_the_default_report_is_two_pages(tmp_path: Path) -> None:
+    """At the default settings (nine activations × three inits: 27 table rows and eight
+    explanations) the summary is the page of findings and the page with figure and table."""
+    if shutil.which("pdfinfo") is None:
+        pytest.skip("poppler-utils (pdfinfo) are not installed")
+    rep = vg.report(tmp_path / "s", summary=True)
+    pages = subprocess.run(["pdfinfo", str(rep.pdf)], capture_output=True, text=True,
+                           check=True).stdout
+    assert int(re.search(r"Pages:\s+(\d+)", pages).group(1)) == 2  # type: ignore[union-attr]
+    assert rep.latex_log is not None and not rep.latex_log.problems()

@@ -243,9 +243,15 @@ def build_document(ctx: ReportContext) -> tuple[str, list[str], dict[str, str]]:
     parts = [L.preamble(title=title, author=author,
                         pdf_title="Vanishing and exploding gradients: derived and verified")]
     if ctx.options.summary:
-        parts.append(_short_document(ctx, bodies, highlights))
+        # small type throughout: the findings and the references fill the first page, the
+        # figure and the table the second
+        text, floats = _short_document(ctx, bodies, highlights)
+        # the references before the floats: a bibliography section would otherwise wait for
+        # them (placeins), leaving a page of its own
+        parts.append("{\\small\n" + text)
         parts.append("{\\footnotesize\\setlength{\\itemsep}{0pt}\\setlength{\\parskip}{0pt}\n"
-                     + _bibliography(ctx) + "}\n")
+                     + _bibliography(ctx) + "}}\n")
+        parts.append(floats)
         parts.append(r"\end{document}" + "\n")
         return "\n".join(parts), [k for k, _, _ in bodies], omitted
     parts.append(_summary(ctx, [(k, t) for k, t, _ in bodies], highlights))
@@ -310,10 +316,10 @@ _RE_NON_PASS = re.compile(r"\\paragraph\{Profiles that did not pass\.\}.*?\\end\
 
 
 def _short_document(ctx: ReportContext, bodies: Sequence[tuple[str, str, str]],
-                    highlights: list[str]) -> str:
-    """``--summary``: the setting, the findings with the one-sentence explanation of each
-    profile that did not pass, then the depth figure and the depth table (bare verdicts): a
-    page of text, the figure's page and the table's page."""
+                    highlights: list[str]) -> tuple[str, str]:
+    """``--summary``: (text, floats). The text is the setting and the findings with the
+    one-sentence explanation of each profile that did not pass; the floats are the depth
+    figure and the depth table (bare verdicts), which share the second page."""
     o = ctx.options
     out = [
         # the figure and the table may share the top of one page
@@ -336,24 +342,42 @@ def _short_document(ctx: ReportContext, bodies: Sequence[tuple[str, str, str]],
                         re.sub(r"below Table~\\ref\{tab:depth[^}]*\}", "below", h))
                  for h in highlights]
         out += [r"\begin{itemize}", *(r"\item " + h for h in found), r"\end{itemize}", ""]
+    floats: list[str] = []  # the figure and the table, placed after the references
     for key, _title, body in bodies:
         if key in ctx.failed:
             out.append(body)
             continue
         non_pass = _RE_NON_PASS.search(body)
         if non_pass:  # right after the findings, which point to it
-            out.append(r"{\footnotesize\setlength{\itemsep}{0pt}" + non_pass.group(0) + "}")
+            out.append(r"{\footnotesize\setlength{\itemsep}{0pt}"
+                       + _terse_reasons(non_pass.group(0)) + "}")
         # the figure a little smaller than in the full report, so that it and the table
         # share one page
-        out.extend(m.group(0).replace(r"[width=\textwidth]", r"[width=0.56\textwidth]")
+        floats.extend(m.group(0).replace(r"[width=\textwidth]", r"[width=0.56\textwidth]")
                    .replace(r"\begin{figure}[htbp]", r"\begin{figure}[t]")
                    for m in _RE_FIGURE.finditer(body))
         name = "depth" + key[len("depth"):]
         table = re.search(r"^% vgmath-table: " + re.escape(name) + r"\n.*?^% vgmath-table-end: "
                           + re.escape(name) + r"\n", body, re.S | re.M)
         if table:
-            out.append(_compact_verdicts(table.group(0)))
-    return "\n".join(out) + "\n"
+            floats.append(_compact_verdicts(table.group(0)))
+    return "\n".join(out) + "\n", "\n".join(floats) + "\n"
+
+
+#: the full report's sentences → the summary's (the paragraph before the list already says
+#: that INCONCLUSIVE means nothing was rejected)
+_TERSE = (
+    (": nothing was rejected, but ", ": "),
+    ("claimed layers could not be tested", "layers untestable"),
+    ((r"per-{}\allowbreak{}network values too heavy-{}\allowbreak{}tailed for a trustworthy"
+      r" mean at layers"), "heavy tails at layers"),
+)
+
+
+def _terse_reasons(text: str) -> str:
+    for old, new in _TERSE:
+        text = text.replace(old, new)
+    return text
 
 
 _RE_VERDICT_CELL = re.compile(
