@@ -45,3 +45,20 @@ def test_thin_saturated_intervals_are_marked() -> None:
     plain = F.activation_figure(label="tanh", xs=xs, phi=xs, dphi=np.ones_like(xs),
                                 saturation=[], eps=0.01, sup=1.0, inf=0.0)
     assert not any("thin" in t for t in _texts(plain))
+
+
+def test_depth_figure_draws_and_names_the_finite_width_prediction() -> None:
+    """With a finite-width profile the figure has a thin line per series and says which line
+    is which; without one it keeps the one-kind legend."""
+    layers = np.arange(5)
+    th, fw = 0.5 ** (4 - layers), 0.6 ** (4 - layers)
+    with_fw = F.depth_figure(panels=[("tanh", [F.DepthSeries("xavier", layers, th,
+                                                             finite=fw)])],
+                             ci_label="99% CI", ylabel="g")
+    texts = _texts(with_fw)
+    assert "lines: mean field" in texts and "thin: finite width" in texts
+    drawn = [line.get_ydata() for line in with_fw.axes[0].get_lines()]
+    assert any(np.allclose(y, fw) for y in drawn) and any(np.allclose(y, th) for y in drawn)
+    without = F.depth_figure(panels=[("tanh", [F.DepthSeries("xavier", layers, th)])],
+                             ci_label="99% CI", ylabel="g")
+    assert "lines: theory" in _texts(without) and "thin: finite width" not in _texts(without)

@@ -242,7 +242,8 @@ class DepthSeries:
     """One chain's gradient second moment against layer: theory and (optional) simulation.
 
     ``lo``/``hi`` are the confidence-interval ends of the simulated mean (same length as
-    ``simulated``); NaN or non-positive entries are not drawn (log scale).
+    ``simulated``); ``finite`` is the finite-width prediction at the chain's width (a thin
+    line beside the mean-field one); NaN or non-positive entries are not drawn (log scale).
     """
 
     label: str
@@ -251,6 +252,7 @@ class DepthSeries:
     simulated: np.ndarray | None = None
     lo: np.ndarray | None = None
     hi: np.ndarray | None = None
+    finite: np.ndarray | None = None
 
 
 #: line styles and markers per series, so that coinciding curves stay distinguishable
@@ -262,6 +264,10 @@ def _draw_series(ax: Any, s: DepthSeries, color: str, k: int) -> None:
     th = np.asarray(s.theory, dtype=float)
     ok = np.isfinite(th) & (th > 0)
     ax.plot(s.layers[ok], th[ok], color=color, lw=1.3, ls=STYLES[k % len(STYLES)], zorder=2)
+    if s.finite is not None:
+        fw = np.asarray(s.finite, dtype=float)
+        okf = np.isfinite(fw) & (fw > 0)
+        ax.plot(s.layers[okf], fw[okf], color=color, lw=0.7, ls="-", alpha=0.6, zorder=2)
     if s.simulated is None or s.lo is None or s.hi is None:
         return
     sim = np.asarray(s.simulated, dtype=float)
@@ -289,13 +295,14 @@ def depth_figure(
         axes = np.atleast_1d(fig.subplots(nrow, ncol, squeeze=False)).ravel()
         _margins(fig, left=0.62, right=0.1, top=0.22, bottom=0.82, wspace=0.32, hspace=0.5)
         names: list[str] = []
-        any_sim = False
+        any_sim = any_finite = False
         for ax, (title, series) in zip(axes, panels, strict=False):
             for k, s in enumerate(series):
                 _draw_series(ax, s, PALETTE[k % len(PALETTE)], k)
                 if s.label not in names:
                     names.append(s.label)
                 any_sim = any_sim or s.simulated is not None
+                any_finite = any_finite or s.finite is not None
             ax.set_yscale("log")
             ax.set_title(mpl_text(title), fontsize=8.5, pad=3)
             ax.tick_params(labelsize=7)
@@ -315,12 +322,21 @@ def depth_figure(
                           mfc="white") for k in range(len(names))]
         labels = [mpl_text(n) for n in names]
         handles.append(Line2D([], [], color="0.3", lw=1.3))
-        labels.append("lines: theory")
+        labels.append("lines: mean field" if any_finite else "lines: theory")
+        if any_finite:
+            handles.append(Line2D([], [], color="0.3", lw=0.7, alpha=0.6))
+            labels.append("thin: finite width")
         if any_sim:
             handles.append(Line2D([], [], color="0.3", marker="o", ms=3.5, mfc="white", lw=0))
             labels.append(f"points: Monte Carlo mean, {ci_label}")
+        # one row of legend entries fits the width up to five; more take two rows
+        ncol = len(labels) if len(labels) <= 5 else math.ceil(len(labels) / 2)
+        if ncol < len(labels):
+            fig.set_size_inches(6.6, 1.95 * nrow + 0.95)
+            _margins(fig, left=0.62, right=0.1, top=0.22, bottom=1.02, wspace=0.32,
+                     hspace=0.5)
         fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0),
-                   ncol=min(len(labels), 6), frameon=False, fontsize=7.5)
+                   ncol=ncol, frameon=False, fontsize=7.5)
     return fig
 
 

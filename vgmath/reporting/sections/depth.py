@@ -262,6 +262,7 @@ class DepthSection(Section):
                     None if rec is None else rec["mean"],
                     None if rec is None else rec["ci_low"],
                     None if rec is None else rec["ci_high"],
+                    finite=None if fw is None else fw_grad,
                 ))
                 stem = f"depth-{slug(a, alab)}-{slug(i, ilab)}"
                 ctx.write_table(stem, [
@@ -343,13 +344,17 @@ class DepthSection(Section):
                     r" layer $l$ (depth $L = " + str(o.depth) + r"$, width $n = " + str(o.width)
                     + r"$), one panel per activation (" + names + r"), one colour per"
                     r" initialisation: mean-field theory (lines)"
+                    + ((r", the finite-width prediction at $n = " + str(o.width)
+                        + r"$ (thin lines)") if any(s.finite is not None for _, ser in chunk
+                                                    for s in ser) else "")
                     + ((r" and Monte Carlo means with " + level + r" confidence intervals"
                         r" (points)") if mc else "") + "." + _same_scale_note(ctx) + far_text,
                     label=f"fig:depth-{k}",
                     data={"layers": layers, "panels": [
                         {"activation": lab, "series": [
-                            {"init": s.label, "theory": s.theory, "simulated": s.simulated,
-                             "ci_low": s.lo, "ci_high": s.hi} for s in ser]}
+                            {"init": s.label, "theory": s.theory, "finite_width": s.finite,
+                             "simulated": s.simulated, "ci_low": s.lo, "ci_high": s.hi}
+                            for s in ser]}
                         for lab, ser in chunk]},
                 ))
         cols = [L.Column("activation", r">{\raggedright\arraybackslash}p{1.9cm}"),
@@ -517,7 +522,7 @@ def _far_caption(rows: list[dict[str, Any]]) -> str:
         + (" (" + r["verdict"] + ")" if r.get("verdict") else "")
         for r in far
     ]
-    return (r" Where the Monte Carlo points lie far from the theory line (their interval"
+    return (r" Where the Monte Carlo points lie far from the mean-field line (their interval"
             r" excludes it): " + "; ".join(parts) + ".")
 
 
