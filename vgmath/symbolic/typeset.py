@@ -35,7 +35,7 @@ value ``\approx 0.6536`` (likewise a number with an integer of more than
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import sympy as sp
@@ -375,8 +375,8 @@ class Typeset:
     """The shared ``.latex(mode, digits)`` of result objects: a subclass implements
     ``_latex_statements(digits)`` returning ``(label, math)`` pairs (module docstring)."""
 
-    def _latex_statements(self, digits: int) -> list[tuple[str, str]]:  # pragma: no cover
-        raise NotImplementedError
+    #: supplied by each subclass: ``(label, math)`` pairs at ``digits`` significant digits
+    _latex_statements: Callable[[int], list[tuple[str, str]]]
 
     def latex(self, mode: str = "math", *, digits: int = 4) -> str:
         """LaTeX of this result: ``mode`` one of ``"math"`` (default: bare math for your own

@@ -613,12 +613,13 @@ def verify(
     prediction = None
     fallback = ""
     if claim is None:
-        prediction = predict(chain)
         if finite_width and finite_width_exact(chain):
             try:
                 prediction = predict(chain, finite_width=True)
             except InvalidArgumentError as err:  # the profile left float64 range
                 fallback = f"no finite-width prediction ({err}); the mean-field one is used"
+        if prediction is None:
+            prediction = predict(chain)
     ln_claim, label = claim_logs(claim, chain, quantity, prediction)
     sim = simulation_for(chain, simulation, trials, seed, workers)
     if sim.trials < 3:
@@ -629,7 +630,7 @@ def verify(
     if finite_width and _is_finite_width_prediction(at_width, chain):
         # the claim is already the finite-width mean: no bias shift; the tolerance is the
         # prediction's own estimated error
-        label = "vgmath.predict(finite_width=True)" if claim is None else label
+        label = "vgmath.predict(finite_width=True)"
         bias = np.zeros(chain.depth + 1)
         r = np.asarray(at_width.extras["error"], dtype=np.float64).copy()
         notes.append(

@@ -38,7 +38,12 @@ def _run_monte_carlo(ctx: ReportContext, a: int, i: int) -> dict[str, Any]:
     if ctx.has("verification.profile", "verify"):
         verify = ctx.engine("verification.profile", "verify")
         with ctx.timed("verification"):
-            ver = verify(chain, simulation=sim, alpha=o.alpha)
+            # vgmath's own claim: the finite-width prediction the report already made, where
+            # verify would use it (the same default it would otherwise compute again); else
+            # verify's own default (mean field with the bias band)
+            exact = ctx.engine("verification.profile", "finite_width_exact")
+            claim = finite_width_prediction(ctx, a, i) if exact(chain) else None
+            ver = verify(chain, claim, simulation=sim, alpha=o.alpha)
         lo = np.full_like(mean, np.nan)
         hi = np.full_like(mean, np.nan)
         idx = np.asarray(ver.layers, dtype=int)
