@@ -72,16 +72,19 @@ def _redraw(net: Any, plan: _Plan, gen: Any) -> None:
             mod = net.get_submodule(path)
             n_out, n_in = mod.weight.shape
             _sample_(torch, mod.weight, rule, n_in, n_out, gen)
-            b = mod.bias
-            if b is None:
-                continue
-            if bias_kind == "zero" or bvar == 0:
-                b.zero_()
-            elif bias_kind == "default":
-                a = 1.0 / math.sqrt(n_in)
-                b.uniform_(-a, a, generator=gen)
-            else:
-                b.normal_(0.0, math.sqrt(bvar), generator=gen)
+            if mod.bias is not None:
+                _redraw_bias(mod.bias, bias_kind, bvar, n_in, gen)
+
+
+def _redraw_bias(b: Any, kind: str, variance: float, fan_in: int, gen: Any) -> None:
+    """Redraw a bias in place: zero, PyTorch's default U(±1/√fan_in), or N(0, variance)."""
+    if kind == "zero" or variance == 0:
+        b.zero_()
+    elif kind == "default":
+        a = 1.0 / math.sqrt(fan_in)
+        b.uniform_(-a, a, generator=gen)
+    else:
+        b.normal_(0.0, math.sqrt(variance), generator=gen)
 
 
 @functools.lru_cache(maxsize=1024)
@@ -392,13 +395,7 @@ def _redraw_recurrent(net: Any, plan: _Plan, gen: Any) -> None:
                 _sample_(torch, w[g * n: (g + 1) * n], rule, fan_in, n, gen)
         if net.bias:
             for b in (net.bias_ih_l0, net.bias_hh_l0):
-                if bias_kind == "zero" or each == 0:
-                    b.zero_()
-                elif bias_kind == "default":
-                    a = 1.0 / math.sqrt(n)
-                    b.uniform_(-a, a, generator=gen)
-                else:
-                    b.normal_(0.0, math.sqrt(each), generator=gen)
+                _redraw_bias(b, bias_kind, each, n, gen)
             if forget:
                 net.bias_ih_l0[n: 2 * n] += forget
 
