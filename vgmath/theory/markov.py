@@ -121,7 +121,7 @@ from ..network.description import Chain
 from .meanfield import homogeneous
 from .profile import Prediction, _readonly, layer_scales
 
-__all__ = ["GRID_POINTS", "finite_width_profile"]
+__all__ = ["GRID_POINTS", "finite_width_profile", "finite_width_refusal"]
 
 FloatArray = NDArray[np.float64]
 
@@ -360,13 +360,24 @@ def finite_width_profile(chain: Chain, mean_field: Prediction) -> Prediction:
         return _profile(chain, mean_field)
 
 
-def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
+def finite_width_refusal(chain: Chain) -> str:
+    """Why the finite-width prediction does not cover ``chain`` ("" when it does): it models
+    plain chains whose output layer applies φ. (Non-Gaussian weights are predicted as if
+    Gaussian, with a note; :func:`vgmath.verification.profile.finite_width_exact` adds that
+    condition for testing.)"""
     if chain.residual is not None or getattr(chain, "norm", None) is not None:
-        raise InvalidArgumentError(
-            "finite_width", True,
-            "finite-width predictions cover plain chains; residual and batch-normalised "
-            "chains have mean-field predictions only (finite_width=False)",
-        )
+        return ("finite-width predictions cover plain chains; residual and batch-normalised "
+                "chains have mean-field predictions only (finite_width=False)")
+    if getattr(chain, "readout", "activation") != "activation":
+        return (f"finite-width predictions cover the activation read-out; readout="
+                f"{chain.readout!r} has the mean-field prediction only (finite_width=False)")
+    return ""
+
+
+def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
+    why = finite_width_refusal(chain)
+    if why:
+        raise InvalidArgumentError("finite_width", True, why)
     L = chain.depth
     ns = chain.widths
     sc = layer_scales(chain)

@@ -121,18 +121,12 @@ def predict(chain: Chain, *, finite_width: bool = False) -> Prediction | Symboli
             "normalisation (Yang et al. 2019, arXiv:1902.08129) is not part of it — use "
             "vg.simulate for normalised chains",
         )
-    if finite_width and getattr(chain, "readout", "activation") != "activation":
-        raise InvalidArgumentError(
-            "finite_width", True,
-            f"finite-width predictions cover the activation read-out; readout="
-            f"{chain.readout!r} has the mean-field prediction only (finite_width=False)",
-        )
-    if finite_width and chain.residual is not None:
-        raise InvalidArgumentError(
-            "finite_width", True,
-            "finite-width predictions cover plain chains; residual chains have the "
-            "mean-field prediction only (finite_width=False)",
-        )
+    if finite_width:
+        from .markov import finite_width_refusal
+
+        why = finite_width_refusal(chain)
+        if why:
+            raise InvalidArgumentError("finite_width", True, why)
     if chain.residual is not None:
         # an exploding or dying profile overflows/underflows to ±inf/0, stated in the notes
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):

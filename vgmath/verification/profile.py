@@ -483,8 +483,9 @@ def finite_width_band(
 def finite_width_exact(chain: Chain) -> bool:
     """Whether ``vg.predict(chain, finite_width=True)`` applies: a plain chain with i.i.d.
     Gaussian weights and the activation read-out (:mod:`vgmath.theory.markov`)."""
-    return (chain.residual is None and getattr(chain, "norm", None) is None
-            and chain.rule.gaussian and chain.readout == "activation")
+    from ..theory.markov import finite_width_refusal
+
+    return chain.rule.gaussian and not finite_width_refusal(chain)
 
 
 def _is_finite_width_prediction(claim: Any, chain: Chain) -> bool:
