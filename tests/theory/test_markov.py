@@ -147,6 +147,30 @@ def test_typical_values_match_simulation(act: str, init: str) -> None:
     assert math.exp(median_pred[0]) < 0.5 * p.grad_second_moment[0]
 
 
+@pytest.mark.parametrize(("act", "init", "width", "seed"),
+                         [("tanh", "xavier", 32, 21), ("gelu", "he", 64, 22),
+                          ("softplus", "he", 128, 23), ("silu", "he", 128, 24)])
+def test_typical_value_within_its_allowance(act: str, init: str, width: int, seed: int) -> None:
+    # any φ: E[ln(‖g^l‖²/n_l)] lies within the law's stated allowance (extras
+    # "ln_grad_error") plus 3 standard errors of 2000 simulated networks, at every layer.
+    # softplus + He is the case whose component along x^l grows to r ≈ 8 (error 0.56 at
+    # layer 0, allowance 0.70); without that component the prediction is 2.3 too low
+    chain = vg.Chain(act, init=init, depth=30, width=width)
+    p = vg.predict(chain, finite_width=True)
+    T = 2000
+    logs = np.asarray(vg.simulate(chain, trials=T, seed=seed).samples["ln_grad_second_moment"])
+    mean, se = logs.mean(axis=0), logs.std(axis=0, ddof=1) / math.sqrt(T)
+    gap = np.abs(p.extras["ln_grad_mean"] - mean)
+    np.testing.assert_array_less(gap, p.extras["ln_grad_error"] + 3 * se)
+    # the allowance is a share of the along-x shift, not a blanket: where that shift is
+    # large, dropping it would be caught
+    along = np.asarray(p.extras["ln_grad_along"])
+    if np.max(np.abs(along)) > 1.0:
+        worst = int(np.argmax(np.abs(along)))
+        assert abs(p.extras["ln_grad_mean"][worst] - along[worst] - mean[worst]) > (
+            p.extras["ln_grad_error"][worst] + 3 * se[worst])
+
+
 def test_typical_values_need_a_finite_width_prediction() -> None:
     chain = vg.Chain("tanh", init="xavier", depth=4, width=16)
     with pytest.raises(InvalidArgumentError, match="finite_width=True"):
@@ -168,3 +192,21 @@ def test_finite_width_prediction_refuses_what_it_does_not_model() -> None:
     n = sp.Symbol("n", positive=True)
     with pytest.raises(vg.InvalidArgumentError, match="numeric"):
         vg.predict(vg.Chain("relu", init="he", depth=3, width=n), finite_width=True)
+
+
+def test_recurrent_nets_are_refused_with_where_the_theory_stops() -> None:
+    net = vg.Recurrent("rnn", activation="tanh", hidden=16, steps=5)
+    for fw in (False, True):
+        with pytest.raises(InvalidArgumentError, match="same W at every step") as err:
+            vg.predict(net, finite_width=fw)
+        assert "vg.simulate" in str(err.value) and len(str(err.value)) < 600
+
+
+@pytest.mark.parametrize("variant", ["post", "pre"])
+def test_residual_predictions_warn_that_they_are_infinite_width(variant: str) -> None:
+    chain = vg.Chain("relu", init="he", depth=6, width=64,
+                     residual=vg.Residual(alpha=1, variant=variant))
+    notes = " ".join(vg.predict(chain).notes)
+    assert "warning" in notes and "no finite-width prediction" in notes
+    with pytest.raises(InvalidArgumentError, match="residual"):
+        vg.predict(chain, finite_width=True)

@@ -48,7 +48,7 @@ import numpy as np
 import sympy as sp
 
 from ..core.errors import InvalidArgumentError
-from ..network.description import Chain
+from ..network.description import Chain, Recurrent
 from ..symbolic.symbols import depth_symbol, layer_symbol
 from .finite_width import coupling_coefficient, mean_log_chi_profile
 from .meanfield import Q_MIN, Moments, homogeneous, moment_provider
@@ -105,6 +105,14 @@ def predict(chain: Chain, *, finite_width: bool = False) -> Prediction | Symboli
     References: Poole et al. 2016, arXiv:1606.05340; Schoenholz et al. 2017,
     arXiv:1611.01232; He et al. 2015, arXiv:1502.01852; Glorot & Bengio 2010.
     """
+    if isinstance(chain, Recurrent):
+        raise InvalidArgumentError(
+            "chain", f"Recurrent(cell={chain.cell!r}, steps={chain.steps})",
+            "vg.predict covers feed-forward chains; a recurrent net applies the same W at "
+            "every step, so neither the layer-by-layer mean field nor the finite-width "
+            "Markov chain (which needs fresh weights per layer) describes it, and an "
+            "untied vg.Chain of the same depth is not its prediction — measure it with "
+            "vg.simulate(recurrent) and test a claim with vg.verify(recurrent, claim)")
     if not isinstance(chain, Chain):
         raise InvalidArgumentError("chain", chain, "expected a vgmath.Chain")
     if chain.is_symbolic:

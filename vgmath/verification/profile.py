@@ -31,6 +31,15 @@ interval is narrow and trustworthy is tested. Measured false alarms with it at �
 (10 configurations × 10 seeds, depth 20, 1000 networks): 0/100 at width 128, 1/100 at
 width 32. Mean-field claims (``vg.predict(chain)`` passed explicitly) keep the bias band.
 
+Typical values: where the claim is the finite-width prediction and a layer's mean cannot be
+tested (heavy tails, or too wide an interval), that layer is tested instead on
+E[ln(‖g^l‖²/n_l)] against the predicted law (``extras["ln_grad_mean"]``, tolerance
+``extras["ln_grad_error"]`` + τ; Student's t,
+:func:`vgmath.verification.stats.typical_value_test`) — ln Y has light tails where Y does
+not. Such rows have
+``tested_on == "typical"``; they join the same Holm family. User claims state means only,
+so their heavy-tailed layers stay untestable.
+
 ``tau`` is an optional extra tolerance of the user's (natural-log units). The p-value is
 taken at the nearer edge of the band (:func:`vgmath.verification.stats.log_mean_test`).
 
@@ -84,7 +93,7 @@ from .formatting import (
     versions,
     widths_text,
 )
-from .stats import METHODS, holm, log_mean_test
+from .stats import METHODS, holm, log_mean_test, typical_value_test
 from .tolerance import MAX_TOLERANCE, TAIL_K_MAX, bias_tolerance, tail_shape
 from .verdict import Coverage, RowStatus, Verdict, decide
 
@@ -171,6 +180,14 @@ class Verification(Report):
     normalised: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
     simulation: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: per row: what was tested — "mean" (E[Y]), "typical" (E[ln Y], where the mean is
+    #: untestable and the claim is a finite-width law) or "" (no test)
+    tested_on: tuple[str, ...] = ()
+    #: typical-value rows: the predicted E[ln Y], its allowance and the simulated mean of
+    #: ln Y (NaN on other rows)
+    typical_claim: FloatArray = field(default_factory=lambda: np.zeros(0))
+    typical_tolerance: FloatArray = field(default_factory=lambda: np.zeros(0))
+    typical_estimate: FloatArray = field(default_factory=lambda: np.zeros(0))
 
     #: deprecated aliases: logarithms are named by their base (``ln_`` / ``log10_``)
     log_claim = renamed_alias("ln_claim", "log_claim")
@@ -277,6 +294,9 @@ class Verification(Report):
                 f"{self.statistic[i]:>+7.2f} {fmt_p(self.p_value[i]):>8} "
                 f"{fmt_p(self.p_adjusted[i]):>8}  {self.status[i].value}"
                 + (f" ({self.reason[i]})" if self.reason[i] else "")
+                + (" (typical value: E ln = "
+                   f"{self.typical_estimate[i]:+.3f} vs {self.typical_claim[i]:+.3f} "
+                   f"± {self.typical_tolerance[i]:.3f})" if self._typical(i) else "")
             )
         lines.append("")
         lines.append(
@@ -286,6 +306,9 @@ class Verification(Report):
             "generalised-Pareto tail shape of the per-network values"
         )
         return "\n".join(lines)
+
+    def _typical(self, i: int) -> bool:
+        return bool(self.tested_on) and self.tested_on[i] == "typical"
 
     def __str__(self) -> str:
         return self.table(rows=25)
@@ -399,6 +422,11 @@ class Verification(Report):
                 "p_adjusted": num(self.p_adjusted[i]),
                 "status": self.status[i].value,
                 "reason": self.reason[i],
+                "tested_on": self.tested_on[i] if self.tested_on else "",
+                "typical_claim": num(self.typical_claim[i]) if self._typical(i) else None,
+                "typical_tolerance": (num(self.typical_tolerance[i]) if self._typical(i)
+                                      else None),
+                "typical_estimate": num(self.typical_estimate[i]) if self._typical(i) else None,
             }
             for i in range(len(self.layers))
         ]
@@ -425,7 +453,7 @@ class Verification(Report):
                 "seed": self.seed,
             },
             "units": "claim, simulated, ci_low, ci_high: log10; bias, tolerance, half_width, "
-            "ln_sd: natural log",
+            "ln_sd, typical_*: natural log",
             "simulation": dict(self.simulation),
             "versions": versions(),
             "notes": list(self.notes),
@@ -493,6 +521,20 @@ def _is_finite_width_prediction(claim: Any, chain: Chain) -> bool:
 
     return (isinstance(claim, Prediction) and claim.chain == chain
             and "error" in claim.extras and finite_width_exact(chain))
+
+
+def _typical_law(claim: Any, chain: Chain, quantity: str,
+                 finite_width: bool) -> tuple[FloatArray, FloatArray] | None:
+    """(E[ln Y_l], its allowance) of a finite-width law of ‖g^l‖²/n_l that is the claim, or
+    None (user claims state means only)."""
+    if not (finite_width and quantity == "grad_second_moment"
+            and _is_finite_width_prediction(claim, chain)):
+        return None
+    ex = claim.extras
+    if "ln_grad_mean" not in ex or "ln_grad_error" not in ex:
+        return None
+    return (np.asarray(ex["ln_grad_mean"], dtype=np.float64),
+            np.asarray(ex["ln_grad_error"], dtype=np.float64))
 
 
 def simulation_for(chain: Chain, simulation: Any, trials: int, seed: int | None,
@@ -657,49 +699,86 @@ def verify(
     tail_k = tail_shape(chain, sim.samples, quantity)[layers]
     heavy = tail_k > TAIL_K_MAX  # NaN (constant columns) is not heavy
     can_test = ~broken & ~heavy
+    normalised = normalisation_layers(chain, quantity)
+    is_norm = np.array([int(l) in normalised for l in layers], dtype=bool)
+    # where the mean cannot be tested, a finite-width law is tested on its typical value
+    law = _typical_law(at_width, chain, quantity, finite_width)
+    candidates = np.zeros(k, dtype=bool)
+    if law is not None:
+        candidates = ~broken & ~is_norm & np.isfinite(ls).all(axis=0)
+    m = max(int((can_test | (candidates & heavy)).sum()), 1)
     test = log_mean_test(
         ls, ln_claim[layers] + bias[layers], band=np.where(broken, 0.0, band),
         alpha=alpha, method=method,
     )
-    m = max(int(can_test.sum()), 1)
     wide = log_mean_test(ls, test.estimate, alpha=alpha / m, method=method)
     half = 0.5 * (wide.ci_high - wide.ci_low)
     half = np.where(np.isnan(half), np.inf, half)
     stat = np.where(can_test, test.statistic, np.nan)
     p = np.where(can_test, test.p_value, np.nan)
+    typical = candidates & (heavy | (band + half > mt))
+    t_claim = np.full(k, np.nan)
+    t_tol = np.full(k, np.nan)
+    t_est = np.full(k, np.nan)
+    t_wide = np.zeros(k, dtype=bool)
+    if typical.any():
+        assert law is not None
+        t_claim, t_tol = law[0][layers], law[1][layers] + tau
+        tt = typical_value_test(ls, t_claim, t_tol, alpha / m)
+        t_est = tt.estimate
+        t_wide = typical & (t_tol + tt.half_width > mt)
+        typical = typical & ~t_wide
+        stat = np.where(typical, tt.statistic, stat)
+        p = np.where(typical, tt.p_value, p)
+        t_claim, t_tol, t_est = (np.where(typical, a, np.nan) for a in (t_claim, t_tol, t_est))
     p_adj = holm(p)  # Holm over the layers that carry a test
-    rejected = np.where(can_test, p_adj <= alpha, False)
-    normalised = normalisation_layers(chain, quantity)
+    rejected = np.where(can_test | typical, p_adj <= alpha, False)
     reasons: list[str] = []
     statuses: list[RowStatus] = []
+    tested_on: list[str] = []
     for j in range(k):
-        if broken[j]:
+        if typical[j]:
+            why = ""
+        elif broken[j]:
             why = (f"no finite-width model ({no_model})" if no_model
                    else "finite-width expansion broke down (S >= 1)")
         elif heavy[j]:
             why = f"heavy tails (k = {tail_k[j]:.2f} > {TAIL_K_MAX:g})"
-        elif int(layers[j]) in normalised:
+            if t_wide[j]:
+                why += "; typical value too wide"
+        elif is_norm[j]:
             why = "normalisation layer"
         elif band[j] + half[j] > mt:
             why = f"too wide (tol + half-width = {band[j] + half[j]:.2f} > {mt:g})"
         else:
             why = ""
         reasons.append(why)
+        tested_on.append("typical" if typical[j] else ("mean" if (can_test[j] and not why)
+                                                        else ""))
         if rejected[j]:
             statuses.append(RowStatus.FAIL)
         elif why:
             statuses.append(RowStatus.UNTESTABLE)
         else:
             statuses.append(RowStatus.PASS)
+    if typical.any():
+        notes.append(
+            f"layers {[int(l) for l in layers[typical]]}: the mean cannot be tested there "
+            "(heavy tails or too wide an interval); the finite-width law is tested on its "
+            "typical value E[ln Y] instead (tolerance: the law's stated allowance"
+            + (" + tau" if tau > 0 else "") + ")"
+        )
     if broken.any() and not no_model:
         notes.append(
             f"layers {[int(l) for l in layers[broken]]}: the first-order finite-width "
             f"correction reaches S ≥ 1 (a factor e ≈ 2.7) at width {widths_text(chain)}: "
             "the infinite-width claim cannot be tested there (increase the width)"
         )
-    if heavy.any():
+    heavy_left = heavy & ~typical
+    if heavy_left.any():
         notes.append(
-            f"layers {[int(l) for l in layers[heavy]]}: the per-network values are heavy-tailed "
+            f"layers {[int(l) for l in layers[heavy_left]]}: the per-network values are "
+            "heavy-tailed "
             f"(tail shape k > {TAIL_K_MAX:g}): the mean is carried by a few networks and its "
             "interval cannot be trusted; not tested (use a wider chain)"
         )
@@ -734,6 +813,10 @@ def verify(
         reason=tuple(reasons),
         normalised=tuple(int(l) for l in normalised if l in set(layers.tolist())),
         notes=tuple(notes),
+        tested_on=tuple(tested_on),
+        typical_claim=t_claim,
+        typical_tolerance=t_tol,
+        typical_estimate=t_est,
         simulation={
             "trials": int(sim.trials),
             "seed": int(sim.seed),

@@ -66,11 +66,13 @@ from ..montecarlo.tails import pareto_k
 __all__ = [
     "METHODS",
     "MeanTest",
+    "TypicalTest",
     "binomial_upper_limit",
     "edge_p",
     "holm",
     "log_mean_test",
     "pareto_k",
+    "typical_value_test",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -265,6 +267,41 @@ def edge_p(stat: FloatArray, far_stat: FloatArray, n: int) -> FloatArray:
     p = np.where(np.isnan(far_stat), 2 * stats.t.sf(np.abs(stat), n - 1), p)
     p = np.where(stat == 0, 1.0, p)  # inside the band: no evidence against H0
     return np.where(np.isnan(stat), np.nan, np.minimum(p, 1.0))
+
+
+@dataclass(frozen=True)
+class TypicalTest:
+    """Per column: the sample mean of ln Y, its standard error, the t statistic from the
+    nearer edge of the band, the p-value and the half-width of the interval at the level
+    asked for."""
+
+    estimate: FloatArray
+    se: FloatArray
+    statistic: FloatArray
+    p_value: FloatArray
+    half_width: FloatArray
+
+
+def typical_value_test(log_samples: ArrayLike, centre: ArrayLike, band: ArrayLike,
+                       level: float) -> TypicalTest:
+    """Student's t test of H0: |E[ln Y] − centre| ≤ band, per column of ``log_samples``
+    (rows: independent networks). ln Y of a deep network is a sum over layers with light
+    tails, so the t interval is accurate where the mean of Y itself is not; the p-value is
+    :func:`edge_p`'s, and ``half_width`` that of the two-sided (1 − level) interval."""
+    x = np.asarray(log_samples, dtype=np.float64)
+    n = x.shape[0]
+    mu = np.asarray(centre, dtype=np.float64)
+    b = np.asarray(band, dtype=np.float64)
+    est = x.mean(axis=0)
+    se = x.std(axis=0, ddof=1) / math.sqrt(n)
+    dev = est - mu
+    with np.errstate(divide="ignore", invalid="ignore"):
+        near = np.where(np.abs(dev) <= b, 0.0, np.sign(dev) * (np.abs(dev) - b) / se)
+        far = np.sign(dev) * (np.abs(dev) + b) / se
+        far = np.where(b > 0, far, np.nan)
+    p = edge_p(near, far, n)
+    half = stats.t.isf(level / 2, n - 1) * se
+    return TypicalTest(est, se, near, p, half)
 
 
 def holm(p_values: ArrayLike) -> FloatArray:
