@@ -12,6 +12,12 @@ prints the time per finite-width prediction.
     python benchmarks/finite_width.py --widths 32 --trials 500       # a quick look
     python benchmarks/finite_width.py --verify --widths 128 --trials 300 # verify's verdicts
 
+``--typical`` instead checks the typical-value law: per config and layer, whether the
+predicted E[ln(‖g^l‖²/n_l)] (``extras["ln_grad_mean"]``) lies within its allowance
+(``extras["ln_grad_error"]``) plus 3 standard errors of the simulated mean of ln(‖g^l‖²/n_l).
+
+    python benchmarks/finite_width.py --typical --widths 32 128     # T = 2000
+
 ``--verify`` instead runs ``vg.verify(chain, trials=T, seed=0)`` per config (the default
 claim: the finite-width prediction) and, on the same networks, the mean-field claim
 ``vg.verify(chain, vg.predict(chain), ...)``; it counts configs fully testable and passing
@@ -91,6 +97,37 @@ def run(args: argparse.Namespace) -> None:
               f"max {np.max(times):.3f} s")
 
 
+def typical(args: argparse.Namespace) -> None:
+    for n in args.widths:
+        print(f"\ntypical values at width {n}, depth {args.depth}, T = {args.trials}")
+        print(f"  {'config':22s} {'max |error|':>11} {'allowance':>9} {'layer':>5} "
+              f"{'max excess/SE':>13} {'beyond':>6}")
+        beyond = total = 0
+        for index, name in enumerate(vg.activations()):
+            if args.activations and name not in args.activations:
+                continue
+            for j, init in enumerate(args.inits):
+                chain = vg.Chain(name, init=init, depth=args.depth, width=n)
+                law = vg.predict(chain, finite_width=True)
+                sim = simulate(chain, trials=args.trials, seed=7000 + 10 * index + j + n)
+                logs = np.asarray(sim.samples["ln_grad_second_moment"])
+                if not np.isfinite(logs).all():
+                    print(f"  {name + ' + ' + init:22s} (a network's gradient is exactly 0)")
+                    continue
+                se = logs.std(axis=0, ddof=1) / np.sqrt(args.trials)
+                err = np.asarray(law.extras["ln_grad_mean"]) - logs.mean(axis=0)
+                allow = np.asarray(law.extras["ln_grad_error"])
+                excess = (np.abs(err) - allow) / se
+                worst = int(np.argmax(np.abs(err)))
+                out = int((excess > 3).sum())
+                beyond += out
+                total += err.size
+                print(f"  {name + ' + ' + init:22s} {abs(err[worst]):11.3f} "
+                      f"{allow[worst]:9.3f} {worst:5d} {excess.max():13.1f} {out:6d}",
+                      flush=True)
+        print(f"  width {n}: layers beyond allowance + 3 SE: {beyond}/{total}")
+
+
 def verdicts(args: argparse.Namespace) -> None:
     from collections import Counter
 
@@ -136,12 +173,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--inits", nargs="+", default=["xavier", "he", "lecun"])
     ap.add_argument("--activations", nargs="*", default=None)
     ap.add_argument("--verify", action="store_true", help="verify's verdicts (see above)")
+    ap.add_argument("--typical", action="store_true", help="the typical-value law (see above)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     print(f"vgmath {vg.__version__}")
     print(f"command: python benchmarks/finite_width.py {' '.join(sys.argv[1:])}".rstrip())
     if args.verify:
         verdicts(args)
+    elif args.typical:
+        typical(args)
     else:
         run(args)
     print(f"\n{time.perf_counter() - t0:.0f} s")

@@ -57,6 +57,7 @@ def test_second_layer_mean_is_the_gaussian_integral() -> None:
     [
         ("gelu", "he", 64, 20, 2000),  # mean field is off by a factor ~100 here
         ("gelu", "he", 256, 20, 1000),
+        ("gelu", "he", 1024, 20, 1000),
         ("tanh", "xavier", 8, 10, 3000),
         ("sigmoid", "he", 8, 10, 3000),
         ("selu", "lecun", 32, 15, 1500),
@@ -210,3 +211,14 @@ def test_residual_predictions_warn_that_they_are_infinite_width(variant: str) ->
     assert "warning" in notes and "no finite-width prediction" in notes
     with pytest.raises(InvalidArgumentError, match="residual"):
         vg.predict(chain, finite_width=True)
+
+
+def test_the_check_rejects_mean_field_for_gelu_he_even_at_width_1024() -> None:
+    # the same 3-SE criterion has power here: mean field is off by a factor ~1.7 in q at
+    # depth 20 even at width 1024 (GELU + He's variance map is marginal)
+    chain = vg.Chain("gelu", init="he", depth=20, width=1024)
+    sim = vg.simulate(chain, trials=1000, seed=7)
+    mf = vg.predict(chain)
+    mean, se = sim.fields["q"], sim.fields["q_se"]
+    ok = np.isfinite(se) & (se > 0)
+    assert np.any(np.abs(np.asarray(mf.q)[ok] - mean[ok]) > 3.0 * se[ok])

@@ -207,7 +207,9 @@ class DepthSection(Section):
                r" that the simulated mean equals the finite-width prediction (on the log"
                r" scale, with Hall's skewness-corrected studentised mean; where there is none,"
                r" the mean-field prediction allowing for the estimated $O(1/n)$ finite-width"
-               r" bias" + ctx.cite("hanin2018") + r"), with Holm's"
+               r" bias" + ctx.cite("hanin2018") + r"; where the per-network values are too"
+               r" heavy-tailed for the mean to be tested, the typical value"
+               r" $\E[\ln(\lVert g^l\rVert^2/n)]$ against the predicted law), with Holm's"
                r" correction across layers at family-wise level $\alpha = "
                + L.fmt_float(o.alpha, 3) + r"$. A profile is rejected (FAIL) when any layer"
                r" is; it passes (PASS) only when every layer was tested, and is"
@@ -445,7 +447,9 @@ class DepthSection(Section):
                        r" $B_l$: the estimated finite-width bias of a mean-field claim and tol.:"
                        r" the allowance, in natural-log units; CI at level $1-\alpha$,"
                        r" unadjusted; $p_\mathrm{Holm}$: adjusted across layers; a layer whose"
-                       r" allowance is infinite is untestable, never passed).")
+                       r" allowance is infinite is untestable, never passed; a status marked"
+                       r" \textsuperscript{t}: the layer's mean is heavy-tailed and its typical"
+                       r" value was tested instead, so its $p$ refers to that test).")
             out.extend(appendix)
         return "\n".join(out) + "\n"
 
@@ -569,7 +573,8 @@ def verification_tabular(ver: Any) -> str:
             str(r["layer"]), f(r["claim"], 4), f(r["finite_width_bias"]),
             "$\\infty$" if tol is None else f(tol), f(r["simulated"], 4),
             "$[" + L.fmt_float(r["ci_low"], 4) + ", " + L.fmt_float(r["ci_high"], 4) + "]$",
-            f(r["p_value"], 2), f(r["p_adjusted"], 2), _STATUS.get(status, _t(status)),
+            f(r["p_value"], 2), f(r["p_adjusted"], 2), _STATUS.get(status, _t(status))
+            + (r"\textsuperscript{t}" if r.get("tested_on") == "typical" else ""),
         ]) + r" \\")
     return "\n".join([r"\begin{tabular}{@{}rrrrrrrrl@{}}", r"\toprule", " & ".join(head)
                       + r" \\", r"\midrule", *body, r"\bottomrule", r"\end{tabular}"])
