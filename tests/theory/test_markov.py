@@ -155,7 +155,7 @@ def test_typical_value_within_its_allowance(act: str, init: str, width: int, see
     # any φ: E[ln(‖g^l‖²/n_l)] lies within the law's stated allowance (extras
     # "ln_grad_error") plus 3 standard errors of 2000 simulated networks, at every layer.
     # softplus + He is the case whose component along x^l grows to r ≈ 8 (error 0.56 at
-    # layer 0, allowance 0.70); without that component the prediction is 2.3 too low
+    # layer 0, allowance 0.94); without that component the prediction is 2.3 too low
     chain = vg.Chain(act, init=init, depth=30, width=width)
     p = vg.predict(chain, finite_width=True)
     T = 2000
