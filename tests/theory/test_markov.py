@@ -163,10 +163,10 @@ def test_typical_value_within_its_allowance(act: str, init: str, width: int, see
     mean, se = logs.mean(axis=0), logs.std(axis=0, ddof=1) / math.sqrt(T)
     gap = np.abs(p.extras["ln_grad_mean"] - mean)
     np.testing.assert_array_less(gap, p.extras["ln_grad_error"] + 3 * se)
-    # the allowance is a share of the along-x shift, not a blanket: where that shift is
-    # large, dropping it would be caught
+    # the allowance is half the along-x shift, not a blanket: where that shift is large
+    # (softplus + He: 2.3), dropping it would be caught
     along = np.asarray(p.extras["ln_grad_along"])
-    if np.max(np.abs(along)) > 1.0:
+    if np.max(np.abs(along)) > 2.0:
         worst = int(np.argmax(np.abs(along)))
         assert abs(p.extras["ln_grad_mean"][worst] - along[worst] - mean[worst]) > (
             p.extras["ln_grad_error"][worst] + 3 * se[worst])
