@@ -91,9 +91,22 @@ def test_mean_field_beside_it_and_stated_error() -> None:
 
 
 def test_residual_chain_is_refused_with_a_reason() -> None:
-    chain = vg.Chain("relu", init="he", depth=4, width=16, residual=vg.Residual())
+    # post-activation ReLU blocks without bias have their own finite-width prediction
+    # (tests/theory/test_residual_finite_width.py); the rest is refused with the reason
+    covered = vg.Chain("relu", init="he", depth=4, width=16, residual=vg.Residual())
+    assert "error" in vg.predict(covered, finite_width=True).extras
+    for chain, why in [
+        (covered.replace(residual=vg.Residual(variant="pre")), "variant='pre'"),
+        (covered.replace(activation="tanh"), "positively homogeneous"),
+        (covered.replace(sigma_b2="1/10"), "without bias"),
+    ]:
+        with pytest.raises(InvalidArgumentError, match=why):
+            vg.predict(chain, finite_width=True)
+    # the plain-chain Markov chain itself models plain chains only
+    from vgmath.theory.markov import finite_width_profile
+
     with pytest.raises(InvalidArgumentError, match="plain chains"):
-        vg.predict(chain, finite_width=True)
+        finite_width_profile(covered, vg.predict(covered))
 
 
 def test_deep_prediction_is_fast() -> None:
@@ -208,9 +221,14 @@ def test_residual_predictions_warn_that_they_are_infinite_width(variant: str) ->
     chain = vg.Chain("relu", init="he", depth=6, width=64,
                      residual=vg.Residual(alpha=1, variant=variant))
     notes = " ".join(vg.predict(chain).notes)
-    assert "warning" in notes and "no finite-width prediction" in notes
-    with pytest.raises(InvalidArgumentError, match="residual"):
-        vg.predict(chain, finite_width=True)
+    assert "warning" in notes
+    if variant == "pre":
+        assert "no finite-width prediction" in notes
+        with pytest.raises(InvalidArgumentError, match="residual"):
+            vg.predict(chain, finite_width=True)
+    else:  # post-activation ReLU: the finite-width prediction exists and the note says so
+        assert "infinite-width limit" in notes and "finite_width=True" in notes
+        assert "error" in vg.predict(chain, finite_width=True).extras
 
 
 def test_the_check_rejects_mean_field_for_gelu_he_even_at_width_1024() -> None:

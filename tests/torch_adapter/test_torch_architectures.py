@@ -47,9 +47,9 @@ def residual_mlp(act: type[nn.Module], init: str, variant: str, branch_depth: in
 def test_residual_mlp_agrees_with_simulate(act: type[nn.Module], init: str, variant: str,
                                            bd: int, theory: bool) -> None:
     """128 networks against 400 simulated ones (tolerance: both standard errors, family-wise
-    1e-3). ``theory``: also verified against vg.predict (vgmath's own verify rejects the
-    ReLU post-activation residual chain at width 64 — its finite-width correction — with
-    simulated networks too, so the adapter is not asked to do better)."""
+    1e-3). ``theory``: also verified against vg.predict (the ReLU post-activation chain's
+    finite-width prediction is checked against simulation in
+    tests/theory/test_residual_finite_width.py)."""
     torch.manual_seed(0)
     model = residual_mlp(act, init, variant, bd)
     info = vgt.read_model(model)

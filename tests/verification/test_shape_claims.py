@@ -81,7 +81,10 @@ def test_cli_rate_and_band(capsys: pytest.CaptureFixture[str]) -> None:
     d = json.loads(capsys.readouterr().out)
     assert d["kind"] == "vgmath.band_verification" and d["verdict"] == "FAIL"
     res = [*base, "--arch", "resnet", "--branch-alpha", "0.5"]
-    assert main(res) == 3  # no finite-width model for residual chains: INCONCLUSIVE
+    # post-activation ReLU blocks: tested against their finite-width prediction
+    assert main(res) == 0
+    # pre-activation blocks: no finite-width model, INCONCLUSIVE
+    assert main([*res, "--variant", "pre"]) == 3
     assert main([*base, "--branch-alpha", "0.5"]) == 2  # resnet options need --arch resnet
     capsys.readouterr()
 

@@ -126,10 +126,14 @@ def test_cli_exit_codes_three_verdicts(gelu_he, capsys: pytest.CaptureFixture[st
 
 
 def test_residual_chains_without_a_bias_model_are_inconclusive() -> None:
-    """No finite-width expansion for residual chains: an infinite-width claim cannot be
-    tested (INCONCLUSIVE) unless the user states an allowance or tests the finite-width mean;
-    a grossly wrong claim is rejected either way."""
-    chain = vg.Chain("relu", init="he", depth=8, width=64, residual=vg.Residual(alpha=0.5))
+    """No finite-width expansion for pre-activation residual chains: an infinite-width claim
+    cannot be tested (INCONCLUSIVE) unless the user states an allowance or tests the
+    finite-width mean; a grossly wrong claim is rejected either way. (Post-activation ReLU
+    chains are tested against their finite-width prediction: PASS.)"""
+    post = vg.Chain("relu", init="he", depth=8, width=64, residual=vg.Residual(alpha=0.5))
+    assert vg.verify(post, simulation=vg.simulate(post, trials=400, seed=1)).verdict is \
+        Verdict.PASS
+    chain = post.replace(residual=vg.Residual(alpha=0.5, variant="pre"))
     sim = vg.simulate(chain, trials=400, seed=1)
     v = vg.verify(chain, simulation=sim)
     assert v.verdict is Verdict.INCONCLUSIVE and v.coverage.tested == 0

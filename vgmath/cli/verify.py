@@ -19,10 +19,11 @@ not be tested, or a ``--bound`` whose supremum could not be certified either way
 
 ``--arch`` takes the architectures of ``vgmath simulate``. vgmath's own prediction covers
 plain and residual chains; for batch-normalised and recurrent networks give the claim
-(``--claim``, ``--rate``, ``--within``). No finite-width bias model exists for residual,
-normalised or recurrent networks, so a claim about their infinite-width limit is
-INCONCLUSIVE unless you allow for the width (``--tolerance``, natural log) or test the
-finite-width mean itself (``--no-finite-width``).
+(``--claim``, ``--rate``, ``--within``). Post-activation residual chains with ReLU or leaky
+ReLU and no bias are tested against their finite-width prediction by default. No
+finite-width bias model exists for other residual, normalised or recurrent networks, so a
+claim about their infinite-width limit is INCONCLUSIVE unless you allow for the width
+(``--tolerance``, natural log) or test the finite-width mean itself (``--no-finite-width``).
 """
 
 from __future__ import annotations

@@ -112,7 +112,9 @@ n = 128: 0.54 of 2.33), each ± about 0.05 of sampling error.
 Without the shift softplus + He would be 2.3 too low. ReLU and leaky ReLU without bias:
 r ≡ 1, the law is correct to O(L n^{-2}).
 
-Residual, batch-normalised and recurrent chains are not covered (``predict`` raises and
+Residual chains have their own finite-width prediction
+(:mod:`vgmath.theory.residual_finite_width`: post-activation blocks, positively homogeneous
+φ, no bias); batch-normalised and recurrent chains are not covered (``predict`` raises and
 says so); weights other than Gaussian are treated as Gaussian of the same variance (the
 forward law above needs rotation invariance), with a note, and ``vg.verify`` does not use
 the prediction for them.
@@ -385,12 +387,18 @@ def finite_width_profile(chain: Chain, mean_field: Prediction) -> Prediction:
 
 def finite_width_refusal(chain: Chain) -> str:
     """Why the finite-width prediction does not cover ``chain`` ("" when it does): it models
-    plain chains whose output layer applies φ. (Non-Gaussian weights are predicted as if
+    plain chains whose output layer applies φ (this module) and post-activation residual
+    chains with a positively homogeneous φ and no bias
+    (:mod:`vgmath.theory.residual_finite_width`). (Non-Gaussian weights are predicted as if
     Gaussian, with a note; :func:`vgmath.verification.profile.finite_width_exact` adds that
     condition for testing.)"""
-    if chain.residual is not None or getattr(chain, "norm", None) is not None:
-        return ("finite-width predictions cover plain chains; residual and batch-normalised "
-                "chains have mean-field predictions only (finite_width=False)")
+    if getattr(chain, "norm", None) is not None:
+        return ("finite-width predictions cover plain and post-activation residual chains; "
+                "batch-normalised chains have no prediction (vg.simulate measures them)")
+    if chain.residual is not None:
+        from .residual_finite_width import residual_finite_width_refusal
+
+        return residual_finite_width_refusal(chain)
     if getattr(chain, "readout", "activation") != "activation":
         return (f"finite-width predictions cover the activation read-out; readout="
                 f"{chain.readout!r} has the mean-field prediction only (finite_width=False)")
@@ -398,7 +406,10 @@ def finite_width_refusal(chain: Chain) -> str:
 
 
 def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
-    why = finite_width_refusal(chain)
+    why = finite_width_refusal(chain) or (
+        "this Markov chain models plain chains; vg.predict(chain, finite_width=True) routes "
+        "residual chains to vgmath.theory.residual_finite_width" if chain.residual is not None
+        else "")
     if why:
         raise InvalidArgumentError("finite_width", True, why)
     L = chain.depth

@@ -86,8 +86,10 @@ def predict(chain: Chain, *, finite_width: bool = False) -> Prediction | Symboli
     """The mean-field depth profile of ``chain`` (see the module docstring).
 
     ``finite_width=True`` predicts the ensemble means at the chain's own widths instead
-    (plain chains; :mod:`vgmath.theory.markov`: the per-network variance as an exact
-    Markov chain, the backward pass along it), with the mean-field profiles in ``extras``
+    (plain chains: :mod:`vgmath.theory.markov`, the per-network variance as an exact
+    Markov chain, the backward pass along it; post-activation residual chains with ReLU or
+    leaky ReLU and no bias: :mod:`vgmath.theory.residual_finite_width`, the gradient's bulk
+    and its components along the forward directions), with the mean-field profiles in ``extras``
     (``mean_field_q``, ``mean_field_grad_second_moment``, …) and the estimated error per
     layer (natural log) in ``extras["error"]``.
 
@@ -138,7 +140,12 @@ def predict(chain: Chain, *, finite_width: bool = False) -> Prediction | Symboli
     if chain.residual is not None:
         # an exploding or dying profile overflows/underflows to ±inf/0, stated in the notes
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):
-            return predict_residual(chain)
+            mean_field = predict_residual(chain)
+        if finite_width:
+            from .residual_finite_width import residual_finite_width_profile
+
+            return residual_finite_width_profile(chain, mean_field)
+        return mean_field
     if finite_width:
         from .markov import finite_width_profile
 

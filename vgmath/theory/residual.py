@@ -23,7 +23,9 @@ common-mode component; through the forward/backward coupling of each W, every bl
 the gradient a component along it, coherently across blocks, so the finite-width correction to
 the gradient grows with depth much faster than for plain chains (ReLU, α = 1/2, 10 blocks:
 simulated/predicted 1.72, 1.22, 1.05 at n = 32, 128, 512, converging to this recursion). The
-prediction then carries a warning note.
+prediction then carries a warning note; for ReLU and leaky ReLU without bias
+``predict(chain, finite_width=True)`` carries that component
+(:mod:`vgmath.theory.residual_finite_width`).
 
 post, two layers: F = φ(h₂), h₂ = W₂ φ(h₁) + b₂, h₁ = W₁ x + b₁; q₁ = σ_w² p_{l-1} + σ_b²,
 q₂ = σ_w² Φ₂(q₁) + σ_b²; μ, p as above with q̃ = q₂; the gradient factor is
@@ -151,12 +153,20 @@ def predict_residual(chain: Chain) -> Prediction:
     ]
     notes.extend(distribution_notes(chain))
     if post and np.any(np.abs(mu[1:]) > 1e-9 * np.sqrt(np.abs(p[1:]))):
+        from .residual_finite_width import residual_finite_width_refusal
+
+        covered = not residual_finite_width_refusal(chain)
         notes.append(
             "warning: the branch output has a non-zero mean, so every block adds to the "
             "gradient a component along the shared mean direction, coherently from block to "
             "block; the finite-width correction to the gradient moments grows with depth "
-            "much faster than for plain chains and vgmath has no finite-width prediction "
-            "for it — this is the infinite-width limit. Measured (ReLU + He, 1000 networks, "
+            "much faster than for plain chains"
+            + (" — this is the infinite-width limit; vg.predict(chain, finite_width=True) "
+               "predicts the means at the chain's width"
+               if covered else
+               " and vgmath has no finite-width prediction for it (it covers positively "
+               "homogeneous φ without bias) — this is the infinite-width limit")
+            + ". Measured (ReLU + He, 1000 networks, "
             "simulated / predicted E[g_0^2]): alpha = 1/2, one-layer branch, 10 blocks: "
             "1.43, 1.22, 1.06 at widths 64, 128, 512; alpha = 1, two-layer branch: 2.8, "
             "1.9, 1.27 after 10 blocks and 97, 50, 13.5 after 20; the forward moments are "
@@ -165,15 +175,22 @@ def predict_residual(chain: Chain) -> Prediction:
     if not post:
         notes.append(
             "warning: finite-width corrections are not modelled (at finite width the block "
-            "output is not Gaussian; vgmath has no finite-width prediction for residual "
-            "chains). Measured (He, alpha = 1, one-layer branch, 20 blocks, 1000 networks, "
-            "simulated / predicted): ReLU q_L 1.20 ± 0.07, 1.09 ± 0.03, 1.03 ± 0.01 at widths "
-            "64, 128, 512; GELU q_L 1.14 ± 0.07 and E[g_0^2] 1.17 ± 0.05 at width 64; tanh "
+            "output is not Gaussian; vgmath has no finite-width prediction for "
+            "pre-activation residual chains). Measured (He, alpha = 1, one-layer branch, "
+            "20 blocks, 1000 networks, simulated / predicted): ReLU q_L 1.20 ± 0.07, "
+            "1.09 ± 0.03, 1.03 ± 0.01 at widths 64, 128, 512; GELU q_L 1.14 ± 0.07 and "
+            "E[g_0^2] 1.17 ± 0.05 at width 64; tanh "
             "E[g_0^2] 1.08 ± 0.04 at width 64, 1.00 ± 0.01 at 512"
         )
     elif not any(n.startswith("warning:") for n in notes):
-        notes.append("infinite-width limit: vgmath has no finite-width prediction for "
-                     "residual chains")
+        from .residual_finite_width import residual_finite_width_refusal
+
+        notes.append(
+            "infinite-width limit: vgmath has no finite-width prediction for this residual "
+            "chain (it covers post-activation blocks with ReLU or leaky ReLU and no bias)"
+            if residual_finite_width_refusal(chain) else
+            "infinite-width limit: vg.predict(chain, finite_width=True) predicts the means "
+            "at the chain's width")
     return Prediction(
         chain=chain,
         q=_readonly(p),

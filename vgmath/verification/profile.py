@@ -30,6 +30,10 @@ finite-width prediction itself (``vg.predict(chain, finite_width=True)``,
 interval is narrow and trustworthy is tested. Measured false alarms with it at α = 0.01
 (10 configurations × 10 seeds, depth 20, 1000 networks): 0/100 at width 128, 1/100 at
 width 32. Mean-field claims (``vg.predict(chain)`` passed explicitly) keep the bias band.
+Post-activation residual chains with ReLU or leaky ReLU and no bias (Gaussian weights) get
+their finite-width prediction (:mod:`vgmath.theory.residual_finite_width`) the same way, with
+the error it states for the quantity (``extras["q_error"]`` for q,
+``extras["weight_error"]`` for the weight gradient, ``extras["error"]`` otherwise).
 
 Typical values: where the claim is the finite-width prediction and a layer's mean cannot be
 tested (heavy tails, or too wide an interval), that layer is tested instead on
@@ -509,8 +513,10 @@ def finite_width_band(
 
 
 def finite_width_exact(chain: Chain) -> bool:
-    """Whether ``vg.predict(chain, finite_width=True)`` applies: a plain chain with i.i.d.
-    Gaussian weights and the activation read-out (:mod:`vgmath.theory.markov`)."""
+    """Whether ``vg.predict(chain, finite_width=True)`` applies, with i.i.d. Gaussian
+    weights: a plain chain with the activation read-out (:mod:`vgmath.theory.markov`) or a
+    post-activation residual chain with ReLU or leaky ReLU and no bias
+    (:mod:`vgmath.theory.residual_finite_width`)."""
     from ..theory.markov import finite_width_refusal
 
     return chain.rule.gaussian and not finite_width_refusal(chain)
@@ -521,6 +527,14 @@ def _is_finite_width_prediction(claim: Any, chain: Chain) -> bool:
 
     return (isinstance(claim, Prediction) and claim.chain == chain
             and "error" in claim.extras and finite_width_exact(chain))
+
+
+def _error_key(claim: Any, quantity: str) -> str:
+    """The extras entry holding a finite-width prediction's error for ``quantity``: its own
+    (``q_error``, ``weight_error``, where the prediction states one — residual chains) or the
+    shared ``error``."""
+    own = {"q": "q_error", "grad_weight_second_moment": "weight_error"}.get(quantity)
+    return own if own is not None and own in claim.extras else "error"
 
 
 def _typical_law(claim: Any, chain: Chain, quantity: str,
@@ -675,7 +689,8 @@ def verify(
         # prediction's own estimated error
         label = "vgmath.predict(finite_width=True)"
         bias = np.zeros(chain.depth + 1)
-        r = np.asarray(at_width.extras["error"], dtype=np.float64).copy()
+        r = np.asarray(at_width.extras[_error_key(at_width, quantity)],
+                       dtype=np.float64).copy()
         notes.append(
             f"claim: the finite-width prediction at width {widths_text(chain)} (no bias "
             f"shift); tolerance = its estimated error, {float(np.max(r)):.3g} in ln units"
