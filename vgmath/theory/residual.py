@@ -170,7 +170,7 @@ def predict_residual(chain: Chain) -> Prediction:
             "simulated / predicted E[g_0^2]): alpha = 1/2, one-layer branch, 10 blocks: "
             "1.43, 1.22, 1.06 at widths 64, 128, 512; alpha = 1, two-layer branch: 2.8, "
             "1.9, 1.27 after 10 blocks and 97, 50, 13.5 after 20; the forward moments are "
-            "unaffected"
+            "off by O(l/n) only (q_L 0.955 at width 64 after 20 blocks)"
         )
     if not post:
         notes.append(

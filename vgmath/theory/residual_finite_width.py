@@ -27,7 +27,8 @@ simulated/mean field 89 at n = 64, 25 at n = 256).
 Two-layer branch: with u = φ(h₁) the inner activations, W₂ = W₂′P⊥_u + h₂uᵀ/‖u‖² gives
 δ₁ = φ′(h₁) ⊙ (P⊥_u y₂ + u β), β = α(φ₂·g)/‖u‖², and h₁·δ₁ = u·P⊥_u y₂ + β‖u‖² =
 α(φ₂·g): the same along-x term, and
-E‖δ₁‖² = v α²‖φ′(h₂) ⊙ g‖² (tr D₁ − u D₁ u/‖u‖²) + β² uᵀD₁u, D₁ = diag φ′(h₁)².
+E‖δ₁‖² = v α²‖φ′(h₂) ⊙ g‖² (tr D₁ − uᵀD₁u/‖u‖²) + β² uᵀD₁u, D₁ = diag φ′(h₁)²
+(uᵀD₁u/‖u‖² = C/P, C = E φ′²φ², P = E φ²; 1 for ReLU).
 
 The recursion (exact given the forward pass)
 --------------------------------------------
@@ -52,8 +53,9 @@ M = E φ(z), w = Var φ(z), ‖x_l‖²/n = p_l (the mean-field recursion of
 :mod:`vgmath.theory.residual`). The quadratic forms of D_l are, per n, E φ′² on every
 direction independent of z_l, E[φ′²(φ − M)]/√w between e_0 and e_l and E[φ′²(φ − M)²]/w on
 e_l. Then a_{l-1} = a_l + v N_l, S_{l-1} = J S Jᵀ + v N_l (I − x̂x̂ᵀ), and
-E‖g_l‖²/n = a_l + (tr S_l − (L + 2) a_l)/n: the bulk a_l is mean field's (1 + α²σ_w²E φ′²)
-per block up to O(1/n), the second term the part along the forward directions, carried to
+E‖g_l‖²/n = a_l + (tr S_l − (L + 2) a_l)/n: the bulk a_l grows by mean field's factor per
+block up to O(1/n) plus what the along-x part feeds it (the free part of Wᵀδ has the norm
+of δ), the second term the part along the forward directions, carried to
 all orders in depth. Two-layer branch: the inner norm t = ‖u‖²/E‖u‖² (an average of n
 i.i.d. φ(z)²/E φ²) enters J_l through √t; J_l is averaged over it, E√t = 1 − Var(t)/8 with
 Var(t) = (E φ⁴/(E φ²)² − 1)/n (ReLU: 1 − 5/(8n); exact value 1 − 5/(8n) + O(n⁻²)).
@@ -81,7 +83,8 @@ layer, 60 blocks at n = 32 (simulated/predicted 1.05 ± 0.03) and 100 blocks at 
 (1.02 ± 0.03); α = 1/4, two layers, 80 blocks at n = 32 (1.14 ± 0.04, error 0.38) — the
 forward directions outnumber the units there ((L + 2)/n = 2.6) and the orthonormal
 idealisation is coarse, but within the stated error. Xavier and LeCun scales, α = 2 and
-input_q = 4 behave the same. Cost: O(L³) (L = 20: under 10 ms; L = 1000: 5 s).
+input_q = 4 behave the same. Cost: O(L³) (L = 20: under 10 ms after the first call, which
+classifies φ; L = 1000: 5 s).
 ``q`` and ``extras["mean"]`` are the mean-field forward moments: their finite-width
 corrections (Jensen gaps of √‖x‖² and √t in the branch mean, correlated with the common
 mode) are O(l/n) and not summed; ``extras["q_error"]`` = 1e-3 + :data:`FORWARD_ERROR`·l/n
