@@ -525,9 +525,12 @@ def test_plain_data_and_printing() -> None:
     assert r"\approx" in t.latex()
     with pytest.raises(vg.InvalidArgumentError):
         vg.predict("not a chain")  # type: ignore[arg-type]
-    # batch normalisation is outside this theory: refused, never silently ignored
-    with pytest.raises(vg.InvalidArgumentError, match="batch normalisation"):
-        vg.predict(vg.Chain("relu", "he", depth=3, width=8, norm="batch", batch=4))
+    # batch normalisation is never silently ignored: its own theory (theory.batchnorm)
+    bn = vg.predict(vg.Chain("relu", "he", depth=3, width=8, norm="batch", batch=4))
+    assert "batch" in bn.method and bn.q[1] == pytest.approx(2.0)
+    assert bn.grad_second_moment[0] != p.grad_second_moment[0]
+    with pytest.raises(vg.InvalidArgumentError, match="batch-normalised"):
+        vg.predict(bn.chain, finite_width=True)
 
 
 def test_cli_predict(capsys: pytest.CaptureFixture[str]) -> None:

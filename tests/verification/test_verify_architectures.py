@@ -48,9 +48,11 @@ def test_the_default_claim_is_refused_where_vgmath_has_no_theory(rnn) -> None:
     net, _, sim = rnn
     with pytest.raises(vg.InvalidArgumentError, match=r"claim.*no prediction for recurrent"):
         vg.verify(net, simulation=sim)
+    # a batch-normalised chain has vgmath's infinite-width prediction (theory.batchnorm) but
+    # no finite-width bias model: untestable without an allowance for the width
     bn = vg.Chain("relu", init="he", depth=4, width=16, norm="batch", batch=8)
-    with pytest.raises(vg.InvalidArgumentError, match="batch-normalised"):
-        vg.verify(bn, trials=10, seed=0)
+    v = vg.verify(bn, trials=10, seed=0)
+    assert v.verdict is vg.Verdict.INCONCLUSIVE and "batch-normalised" in v.reason[0]
 
 
 def test_cli_arch_bn_and_recurrent(capsys: pytest.CaptureFixture[str]) -> None:
@@ -58,8 +60,8 @@ def test_cli_arch_bn_and_recurrent(capsys: pytest.CaptureFixture[str]) -> None:
           "--trials", "200"]
     assert main([*bn, "--claim", "1"]) == 3  # no finite-width model: INCONCLUSIVE
     assert "batch-normalised" in capsys.readouterr().out
-    assert main(bn) == 2  # no claim to test
-    assert "give the claim" in capsys.readouterr().err
+    assert main(bn) == 3  # vgmath's prediction, but no finite-width model: INCONCLUSIVE
+    assert "batch-normalised" in capsys.readouterr().out
     lstm = ["verify", "--arch", "lstm", "--steps", "10", "--width", "32", "--trials", "200"]
     assert main([*lstm, "--within", "4"]) == 1  # E‖g⁰‖² ≈ 0.02 of the output's: FAIL
     assert main([*lstm, "--within", "1000"]) == 0

@@ -7,7 +7,7 @@
     vgmath verify relu --init xavier --rate 1/2              # C·(1/2)^(L−l), C free
     vgmath verify relu --init he --within 2                  # within ×2 of the output
     vgmath verify relu --init he --arch resnet --branch-alpha 0.5   # a residual chain
-    vgmath verify relu --init he --arch bn --claim "1"        # batch-normalised: a claim
+    vgmath verify relu --init he --arch bn --tolerance 0.1   # batch-normalised, width allowance
     vgmath verify tanh --arch rnn --init orthogonal --steps 30 --claim "1" --tolerance 0.1
     vgmath verify sigmoid --init xavier --bound 1/4           # φ′ ≤ 1/4 and ‖g^0‖ ≤ (1/4)^L ‖g^L‖
     vgmath verify gelu --init he --json --out verdict.json
@@ -18,12 +18,13 @@ unsafe or malformed ``--claim``); 3 INCONCLUSIVE (nothing rejected, but some lay
 not be tested, or a ``--bound`` whose supremum could not be certified either way).
 
 ``--arch`` takes the architectures of ``vgmath simulate``. vgmath's own prediction covers
-plain and residual chains; for batch-normalised and recurrent networks give the claim
-(``--claim``, ``--rate``, ``--within``). Post-activation residual chains with ReLU or leaky
-ReLU and no bias are tested against their finite-width prediction by default. No
-finite-width bias model exists for other residual, normalised or recurrent networks, so a
-claim about their infinite-width limit is INCONCLUSIVE unless you allow for the width
-(``--tolerance``, natural log) or test the finite-width mean itself (``--no-finite-width``).
+plain, residual and batch-normalised chains (the last at infinite width and the chain's batch,
+:mod:`vgmath.theory.batchnorm`); for recurrent networks give the claim (``--claim``,
+``--rate``, ``--within``). Post-activation residual chains with ReLU or leaky ReLU and no bias
+are tested against their finite-width prediction by default. No finite-width bias model
+exists for other residual, normalised or recurrent networks, so a claim about their
+infinite-width limit is INCONCLUSIVE unless you allow for the width (``--tolerance``, natural
+log) or test the finite-width mean itself (``--no-finite-width``).
 """
 
 from __future__ import annotations

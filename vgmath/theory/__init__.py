@@ -3,7 +3,8 @@
 Owns: Gaussian expectations E[f(√q z)] (closed forms, split quadrature, series), the
 mean-field maps (variance map, χ, the correlation map; as SymPy Lambdas in ``maps``) and their
 moment tables, depth profiles (:func:`predict` → :class:`Prediction`; residual chains in
-``residual``; symbolic chains → :class:`SymbolicPrediction` in ``symbolic_profile``), fixed
+``residual``, batch-normalised chains in ``batchnorm``; symbolic chains →
+:class:`SymbolicPrediction` in ``symbolic_profile``), fixed
 points, the edge of chaos and gain tables (``criticality``), finite-width moments and the
 first-order finite-width bias used by verification (``finite_width``, ``width_bias``).
 

@@ -36,7 +36,9 @@ and ``prediction.formula`` is E[(g^l)²]/E[(g^L)²] = χ^{L−l} in :data:`vgmat
 and :data:`vgmath.layer_symbol` when every layer has the same χ. Otherwise the profile is
 numeric, with the accuracy of the Gaussian moments (~1e-12 relative per evaluation).
 
-Residual chains (``chain.residual``) dispatch to :mod:`vgmath.theory.residual`.
+Residual chains (``chain.residual``) dispatch to :mod:`vgmath.theory.residual`, batch-normalised
+chains (``chain.norm == "batch"``) to :mod:`vgmath.theory.batchnorm` (Yang et al. 2019,
+arXiv:1902.08129; exact at the chain's batch B, infinite width).
 """
 
 from __future__ import annotations
@@ -123,20 +125,16 @@ def predict(chain: Chain, *, finite_width: bool = False) -> Prediction | Symboli
                 "finite_width", True, "the finite-width prediction is numeric: substitute "
                 "numbers (chain.subs(...)) or use the symbolic finite_width_ratio()")
         return predict_symbolic(chain, predict)
-    if getattr(chain, "norm", None) is not None:
-        raise InvalidArgumentError(
-            "norm",
-            chain.norm,
-            "vg.predict covers plain and residual chains; the mean-field theory of batch "
-            "normalisation (Yang et al. 2019, arXiv:1902.08129) is not part of it — use "
-            "vg.simulate for normalised chains",
-        )
     if finite_width:
         from .markov import finite_width_refusal
 
         why = finite_width_refusal(chain)
         if why:
             raise InvalidArgumentError("finite_width", True, why)
+    if getattr(chain, "norm", None) == "batch":
+        from .batchnorm import predict_batchnorm
+
+        return predict_batchnorm(chain)
     if chain.residual is not None:
         # an exploding or dying profile overflows/underflows to ±inf/0, stated in the notes
         with np.errstate(over="ignore", under="ignore", invalid="ignore", divide="ignore"):

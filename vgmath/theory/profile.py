@@ -259,6 +259,10 @@ class Prediction(Typeset):
             return out
         if self.chain.residual is not None:
             out.append(("recursion", r"\text{residual mean-field recursion (block by block)}"))
+        elif getattr(self.chain, "norm", None) == "batch":
+            out.append(("recursion", (r"\Gamma_{l-1} = n_l v_l\,\mathbb{E}\big[\iota^2 M D"
+                        r"\,\Gamma_l\,D M\big],\ M = P - \hat h\hat h^\top/B"
+                        rf"\ \text{{(batch norm, }}B = {self.chain.batch}\text{{)}}")))
         else:
             out.append(("recursion",
                         (r"q^{l} = \sigma_w^2\,\mathbb{E}\big[\varphi(\sqrt{q^{l-1}}\,z)^2\big]"

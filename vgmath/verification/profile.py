@@ -663,7 +663,7 @@ def verify(
 
     from ..theory.prediction import predict
 
-    if claim is None and (isinstance(chain, Recurrent) or chain.norm is not None):
+    if claim is None and isinstance(chain, Recurrent):
         raise InvalidArgumentError(
             "claim", None, f"vgmath has no prediction for {without_bias_model(chain)} to test: "
             "give the claim to test (text in l and L, an array, a callable)")
