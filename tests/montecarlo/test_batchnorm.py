@@ -219,5 +219,7 @@ def test_batchnorm_chain_validation():
         vg.Chain("relu", batch=4)
     with pytest.raises(InvalidArgumentError, match="residual"):
         vg.Chain("relu", norm="batch", batch=4, residual=vg.Residual())
-    with pytest.raises(InvalidArgumentError):
-        vg.predict(vg.Chain("relu", norm="batch", batch=4))
+    # vg.predict covers batch-normalised chains at infinite width only
+    assert vg.predict(vg.Chain("relu", norm="batch", batch=4)).chain.norm == "batch"
+    with pytest.raises(InvalidArgumentError, match="batch-normalised"):
+        vg.predict(vg.Chain("relu", norm="batch", batch=4), finite_width=True)

@@ -177,6 +177,33 @@ def test_a_failing_section_is_reported_in_place(tmp_path: Path,
     assert r"% vgmath-table: gains" in tex  # the sections after it were built
 
 
+def test_an_interruption_turned_into_an_error_still_stops_the_report(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # SIGTERM/Ctrl-C inside library code can surface as an ordinary error whose context is
+    # the interruption (zlib: "Error -2 while flushing: inconsistent stream state"); a
+    # section must not contain it (even a deliberate "from None"), and no output is left
+    from vgmath.reporting.sections import InitialisationsSection
+
+    def in_finally(self: Any, ctx: Any) -> str:
+        try:
+            raise KeyboardInterrupt
+        finally:
+            raise ValueError("Error -2 while flushing: inconsistent stream state")
+
+    def converted(self: Any, ctx: Any) -> str:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise ValueError("interrupted") from None
+
+    for k, build in enumerate((in_finally, converted)):
+        monkeypatch.setattr(InitialisationsSection, "build", build)
+        with pytest.raises(KeyboardInterrupt):
+            vg.report(tmp_path / f"r{k}", sections=["activations", "inits"], simulate=False,
+                      latex="none", **SMALL)
+        assert list(tmp_path.iterdir()) == []
+
+
 def test_several_depths_and_widths(tmp_path: Path) -> None:
     rep = vg.report(tmp_path / "r", sections=["inits", "depth", "edge"], depths=[3, 5],
                     widths=[8, 16], activations=["tanh", "relu"], inits=["he"], trials=20,

@@ -89,7 +89,9 @@ def test_linear_closed_forms(B: int) -> None:
 
 
 def test_relu_large_batch_limit_and_homogeneity() -> None:
-    lam_inf = math.pi / (math.pi - 1)  # Yang et al. 2019: the ReLU rate as B → ∞
+    # Yang et al. 2019: the ReLU rate as B → ∞ (also K. Luther 2020, "Why batch norm causes
+    # exploding gradients", kyleluther.github.io: √(π/(π−1)) per layer for the norm)
+    lam_inf = math.pi / (math.pi - 1)
     f256 = batchnorm_moments("relu", 256)
     f1024 = batchnorm_moments("relu", 1024)
     assert f256["m2"] == pytest.approx(0.5, rel=1e-12)

@@ -213,7 +213,10 @@ def test_recurrent_nets_are_refused_with_where_the_theory_stops() -> None:
     for fw in (False, True):
         with pytest.raises(InvalidArgumentError, match="same W at every step") as err:
             vg.predict(net, finite_width=fw)
-        assert "vg.simulate" in str(err.value) and len(str(err.value)) < 600
+        assert "vg.simulate" in str(err.value) and "mean_field_chain()" in str(err.value)
+        assert len(str(err.value)) < 700
+    with pytest.raises(InvalidArgumentError, match="gated cells"):
+        vg.predict(vg.Recurrent("lstm", hidden=16, steps=5))
 
 
 @pytest.mark.parametrize("variant", ["post", "pre"])

@@ -79,17 +79,20 @@ def bn():
 '''
 
 
-@pytest.mark.parametrize(("func", "extra", "expect"), [
-    ("lstm", ["--steps", "6"], "Recurrent(lstm"),
-    ("bn", [], "batchnorm(batch=4)"),
+@pytest.mark.parametrize(("func", "extra", "expect", "why"), [
+    # no theory for recurrent nets; batch-normalised chains have one only at infinite width
+    # (an O(B·L/n) gap at width 32): both are compared with vg.simulate of their description
+    ("lstm", ["--steps", "6"], "Recurrent(lstm", "no mean-field theory"),
+    ("bn", [], "batchnorm(batch=4)", "infinite-width limit"),
 ])
-def test_inspect_without_mean_field_theory_compares_with_simulate(
-        tmp_path: Path, capsys, func: str, extra: list[str], expect: str) -> None:
+def test_inspect_without_a_finite_width_theory_compares_with_simulate(
+        tmp_path: Path, capsys, func: str, extra: list[str], expect: str, why: str) -> None:
     path = tmp_path / "others.py"
     path.write_text(OTHERS)
     assert main(["inspect", f"{path}:{func}", "--reinit", "8", *extra]) == 0
     out = capsys.readouterr().out
-    assert expect in out and "prediction: vg.simulate" in out and "verdict:" in out
+    assert expect in out and "prediction: vg.simulate" in out and why in out
+    assert "verdict:" in out
 
 
 def test_inspect_the_example(capsys) -> None:

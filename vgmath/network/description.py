@@ -622,7 +622,11 @@ class Recurrent(_TypedViews):
         arXiv:1806.05394): the fresh input U x_t acts as a bias of variance
         σ_u²·input_q (σ_u² = m·Var(U)), so the chain's σ_b² is sigma_b2 + σ_u²·input_q, and its
         input is h_0 (input_q = h0_q). Finite-width corrections differ from a chain's
-        (W is reused), so compare at large n.
+        (W is reused) and grow with the number of steps; vgmath has no finite-width
+        prediction for them. Measured (tanh, no input, h0_q = 1, 1000 networks; simulated /
+        this limit for E[(g_0)²]): Xavier, width 64: 1.32 ± 0.06 after 15 steps, 6 ± 2 after
+        30 (heavy-tailed); width 256: 1.02 ± 0.02 and 1.28 ± 0.04; orthogonal W, width 64:
+        1.02 ± 0.01 after 30 steps. Compare at large n.
         """
         if self.cell != "rnn":
             raise InvalidArgumentError(

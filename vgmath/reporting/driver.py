@@ -220,6 +220,12 @@ def build_document(ctx: ReportContext) -> tuple[str, list[str], dict[str, str]]:
             except (MemoryError, OSError):
                 raise  # the machine ran out of something: the whole report stops (exit 4)
             except Exception as err:
+                stop = _interruption(err)
+                if stop is not None:
+                    # Ctrl-C or SIGTERM arrived inside library code that turned it into an
+                    # ordinary error on the way out (zlib: "Error -2 while flushing"): the
+                    # run was stopped, so the whole report stops
+                    raise stop from err
                 # one activation the theory cannot handle (a bound that cannot be certified, a
                 # Gaussian rule that does not converge, an effort limit) or a fault in one
                 # section costs that section, not the report: the failure is stated in place
@@ -417,6 +423,19 @@ def _longtable_as_float(block: str) -> str:
     if len(markers) > 1:
         out.append(markers[-1])
     return "\n".join(out) + "\n"
+
+
+def _interruption(err: BaseException) -> BaseException | None:
+    """The interruption (a BaseException that is not an Exception: KeyboardInterrupt, the
+    command line's SIGTERM, SystemExit) in ``err``'s chain of causes and contexts, if any."""
+    seen: set[int] = set()
+    cur: BaseException | None = err
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        if not isinstance(cur, Exception):
+            return cur
+        cur = cur.__cause__ or cur.__context__
+    return None
 
 
 def _failed_body(reason: str) -> str:
