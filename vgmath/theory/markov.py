@@ -137,7 +137,7 @@ from scipy import special
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
 from .meanfield import homogeneous
-from .profile import Prediction, _readonly, layer_scales
+from .profile import Prediction, _readonly, layer_scales, mean_field_extras
 
 __all__ = ["GRID_POINTS", "finite_width_profile", "finite_width_refusal"]
 
@@ -532,10 +532,7 @@ def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
             f"{chain.rule.distribution} weights of the same variance differ at O(1/n)"
         )
     extras = {
-        "mean_field_q": mean_field.q,
-        "mean_field_grad_second_moment": mean_field.grad_second_moment,
-        "mean_field_grad_preact_second_moment": mean_field.grad_preact_second_moment,
-        "mean_field_grad_weight_second_moment": mean_field.grad_weight_second_moment,
+        **mean_field_extras(mean_field),
         "error": _readonly(err),
         "ln_grad_mean": _readonly(log_mean),
         "ln_grad_sd": _readonly(log_sd),

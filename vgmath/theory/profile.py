@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "FIELDS", "MAX_EXACT_DEPTH", "ExactProfile", "Prediction", "distribution_notes", "layer_scales",
+    "mean_field_extras",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -349,6 +350,16 @@ class _LayerScales:
     @property
     def gain_out(self) -> tuple[sp.Expr, ...]:
         return tuple(self.unique[i][2] for i in self.index.tolist())
+
+
+def mean_field_extras(mean_field: Prediction) -> dict[str, Any]:
+    """The mean-field profiles a finite-width prediction keeps beside its own (``extras``)."""
+    return {
+        "mean_field_q": mean_field.q,
+        "mean_field_grad_second_moment": mean_field.grad_second_moment,
+        "mean_field_grad_preact_second_moment": mean_field.grad_preact_second_moment,
+        "mean_field_grad_weight_second_moment": mean_field.grad_weight_second_moment,
+    }
 
 
 def layer_scales(chain: Chain) -> _LayerScales:

@@ -117,7 +117,7 @@ from numpy.typing import NDArray
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
 from .meanfield import homogeneous
-from .profile import Prediction, _readonly, layer_scales
+from .profile import Prediction, _readonly, layer_scales, mean_field_extras
 
 __all__ = ["ALONG_ERROR", "FORWARD_ERROR", "residual_finite_width_profile",
            "residual_finite_width_refusal"]
@@ -286,10 +286,7 @@ def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
             f"the finite-width residual prediction assumes i.i.d. Gaussian weights; "
             f"{chain.rule.distribution} weights of the same variance differ at O(1/n)")
     extras = {
-        "mean_field_q": mean_field.q,
-        "mean_field_grad_second_moment": mean_field.grad_second_moment,
-        "mean_field_grad_preact_second_moment": mean_field.grad_preact_second_moment,
-        "mean_field_grad_weight_second_moment": mean_field.grad_weight_second_moment,
+        **mean_field_extras(mean_field),
         "error": _readonly(err),
         "q_error": _readonly(q_err),
         "weight_error": _readonly(w_err),
