@@ -77,3 +77,15 @@ def test_typical_value_test_is_calibrated_and_has_power() -> None:
     assert np.all(power.p_value < 0.05)
     half = stats.t.isf(0.025, 39) * x.std(axis=0, ddof=1) / math.sqrt(40)
     np.testing.assert_allclose(t.half_width, half)
+
+
+def test_the_report_says_when_the_typical_value_could_not_be_resolved_either() -> None:
+    # GELU + He at width 128: the lower layers' networks spread so much (ln-scale sd ≈ 4)
+    # that 300 of them resolve neither the mean nor the typical value
+    from vgmath.reporting.sections.depth import verdict_reason
+
+    chain = vg.Chain("gelu", init="he", depth=30, width=128)
+    v = vg.verify(chain, simulation=vg.simulate(chain, trials=300, seed=0))
+    assert v.verdict is vg.Verdict.INCONCLUSIVE
+    assert any(r.endswith("typical value too wide") for r in v.reason)
+    assert "resolve their typical value" in verdict_reason(v)

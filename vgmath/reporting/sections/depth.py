@@ -131,6 +131,8 @@ def verdict_reason(ver: Any) -> str:
         # the normalisation layer is fixed by construction: never claimed, never counted
         if str(getattr(status, "value", status)) == "untestable" and why != NORMALISATION:
             kind = why.split(" (")[0] if why else "untestable"
+            if kind == "heavy tails" and why.endswith("typical value too wide"):
+                kind = "heavy tails; typical value too wide"
             groups.setdefault(_REASONS.get(kind, kind), []).append(int(layer))
     parts = [_t(kind) + " at layer" + ("s" if len(ls) > 1 else "") + " "
              + _layers_text(ls) for kind, ls in groups.items()]
@@ -145,6 +147,9 @@ NORMALISATION = "normalisation layer"
 _REASONS = {
     "too wide": "the finite-width allowance plus the confidence interval too wide to decide",
     "heavy tails": "per-network values too heavy-tailed for a trustworthy mean",
+    "heavy tails; typical value too wide": "per-network values too heavy-tailed for a"
+    " trustworthy mean and too spread for the networks simulated to resolve their typical"
+    " value",
 }
 
 
