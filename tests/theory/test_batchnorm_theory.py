@@ -216,3 +216,20 @@ def test_output_forms() -> None:
     assert r"\hat h\hat h^\top/B" in p.latex() and "B = 8" in p.latex()
     assert "gradient explosion" in p.summary() and p.exact is None and p.formula is None
     assert np.isnan(p.mean_ln_chi).all() and p.to_dict()["fields"]["q"][1] == pytest.approx(2.0)
+
+
+def test_command_line_predicts_a_batch_normalised_chain(capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from vgmath.cli import main
+
+    assert main(["predict", "relu", "--init", "he", "--depth", "6", "--width", "64",
+                 "--batch", "8", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    p = vg.predict(vg.Chain("relu", init="he", depth=6, width=64, norm="batch", batch=8))
+    assert data["fields"]["grad_second_moment"][0] == pytest.approx(p.grad_second_moment[0])
+    # one readable line and exit 2 for what the theory does not cover
+    for extra in (["--residual", "1"], ["--finite-width"]):
+        assert main(["predict", "relu", "--depth", "4", "--batch", "8", *extra]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1

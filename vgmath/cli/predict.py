@@ -8,6 +8,7 @@
     vgmath predict leaky_relu --param slope=0.1 --init he --init-param negative_slope=0.1
     vgmath predict sigmoid --init xavier --depth 200 --dtype-limits
     vgmath predict gelu --init he --depth 20 --width 64 --finite-width
+    vgmath predict relu --init he --depth 20 --batch 32      # batch-normalised, infinite width
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="dense+activation layers per residual branch (1)")
     parser.add_argument("--variant", choices=("post", "pre"), default="post",
                         help="residual branch ordering: post φ(Wx+b) or pre Wφ(x)+b (post)")
+    parser.add_argument("--batch", metavar="B", type=int, default=None,
+                        help="batch-normalised chain with B inputs per batch (infinite-width "
+                        "theory at batch B; not with --residual)")
     parser.add_argument("--rows", type=int, default=21,
                         help="layers shown in the text table (21; --json has all)")
     parser.add_argument("--exact", action="store_true",
@@ -60,7 +64,10 @@ def run(args: argparse.Namespace) -> int:
         residual = Residual(
             alpha=args.residual, branch_depth=args.branch_depth, variant=args.variant
         )
-    chain = chain_from_args(args, residual=residual)
+    extra = {"norm": "batch", "batch": args.batch} if args.batch is not None else {}
+    if extra and residual is not None:
+        raise InvalidArgumentError("--batch", args.batch, "give --batch or --residual, not both")
+    chain = chain_from_args(args, residual=residual, **extra)
     pred = predict(chain, finite_width=args.finite_width)
     limits = [pred.underflow_depth(d) for d in FLOAT_FORMATS] if args.dtype_limits else []
     if args.json:

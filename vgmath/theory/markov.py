@@ -394,7 +394,8 @@ def finite_width_refusal(chain: Chain) -> str:
     condition for testing.)"""
     if getattr(chain, "norm", None) is not None:
         return ("finite-width predictions cover plain and post-activation residual chains; "
-                "batch-normalised chains have no prediction (vg.simulate measures them)")
+                "batch-normalised chains have the infinite-width prediction at their batch "
+                "only (finite_width=False; its notes give the measured width effect)")
     if chain.residual is not None:
         from .residual_finite_width import residual_finite_width_refusal
 
