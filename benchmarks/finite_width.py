@@ -18,6 +18,13 @@ predicted E[ln(‖g^l‖²/n_l)] (``extras["ln_grad_mean"]``) lies within its al
 
     python benchmarks/finite_width.py --typical --widths 32 128     # T = 2000
 
+``--false-alarms K`` runs ``vg.verify(chain, vg.predict(chain, finite_width=True))`` on K
+independent simulations per config (seeds 500000 + k) and counts the verdicts: with the
+prediction correct to within its stated errors, every FAIL is a false alarm (α = 0.01 per
+run, Holm across layers).
+
+    python benchmarks/finite_width.py --false-alarms 10 --widths 128 --trials 300
+
 ``--verify`` instead runs ``vg.verify(chain, trials=T, seed=0)`` per config (the default
 claim: the finite-width prediction) and, on the same networks, the mean-field claim
 ``vg.verify(chain, vg.predict(chain), ...)``; it counts configs fully testable and passing
@@ -128,6 +135,35 @@ def typical(args: argparse.Namespace) -> None:
         print(f"  width {n}: layers beyond allowance + 3 SE: {beyond}/{total}")
 
 
+def false_alarms(args: argparse.Namespace) -> None:
+    from collections import Counter
+
+    for n in args.widths:
+        tally: Counter[str] = Counter()
+        typical = 0
+        fails = []
+        for name in vg.activations():
+            if args.activations and name not in args.activations:
+                continue
+            for init in args.inits:
+                chain = vg.Chain(name, init=init, depth=args.depth, width=n)
+                law = vg.predict(chain, finite_width=True)
+                for k in range(args.false_alarms):
+                    sim = simulate(chain, trials=args.trials, seed=500_000 + k)
+                    v = vg.verify(chain, law, simulation=sim)
+                    tally[v.verdict.value] += 1
+                    typical += sum(t == "typical" for t in v.tested_on)
+                    if v.verdict.value == "FAIL":
+                        fails.append(f"{name}+{init} seed {500_000 + k} layers "
+                                     f"{v.rejected_layers}")
+        runs = sum(tally.values())
+        print(f"\nwidth {n}, depth {args.depth}, T = {args.trials}: {dict(tally)} over {runs} "
+              f"runs; false alarms {tally['FAIL']}/{runs}; rows tested on the typical value "
+              f"{typical}")
+        for f in fails:
+            print(f"  FAIL {f}")
+
+
 def verdicts(args: argparse.Namespace) -> None:
     from collections import Counter
 
@@ -174,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--activations", nargs="*", default=None)
     ap.add_argument("--verify", action="store_true", help="verify's verdicts (see above)")
     ap.add_argument("--typical", action="store_true", help="the typical-value law (see above)")
+    ap.add_argument("--false-alarms", type=int, default=0, metavar="K",
+                    help="verify's false alarms over K seeds per config (see above)")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     print(f"vgmath {vg.__version__}")
@@ -182,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         verdicts(args)
     elif args.typical:
         typical(args)
+    elif args.false_alarms:
+        false_alarms(args)
     else:
         run(args)
     print(f"\n{time.perf_counter() - t0:.0f} s")

@@ -89,3 +89,21 @@ def test_the_report_says_when_the_typical_value_could_not_be_resolved_either() -
     assert v.verdict is vg.Verdict.INCONCLUSIVE
     assert any(r.endswith("typical value too wide") for r in v.reason)
     assert "resolve their typical value" in verdict_reason(v)
+
+
+def test_a_mean_the_law_says_is_carried_by_rare_networks_is_not_tested() -> None:
+    # SiLU + He at width 128: the law's mean exceeds its log-normal bulk's by up to e^9.5; at
+    # this seed the sample's tail diagnostic missed layers 14-15 (excess 0.33, 0.16) and the
+    # mean test rejected the claim there. Those layers are tested on their typical value.
+    chain = vg.Chain("silu", init="he", depth=30, width=128)
+    law = vg.predict(chain, finite_width=True)
+    sim = vg.simulate(chain, trials=300, seed=500005)
+    v = vg.verify(chain, law, simulation=sim)
+    assert v.verdict is vg.Verdict.PASS
+    rows = {int(layer): i for i, layer in enumerate(v.layers)}
+    for layer in (14, 15):
+        assert v.tail_k[rows[layer]] <= 0.5  # the sample alone would have tested the mean
+        assert v.tested_on[rows[layer]] == "typical"
+    # with the mean test forced at those layers (a user claim of the same means), it rejects
+    user = vg.verify(chain, np.asarray(law.grad_second_moment), simulation=sim)
+    assert user.verdict is vg.Verdict.FAIL and {14, 15} & set(user.rejected_layers)
