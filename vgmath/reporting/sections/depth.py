@@ -382,7 +382,8 @@ class DepthSection(Section):
         self._highlights.append(
             r"Strongest vanishing: " + " and ".join(
                 _t(r["activation"]) + " with " + _t(r["init"]) for r in tied)
-            + r", predicted $\E[(g^0_i)^2]/\E[(g^L_i)^2] = " + L.fmt_float(worst["predicted"], 3)
+            + r", predicted $\E[(g^0_i)^2]/\E[(g^L_i)^2]$\allowbreak{} $= "
+            + L.fmt_float(worst["predicted"], 3)
             + r"$ at depth " + str(o.depth) + r" (Table~\ref{tab:depth})."
         )
         if ver_on:
