@@ -82,7 +82,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -549,19 +549,26 @@ def _error_key(claim: Any, quantity: str) -> str:
     return own if own is not None and own in claim.extras else "error"
 
 
+class _TypicalLaw(NamedTuple):
+    """Per layer: E[ln Y_l], its allowance, and the spread (standard deviation) of ln Y_l."""
+
+    mean: FloatArray
+    allowance: FloatArray
+    sd: FloatArray
+
+
 def _typical_law(claim: Any, chain: Chain, quantity: str,
-                 finite_width: bool) -> tuple[FloatArray, FloatArray, FloatArray] | None:
-    """(E[ln Y_l], its allowance, the spread of ln Y_l) of a finite-width law of ‖g^l‖²/n_l
-    that is the claim, or None (user claims state means only)."""
+                 finite_width: bool) -> _TypicalLaw | None:
+    """The law of ln(‖g^l‖²/n_l) of a finite-width prediction that is the claim, or None
+    (user claims state means only)."""
     if not (finite_width and quantity == "grad_second_moment"
             and _is_finite_width_prediction(claim, chain)):
         return None
     ex = claim.extras
     if not {"ln_grad_mean", "ln_grad_error", "ln_grad_sd"} <= set(ex):
         return None
-    return (np.asarray(ex["ln_grad_mean"], dtype=np.float64),
-            np.asarray(ex["ln_grad_error"], dtype=np.float64),
-            np.asarray(ex["ln_grad_sd"], dtype=np.float64))
+    return _TypicalLaw(*(np.asarray(ex[key], dtype=np.float64)
+                         for key in ("ln_grad_mean", "ln_grad_error", "ln_grad_sd")))
 
 
 def simulation_for(chain: Chain, simulation: Any, trials: int, seed: int | None,
@@ -726,23 +733,22 @@ def verify(
     ls = logs[:, layers]
     tail_k = tail_shape(chain, sim.samples, quantity)[layers]
     heavy = tail_k > TAIL_K_MAX  # NaN (constant columns) is not heavy
+    normalised = normalisation_layers(chain, quantity)
+    is_norm = np.array([int(l) in normalised for l in layers], dtype=bool)
     # where the mean cannot be tested, a finite-width law is tested on its typical value
     law = _typical_law(at_width, chain, quantity, finite_width)
-    rare = np.zeros(k, dtype=bool)
+    excess = np.zeros(k)
+    candidates = np.zeros(k, dtype=bool)
     if law is not None:
         # the law's own statement that its mean is carried by rare networks: the claimed mean
         # exceeds what its log-normal bulk gives, exp(E ln Y + Var(ln Y)/2), by more than
         # RARE_EXCESS — a sample that sees only the bulk cannot test it, whatever the tail
         # diagnostic of that sample says
-        excess = ln_claim[layers] - (law[0][layers] + 0.5 * law[2][layers] ** 2)
-        rare = excess > RARE_EXCESS
-        heavy = heavy | rare
-    can_test = ~broken & ~heavy
-    normalised = normalisation_layers(chain, quantity)
-    is_norm = np.array([int(l) in normalised for l in layers], dtype=bool)
-    candidates = np.zeros(k, dtype=bool)
-    if law is not None:
+        excess = ln_claim[layers] - (law.mean[layers] + 0.5 * law.sd[layers] ** 2)
         candidates = ~broken & ~is_norm & np.isfinite(ls).all(axis=0)
+    rare = excess > RARE_EXCESS
+    heavy = heavy | rare
+    can_test = ~broken & ~heavy
     m = max(int((can_test | (candidates & heavy)).sum()), 1)
     test = log_mean_test(
         ls, ln_claim[layers] + bias[layers], band=np.where(broken, 0.0, band),
@@ -760,7 +766,7 @@ def verify(
     t_wide = np.zeros(k, dtype=bool)
     if typical.any():
         assert law is not None
-        t_claim, t_tol = law[0][layers], law[1][layers] + tau
+        t_claim, t_tol = law.mean[layers], law.allowance[layers] + tau
         tt = typical_value_test(ls, t_claim, t_tol, alpha / m)
         t_est = tt.estimate
         t_wide = typical & (t_tol + tt.half_width > mt)
