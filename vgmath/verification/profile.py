@@ -196,11 +196,8 @@ class Verification(Report):
     normalised: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
     simulation: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    #: per row: what was tested — "mean" (E[Y]), "typical" (E[ln Y], where the mean is
-    #: untestable and the claim is a finite-width law) or "" (no test)
-    tested_on: tuple[str, ...] = ()
-    #: typical-value rows: the predicted E[ln Y], its allowance and the simulated mean of
-    #: ln Y (NaN on other rows)
+    #: rows tested on their typical value: the predicted E[ln Y], its allowance and the
+    #: simulated mean of ln Y (NaN on other rows; see ``tested_on``)
     typical_claim: FloatArray = field(default_factory=lambda: np.zeros(0))
     typical_tolerance: FloatArray = field(default_factory=lambda: np.zeros(0))
     typical_estimate: FloatArray = field(default_factory=lambda: np.zeros(0))
@@ -323,8 +320,15 @@ class Verification(Report):
         )
         return "\n".join(lines)
 
+    @property
+    def tested_on(self) -> tuple[str, ...]:
+        """Per row, what was tested: "mean" (E[Y]), "typical" (E[ln Y], where the mean is
+        untestable and the claim is a finite-width law) or "" (no test)."""
+        return tuple("typical" if self._typical(i) else ("mean" if why == "" else "")
+                     for i, why in enumerate(self.reason))
+
     def _typical(self, i: int) -> bool:
-        return bool(self.tested_on) and self.tested_on[i] == "typical"
+        return self.typical_claim.size > i and bool(np.isfinite(self.typical_claim[i]))
 
     def __str__(self) -> str:
         return self.table(rows=25)
@@ -438,7 +442,7 @@ class Verification(Report):
                 "p_adjusted": num(self.p_adjusted[i]),
                 "status": self.status[i].value,
                 "reason": self.reason[i],
-                "tested_on": self.tested_on[i] if self.tested_on else "",
+                "tested_on": self.tested_on[i],
                 "typical_claim": num(self.typical_claim[i]) if self._typical(i) else None,
                 "typical_tolerance": (num(self.typical_tolerance[i]) if self._typical(i)
                                       else None),
@@ -557,12 +561,10 @@ class _TypicalLaw(NamedTuple):
     sd: FloatArray
 
 
-def _typical_law(claim: Any, chain: Chain, quantity: str,
-                 finite_width: bool) -> _TypicalLaw | None:
-    """The law of ln(‖g^l‖²/n_l) of a finite-width prediction that is the claim, or None
-    (user claims state means only)."""
-    if not (finite_width and quantity == "grad_second_moment"
-            and _is_finite_width_prediction(claim, chain)):
+def _typical_law(claim: Any, quantity: str) -> _TypicalLaw | None:
+    """The law of ln(‖g^l‖²/n_l) of the finite-width prediction ``claim`` (None for other
+    quantities, or where the prediction states none)."""
+    if quantity != "grad_second_moment":
         return None
     ex = claim.extras
     if not {"ln_grad_mean", "ln_grad_error", "ln_grad_sd"} <= set(ex):
@@ -704,7 +706,8 @@ def verify(
 
     notes: list[str] = [fallback] if fallback else []
     at_width = claim if claim is not None else prediction
-    if finite_width and _is_finite_width_prediction(at_width, chain):
+    fw_claim = finite_width and _is_finite_width_prediction(at_width, chain)
+    if fw_claim:
         # the claim is already the finite-width mean: no bias shift; the tolerance is the
         # prediction's own estimated error
         label = "vgmath.predict(finite_width=True)"
@@ -736,7 +739,7 @@ def verify(
     normalised = normalisation_layers(chain, quantity)
     is_norm = np.array([int(l) in normalised for l in layers], dtype=bool)
     # where the mean cannot be tested, a finite-width law is tested on its typical value
-    law = _typical_law(at_width, chain, quantity, finite_width)
+    law = _typical_law(at_width, quantity) if fw_claim else None
     excess = np.zeros(k)
     candidates = np.zeros(k, dtype=bool)
     if law is not None:
@@ -778,7 +781,6 @@ def verify(
     rejected = np.where(can_test | typical, p_adj <= alpha, False)
     reasons: list[str] = []
     statuses: list[RowStatus] = []
-    tested_on: list[str] = []
     for j in range(k):
         if typical[j]:
             why = ""
@@ -798,8 +800,6 @@ def verify(
         else:
             why = ""
         reasons.append(why)
-        tested_on.append("typical" if typical[j] else ("mean" if (can_test[j] and not why)
-                                                        else ""))
         if rejected[j]:
             statuses.append(RowStatus.FAIL)
         elif why:
@@ -859,7 +859,6 @@ def verify(
         reason=tuple(reasons),
         normalised=tuple(int(l) for l in normalised if l in set(layers.tolist())),
         notes=tuple(notes),
-        tested_on=tuple(tested_on),
         typical_claim=t_claim,
         typical_tolerance=t_tol,
         typical_estimate=t_est,

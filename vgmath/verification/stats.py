@@ -290,18 +290,12 @@ def typical_value_test(log_samples: ArrayLike, centre: ArrayLike, band: ArrayLik
     :func:`edge_p`'s, and ``half_width`` that of the two-sided (1 − level) interval."""
     x = np.asarray(log_samples, dtype=np.float64)
     n = x.shape[0]
-    mu = np.asarray(centre, dtype=np.float64)
-    b = np.asarray(band, dtype=np.float64)
     est = x.mean(axis=0)
     se = x.std(axis=0, ddof=1) / math.sqrt(n)
-    dev = est - mu
-    with np.errstate(divide="ignore", invalid="ignore"):
-        near = np.where(np.abs(dev) <= b, 0.0, np.sign(dev) * (np.abs(dev) - b) / se)
-        far = np.sign(dev) * (np.abs(dev) + b) / se
-        far = np.where(b > 0, far, np.nan)
-    p = edge_p(near, far, n)
+    stat, p = _interval_z(est, se, np.asarray(centre, dtype=np.float64),
+                          np.asarray(band, dtype=np.float64), n)
     half = stats.t.isf(level / 2, n - 1) * se
-    return TypicalTest(est, se, near, p, half)
+    return TypicalTest(est, se, stat, p, half)
 
 
 def holm(p_values: ArrayLike) -> FloatArray:
