@@ -104,3 +104,14 @@ def test_verify_compares_like_with_like() -> None:
     wrong = vg.verify(chain, vg.predict(chain.replace(readout="activation")),
                       simulation=sim, seed=11)
     assert wrong.verdict is vg.Verdict.FAIL
+
+
+def test_a_symbolic_chain_with_a_linear_readout_is_refused() -> None:
+    # the symbolic engines would build χ^L from E[φ′²] (s⁵/32 for ReLU where the numeric
+    # chain at s = 2 gives 2): refused, with the way out named
+    s = sp.Symbol("s", positive=True)
+    chain = vg.Chain("relu", init=vg.Init.custom(sigma_w2=s), depth=5, width=16,
+                     readout="linear")
+    with pytest.raises(InvalidArgumentError, match="substitute numbers"):
+        vg.predict(chain)
+    assert vg.predict(chain.subs({s: 2})).grad_second_moment[0] == pytest.approx(2.0)

@@ -96,7 +96,15 @@ from scipy import special, stats
 
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
-from .profile import FloatArray, Prediction, _readonly, distribution_notes, layer_scales
+from ..symbolic.catalog import as_activation
+from .profile import (
+    FloatArray,
+    Prediction,
+    _LayerScales,
+    _readonly,
+    distribution_notes,
+    layer_scales,
+)
 
 __all__ = ["MAX_BATCH", "batchnorm_moments", "predict_batchnorm"]
 
@@ -270,9 +278,7 @@ def batchnorm_moments(
     ``norm_q`` = E[ρ²], ``t1``, ``t2`` and ``factor`` = s²(t₁ − t₂/B)/(B−1)/a, the gradient
     factor of a stationary layer with σ_w² = s²/a (square layers); at eps = 0 also the
     direction averages ``T1``, ``T1u``, ``T11``, ``T11u``, ``F1``, ``F11``."""
-    from ..symbolic.catalog import activation as get_activation
-
-    act = get_activation(activation) if isinstance(activation, str) else activation
+    act = as_activation(activation)
     if int(batch) != batch or not 2 <= batch <= MAX_BATCH:
         raise InvalidArgumentError("batch", batch, f"need an integer batch in [2, {MAX_BATCH}]")
     law = _LayerLaw(act, int(batch), float(eps), _FINE)
@@ -286,10 +292,9 @@ def batchnorm_moments(
     return out
 
 
-def _profile(chain: Chain, rule: _Rule) -> dict[str, FloatArray]:
+def _profile(chain: Chain, rule: _Rule, sc: _LayerScales) -> dict[str, FloatArray]:
     L, B = chain.depth, int(chain.batch)
     eps = float(chain.norm_eps)
-    sc = layer_scales(chain)
     sw2, vn = sc.sw2, sc.vn
     sb2 = float(chain.sigma_b2)
     law = _LayerLaw(chain.act, B, eps, rule)
@@ -333,7 +338,7 @@ def _profile(chain: Chain, rule: _Rule) -> dict[str, FloatArray]:
             grad[l - 1] = math.exp(lngrad[l - 1])
         chi[l] = grad[l - 1] / grad[l] if grad[l] > 0 else math.nan
     return {"q": q, "chi": chi, "grad": grad, "lngrad": lngrad, "preact": preact,
-            "weight": weight, "norm_q": norm_q, "a": a, "m2": m2}
+            "weight": weight, "norm_q": norm_q, "a": a}
 
 
 def predict_batchnorm(chain: Chain) -> Prediction:
@@ -345,12 +350,12 @@ def predict_batchnorm(chain: Chain) -> Prediction:
         raise InvalidArgumentError(
             "batch", B, f"the quadrature of the batch law is implemented for B <= {MAX_BATCH}")
     eps = float(chain.norm_eps)
-    fine = _profile(chain, _FINE)
-    coarse = _profile(chain, _COARSE)
+    sc = layer_scales(chain)
+    fine = _profile(chain, _FINE, sc)
+    coarse = _profile(chain, _COARSE, sc)
     with np.errstate(invalid="ignore"):
         err = np.abs(fine["lngrad"] - coarse["lngrad"])
     err[~np.isfinite(err)] = 0.0
-    sc = layer_scales(chain)
     sigma_w2 = np.full(L + 1, np.nan)
     sigma_w2[1:] = sc.sw2
     notes = [

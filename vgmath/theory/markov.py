@@ -417,9 +417,12 @@ def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
     ns = chain.widths
     sc = layer_scales(chain)
     sw2 = sc.sw2.tolist()
-    vs = [float(v) for v in chain.weight_variances]
+    vs = [float(v) for v in sc.v]
     sb2 = float(chain.sigma_b2)
-    lat = _MomentLattice(chain.act)
+    # one lattice per activation: the Gaussian moments at a lattice point never change
+    lat = chain.act._cache.get("markov_lattice")
+    if lat is None:
+        lat = chain.act._cache["markov_lattice"] = _MomentLattice(chain.act)
 
     # ---- forward: grids and laws of s_1..s_L
     grids: list[FloatArray] = [np.array([float(chain.input_q)])]
@@ -504,7 +507,8 @@ def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
         ew = float(laws[l] @ (x_prev * V[l][:, 0]))
         log_wt[l] = (math.log(ew) if ew > 0 else -math.inf) + logscale[l] - math.log(
             vs[l - 1] * ns[l])
-    log_mean, log_sd, log_skew, along = _log_gradient_law(chain, grids, laws, moms, mats, V)
+    log_mean, log_sd, log_skew, along = _log_gradient_law(chain, vs, grids, laws, moms,
+                                                           mats, V)
     err = np.full(L + 1, NUMERICAL_ERROR + SECOND_ORDER * sum(1.0 / k**2 for k in ns[1:]))
     with np.errstate(over="ignore", under="ignore"):
         grad = np.exp(log_grad)
@@ -592,6 +596,7 @@ def _spread(m1: FloatArray, m2: FloatArray) -> FloatArray:
 
 def _log_gradient_law(
     chain: Chain,
+    vs: list[float],
     grids: list[FloatArray],
     laws: list[FloatArray],
     moms: list[FloatArray],
@@ -603,7 +608,6 @@ def _log_gradient_law(
     forward chain's covariances)."""
     L = chain.depth
     ns = chain.widths
-    vs = [float(v) for v in chain.weight_variances]
     sb2 = float(chain.sigma_b2)
     U1: FloatArray = np.zeros(1)
     U2: FloatArray = np.zeros(1)

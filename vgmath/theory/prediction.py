@@ -128,6 +128,11 @@ def predict(chain: Chain, *, finite_width: bool = False) -> Prediction | Symboli
             raise InvalidArgumentError(
                 "finite_width", True, "the finite-width prediction is numeric: substitute "
                 "numbers (chain.subs(...)) or use the symbolic finite_width_ratio()")
+        if getattr(chain, "readout", "activation") != "activation":
+            # the symbolic engines build χ^L from E[φ′²] like every other layer
+            raise InvalidArgumentError(
+                "readout", chain.readout, "symbolic predictions cover the activation read-out; "
+                "substitute numbers (chain.subs(...)) for a linear read-out")
         return predict_symbolic(chain, predict)
     if finite_width:
         from .markov import finite_width_refusal

@@ -152,10 +152,11 @@ def predict_residual(chain: Chain) -> Prediction:
         "mean_ln_chi is not derived for residual blocks (NaN)",
     ]
     notes.extend(distribution_notes(chain))
-    if post and np.any(np.abs(mu[1:]) > 1e-9 * np.sqrt(np.abs(p[1:]))):
-        from .residual_finite_width import residual_finite_width_refusal
+    from .residual_finite_width import residual_finite_width_refusal
 
-        covered = not residual_finite_width_refusal(chain)
+    covered = not residual_finite_width_refusal(chain)
+    coherent = post and bool(np.any(np.abs(mu[1:]) > 1e-9 * np.sqrt(np.abs(p[1:]))))
+    if coherent:
         notes.append(
             "warning: the branch output has a non-zero mean, so every block adds to the "
             "gradient a component along the shared mean direction, coherently from block to "
@@ -172,7 +173,7 @@ def predict_residual(chain: Chain) -> Prediction:
             "1.9, 1.27 after 10 blocks and 97, 50, 13.5 after 20; the forward moments are "
             "off by O(l/n) only (q_L 0.955 at width 64 after 20 blocks)"
         )
-    if not post:
+    elif not post:
         notes.append(
             "warning: finite-width corrections are not modelled (at finite width the block "
             "output is not Gaussian; vgmath has no finite-width prediction for "
@@ -182,15 +183,12 @@ def predict_residual(chain: Chain) -> Prediction:
             "E[g_0^2] 1.17 ± 0.05 at width 64; tanh "
             "E[g_0^2] 1.08 ± 0.04 at width 64, 1.00 ± 0.01 at 512"
         )
-    elif not any(n.startswith("warning:") for n in notes):
-        from .residual_finite_width import residual_finite_width_refusal
-
+    else:
         notes.append(
-            "infinite-width limit: vgmath has no finite-width prediction for this residual "
-            "chain (it covers post-activation blocks with ReLU or leaky ReLU and no bias)"
-            if residual_finite_width_refusal(chain) else
             "infinite-width limit: vg.predict(chain, finite_width=True) predicts the means "
-            "at the chain's width")
+            "at the chain's width" if covered else
+            "infinite-width limit: vgmath has no finite-width prediction for this residual "
+            "chain (it covers post-activation blocks with ReLU or leaky ReLU and no bias)")
     return Prediction(
         chain=chain,
         q=_readonly(p),

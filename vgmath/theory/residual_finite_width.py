@@ -169,13 +169,11 @@ def _moments(chain: Chain) -> dict[str, float]:
     h = homogeneous(chain.act)
     assert h is not None
     cp, cm = float(h.c_plus), float(h.c_minus)
-    r = 1.0 / math.sqrt(2.0 * math.pi)
-    M = (cp - cm) * r  # E φ(z)
-    P = (cp * cp + cm * cm) / 2  # E φ²
-    A = P  # E φ′²
-    C = (cp**4 + cm**4) / 2  # E φ′²φ²
+    M = float(h.mean_coefficient)  # E φ(z)
+    P = A = float(h.c2)  # E φ² = E φ′²
+    C = float(h.c4)  # E φ′²φ² = E φ′⁴ = (c₊⁴ + c₋⁴)/2
     P4 = 3 * C  # E φ⁴
-    d2p = (cp**3 - cm**3) * r  # E φ′²φ
+    d2p = (cp**3 - cm**3) / math.sqrt(2.0 * math.pi)  # E φ′²φ
     w = P - M * M
     return {
         "M": M, "P": P, "A": A, "C": C, "P4": P4, "w": w,
