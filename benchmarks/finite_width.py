@@ -37,14 +37,25 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Iterator
 
 import numpy as np
 
 import vgmath as vg
 from vgmath.montecarlo.simulation import simulate
+from vgmath.verification.stats import typical_value_test
 from vgmath.verification.tolerance import TAIL_K_MAX, tail_shape
 
 QUANTITIES = ("grad_second_moment", "q")
+
+
+def _configs(args: argparse.Namespace, n: int) -> Iterator[tuple[int, int, str, str, vg.Chain]]:
+    """(catalog index, init index, activation, init, chain) of every config asked for."""
+    for index, name in enumerate(vg.activations()):
+        if args.activations and name not in args.activations:
+            continue
+        for j, init in enumerate(args.inits):
+            yield index, j, name, init, vg.Chain(name, init=init, depth=args.depth, width=n)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -55,43 +66,39 @@ def run(args: argparse.Namespace) -> None:
         print(f"\nwidth {n}, depth {args.depth}, T = {args.trials}")
         print(f"  {'config':22s} {'fw within 3 SE':>15} {'mf within 3 SE':>15} "
               f"{'heavy':>6} {'time':>7}")
-        for index, name in enumerate(vg.activations()):
-            if args.activations and name not in args.activations:
-                continue
-            for j, init in enumerate(args.inits):
-                chain = vg.Chain(name, init=init, depth=args.depth, width=n)
-                t0 = time.perf_counter()
-                fw = vg.predict(chain, finite_width=True)
-                times.append(time.perf_counter() - t0)
-                mf = vg.predict(chain)
-                sim = simulate(chain, trials=args.trials, seed=1000 * index + 10 * j + n)
-                h_fw = h_mf = tot = hv = 0
-                for qty in QUANTITIES:
-                    mean, se = sim.fields[qty], sim.fields[f"{qty}_se"]
-                    k = tail_shape(chain, sim.samples, qty)
-                    ok = np.isfinite(se) & (se > 0)
-                    heavy = ok & (k > TAIL_K_MAX)
-                    use = ok & ~heavy
-                    a = np.asarray(getattr(fw, qty))
-                    b = np.asarray(getattr(mf, qty))
-                    zf = np.abs(a - mean)[use] / se[use]
-                    zm = np.abs(b - mean)[use] / se[use]
-                    zf_h = np.abs(a - mean)[heavy] / se[heavy]
-                    zm_h = np.abs(b - mean)[heavy] / se[heavy]
-                    heavy_fw += int((zf_h <= 3).sum())
-                    heavy_mf += int((zm_h <= 3).sum())
-                    h_fw += int((zf <= 3).sum())
-                    h_mf += int((zm <= 3).sum())
-                    tot += int(use.sum())
-                    hv += int(heavy.sum())
-                    if zf.size:
-                        worst.append((float(zf.max()), f"{name}+{init} {qty}"))
-                hit_fw += h_fw
-                hit_mf += h_mf
-                total += tot
-                heavy_total += hv
-                print(f"  {name + ' + ' + init:22s} {h_fw:6d}/{tot:<8d} {h_mf:6d}/{tot:<8d} "
-                      f"{hv:6d} {times[-1]:6.2f}s", flush=True)
+        for index, j, name, init, chain in _configs(args, n):
+            t0 = time.perf_counter()
+            fw = vg.predict(chain, finite_width=True)
+            times.append(time.perf_counter() - t0)
+            mf = vg.predict(chain)
+            sim = simulate(chain, trials=args.trials, seed=1000 * index + 10 * j + n)
+            h_fw = h_mf = tot = hv = 0
+            for qty in QUANTITIES:
+                mean, se = sim.fields[qty], sim.fields[f"{qty}_se"]
+                k = tail_shape(chain, sim.samples, qty)
+                ok = np.isfinite(se) & (se > 0)
+                heavy = ok & (k > TAIL_K_MAX)
+                use = ok & ~heavy
+                a = np.asarray(getattr(fw, qty))
+                b = np.asarray(getattr(mf, qty))
+                zf = np.abs(a - mean)[use] / se[use]
+                zm = np.abs(b - mean)[use] / se[use]
+                zf_h = np.abs(a - mean)[heavy] / se[heavy]
+                zm_h = np.abs(b - mean)[heavy] / se[heavy]
+                heavy_fw += int((zf_h <= 3).sum())
+                heavy_mf += int((zm_h <= 3).sum())
+                h_fw += int((zf <= 3).sum())
+                h_mf += int((zm <= 3).sum())
+                tot += int(use.sum())
+                hv += int(heavy.sum())
+                if zf.size:
+                    worst.append((float(zf.max()), f"{name}+{init} {qty}"))
+            hit_fw += h_fw
+            hit_mf += h_mf
+            total += tot
+            heavy_total += hv
+            print(f"  {name + ' + ' + init:22s} {h_fw:6d}/{tot:<8d} {h_mf:6d}/{tot:<8d} "
+                  f"{hv:6d} {times[-1]:6.2f}s", flush=True)
         print(f"  width {n}: finite-width within 3 SE in {hit_fw}/{total} = "
               f"{hit_fw / max(total, 1):.3f} of layers; mean field {hit_mf}/{total} = "
               f"{hit_mf / max(total, 1):.3f}; heavy-tailed layers left out: {heavy_total}")
@@ -110,28 +117,25 @@ def typical(args: argparse.Namespace) -> None:
         print(f"  {'config':22s} {'max |error|':>11} {'allowance':>9} {'layer':>5} "
               f"{'max excess/SE':>13} {'beyond':>6}")
         beyond = total = 0
-        for index, name in enumerate(vg.activations()):
-            if args.activations and name not in args.activations:
+        for index, j, name, init, chain in _configs(args, n):
+            law = vg.predict(chain, finite_width=True)
+            sim = simulate(chain, trials=args.trials, seed=7000 + 10 * index + j + n)
+            logs = np.asarray(sim.samples["ln_grad_second_moment"])
+            if not np.isfinite(logs).all():
+                print(f"  {name + ' + ' + init:22s} (a network's gradient is exactly 0)")
                 continue
-            for j, init in enumerate(args.inits):
-                chain = vg.Chain(name, init=init, depth=args.depth, width=n)
-                law = vg.predict(chain, finite_width=True)
-                sim = simulate(chain, trials=args.trials, seed=7000 + 10 * index + j + n)
-                logs = np.asarray(sim.samples["ln_grad_second_moment"])
-                if not np.isfinite(logs).all():
-                    print(f"  {name + ' + ' + init:22s} (a network's gradient is exactly 0)")
-                    continue
-                se = logs.std(axis=0, ddof=1) / np.sqrt(args.trials)
-                err = np.asarray(law.extras["ln_grad_mean"]) - logs.mean(axis=0)
-                allow = np.asarray(law.extras["ln_grad_error"])
-                excess = (np.abs(err) - allow) / se
-                worst = int(np.argmax(np.abs(err)))
-                out = int((excess > 3).sum())
-                beyond += out
-                total += err.size
-                print(f"  {name + ' + ' + init:22s} {abs(err[worst]):11.3f} "
-                      f"{allow[worst]:9.3f} {worst:5d} {excess.max():13.1f} {out:6d}",
-                      flush=True)
+            allow = np.asarray(law.extras["ln_grad_error"])
+            tt = typical_value_test(logs, law.extras["ln_grad_mean"], allow, 0.05)
+            se = tt.se
+            err = np.asarray(law.extras["ln_grad_mean"]) - tt.estimate
+            excess = (np.abs(err) - allow) / se
+            worst = int(np.argmax(np.abs(err)))
+            out = int((excess > 3).sum())
+            beyond += out
+            total += err.size
+            print(f"  {name + ' + ' + init:22s} {abs(err[worst]):11.3f} "
+                  f"{allow[worst]:9.3f} {worst:5d} {excess.max():13.1f} {out:6d}",
+                  flush=True)
         print(f"  width {n}: layers beyond allowance + 3 SE: {beyond}/{total}")
 
 
@@ -142,20 +146,16 @@ def false_alarms(args: argparse.Namespace) -> None:
         tally: Counter[str] = Counter()
         typical = 0
         fails = []
-        for name in vg.activations():
-            if args.activations and name not in args.activations:
-                continue
-            for init in args.inits:
-                chain = vg.Chain(name, init=init, depth=args.depth, width=n)
-                law = vg.predict(chain, finite_width=True)
-                for k in range(args.false_alarms):
-                    sim = simulate(chain, trials=args.trials, seed=500_000 + k)
-                    v = vg.verify(chain, law, simulation=sim)
-                    tally[v.verdict.value] += 1
-                    typical += sum(t == "typical" for t in v.tested_on)
-                    if v.verdict.value == "FAIL":
-                        fails.append(f"{name}+{init} seed {500_000 + k} layers "
-                                     f"{v.rejected_layers}")
+        for _index, _j, name, init, chain in _configs(args, n):
+            law = vg.predict(chain, finite_width=True)
+            for k in range(args.false_alarms):
+                sim = simulate(chain, trials=args.trials, seed=500_000 + k)
+                v = vg.verify(chain, law, simulation=sim)
+                tally[v.verdict.value] += 1
+                typical += sum(t == "typical" for t in v.tested_on)
+                if v.verdict.value == "FAIL":
+                    fails.append(f"{name}+{init} seed {500_000 + k} layers "
+                                 f"{v.rejected_layers}")
         runs = sum(tally.values())
         print(f"\nwidth {n}, depth {args.depth}, T = {args.trials}: {dict(tally)} over {runs} "
               f"runs; false alarms {tally['FAIL']}/{runs}; rows tested on the typical value "
@@ -172,29 +172,25 @@ def verdicts(args: argparse.Namespace) -> None:
         tally = {"finite width": Counter(), "mean field": Counter()}
         reasons = {"finite width": Counter(), "mean field": Counter()}
         layers = {"finite width": Counter(), "mean field": Counter()}
-        for name in vg.activations():
-            if args.activations and name not in args.activations:
-                continue
-            for init in args.inits:
-                chain = vg.Chain(name, init=init, depth=args.depth, width=n)
-                sim = simulate(chain, trials=args.trials, seed=0)
-                runs = {"finite width": vg.verify(chain, simulation=sim),
-                        "mean field": vg.verify(chain, vg.predict(chain), simulation=sim)}
-                cells = []
-                for key, v in runs.items():
-                    verdict = v.verdict.value
-                    tally[key][verdict] += 1
-                    layers[key]["claimed"] += v.coverage.claimed
-                    layers[key]["untestable"] += len(v.untestable_layers)
-                    layers[key]["tolerance > 0.5"] += int(np.sum(v.tolerance > 0.5))
-                    why = Counter(r.split(" (")[0] for r in v.reason
-                                  if r and r != "normalisation layer")
-                    for r, c in why.items():
-                        reasons[key][r] += c
-                    cells.append(f"{verdict:12s} {v.coverage.tested:3d}/{v.coverage.claimed:<3d}"
-                                 + (f" [{', '.join(sorted(why))}]" if why else ""))
-                print(f"  {name + ' + ' + init:22s} fw: {cells[0]:40s} mf: {cells[1]}",
-                      flush=True)
+        for _index, _j, name, init, chain in _configs(args, n):
+            sim = simulate(chain, trials=args.trials, seed=0)
+            runs = {"finite width": vg.verify(chain, simulation=sim),
+                    "mean field": vg.verify(chain, vg.predict(chain), simulation=sim)}
+            cells = []
+            for key, v in runs.items():
+                verdict = v.verdict.value
+                tally[key][verdict] += 1
+                layers[key]["claimed"] += v.coverage.claimed
+                layers[key]["untestable"] += len(v.untestable_layers)
+                layers[key]["tolerance > 0.5"] += int(np.sum(v.tolerance > 0.5))
+                why = Counter(r.split(" (")[0] for r in v.reason
+                              if r and r != "normalisation layer")
+                for r, c in why.items():
+                    reasons[key][r] += c
+                cells.append(f"{verdict:12s} {v.coverage.tested:3d}/{v.coverage.claimed:<3d}"
+                             + (f" [{', '.join(sorted(why))}]" if why else ""))
+            print(f"  {name + ' + ' + init:22s} fw: {cells[0]:40s} mf: {cells[1]}",
+                  flush=True)
         for key in tally:
             print(f"  {key}: {dict(tally[key])}; layers {dict(layers[key])}; untestable "
                   f"reasons {dict(reasons[key])}")

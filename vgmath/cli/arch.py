@@ -62,6 +62,30 @@ def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
                    "(g·min(1, C/‖g‖)) and report clipped vs unclipped norms")
 
 
+def network_from_args(args: argparse.Namespace, **renamed: str) -> Any:
+    """:func:`build_network` from the chain and ``--arch`` options; an LSTM/GRU needs no
+    activation (tanh, the cell's own). ``renamed`` maps an option of :func:`build_network`
+    to the attribute that carries it (``alpha="branch_alpha"`` where ``--alpha`` means
+    something else)."""
+    from .options import chain_parts
+
+    if args.activation is None:
+        if args.arch not in ("lstm", "gru"):
+            raise InvalidArgumentError(
+                "ACTIVATION", None, f"--arch {args.arch} needs an activation (e.g. tanh)")
+        args.activation = "tanh"  # the LSTM/GRU cell's own (its gates are sigmoids)
+    shim = argparse.Namespace(**vars(args))
+    for option, attribute in renamed.items():
+        value = getattr(args, attribute)
+        arches = _APPLIES[option]
+        if value is not None and args.arch not in arches:
+            raise InvalidArgumentError("--" + attribute.replace("_", "-"), value,
+                                       f"applies to --arch {'/'.join(arches)} only")
+        setattr(shim, option, value)
+    act, init, width = chain_parts(args)
+    return build_network(shim, act=act, init=init, width=width)
+
+
 def build_network(args: argparse.Namespace, *, act: Any, init: Any, width: Any) -> Any:
     """The :class:`vgmath.Chain` or :class:`vgmath.Recurrent` the options describe."""
     from ..network.description import Chain, Recurrent, Residual

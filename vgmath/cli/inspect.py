@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     from ..theory.prediction import predict
     from ..torch.measurement import measure
     from ..torch.model import read_model
-    from ..verification.profile import verify
+    from ..verification.profile import finite_width_exact, verify
 
     for name in ("reinit", "inputs"):
         if getattr(args, name) < (3 if name == "reinit" else 1):
@@ -113,7 +113,10 @@ def run(args: argparse.Namespace) -> int:
         why = "the batch-norm prediction is the infinite-width limit"
     else:
         try:
-            p = predict(chain).profile("grad_second_moment")
+            # the profile shown is the one verified: finite-width where it applies
+            claim = predict(chain, finite_width=isinstance(chain, Chain)
+                            and finite_width_exact(chain))
+            p = claim.profile("grad_second_moment")
             source = "vg.predict"
         except VgmathError:  # no theory (recurrent cells): vgmath's Monte Carlo
             why = "no mean-field theory"
@@ -122,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         p = sim.grad_second_moment
         source = f"vg.simulate ({sim.trials} networks; {why} for {chain})"
     if source == "vg.predict" and isinstance(chain, Chain):
-        ver = verify(chain, simulation=measured, alpha=args.alpha)
+        ver = verify(chain, claim, simulation=measured, alpha=args.alpha)
         passed, rejected, verdict_text = ver.passed, ver.rejected_layers, ver.summary()
         ver_dict: Any = ver.to_dict()
     else:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..core.errors import InvalidArgumentError
-from .options import add_chain_arguments, chain_parts
+from .options import add_chain_arguments
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -53,18 +53,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core.progress import stderr_is_tty
     from ..montecarlo.simulation import simulate
-    from .arch import build_network, summary, to_json_dict
+    from .arch import network_from_args, summary, to_json_dict
 
     if args.out is not None and Path(args.out).suffix.lower() not in (".json", ".csv"):
         raise InvalidArgumentError("--out", args.out, "expected a .json or .csv file name")
-    if args.activation is None:
-        if args.arch not in ("lstm", "gru"):
-            raise InvalidArgumentError(
-                "ACTIVATION", None, f"--arch {args.arch} needs an activation (e.g. tanh)"
-            )
-        args.activation = "tanh"  # the LSTM/GRU cell's own (its gates are sigmoids)
-    act, init, width = chain_parts(args)
-    chain = build_network(args, act=act, init=init, width=width)
+    chain = network_from_args(args)
     show = stderr_is_tty() if args.progress is None else bool(args.progress)
     sim = simulate(
         chain,

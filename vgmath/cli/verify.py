@@ -35,7 +35,7 @@ import sys
 from pathlib import Path
 
 from ..core.errors import InvalidArgumentError
-from .options import add_chain_arguments, chain_parts
+from .options import add_chain_arguments
 
 __all__ = ["HELP", "add_arguments", "run"]
 
@@ -105,20 +105,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _network(args: argparse.Namespace) -> object:
     """The network of the ``--arch`` options, built as ``vgmath simulate`` builds it (its
     ``--alpha`` is ``--branch-alpha`` here: ``--alpha`` is the error rate)."""
-    from .arch import build_network
+    from .arch import network_from_args
 
-    if args.activation is None:
-        if args.arch not in ("lstm", "gru"):
-            raise InvalidArgumentError(
-                "ACTIVATION", None, f"--arch {args.arch} needs an activation (e.g. tanh)")
-        args.activation = "tanh"  # the LSTM/GRU cell's own (its gates are sigmoids)
-    if args.branch_alpha is not None and args.arch != "resnet":
-        raise InvalidArgumentError("--branch-alpha", args.branch_alpha,
-                                   "applies to --arch resnet only")
-    shim = argparse.Namespace(**vars(args))
-    shim.alpha = args.branch_alpha
-    act, init, width = chain_parts(args)
-    return build_network(shim, act=act, init=init, width=width)
+    return network_from_args(args, alpha="branch_alpha")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -577,15 +577,12 @@ class ReportContext:
         data: Mapping[str, Any] | None = None,
     ) -> str:
         """Save a figure (PDF + PNG, and its data as JSON) and return its LaTeX."""
+        if data is not None:
+            self.write_json(f"figure-{stem}", data)  # adds the suffix itself
         stem = stem + self.suffix
         pdf, png = F.save(fig, self.figures_dir, stem, version=self.version)
         self._record(pdf)
         self._record(png)
-        if data is not None:
-            path = self.data_dir / f"figure-{stem}.json"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(dumps_json(data), encoding="utf-8")
-            self._record(path)
         return "\n".join([
             f"% vgmath-figure: {stem}",
             r"\begin{figure}[htbp]",

@@ -38,11 +38,12 @@ def _run_monte_carlo(ctx: ReportContext, a: int, i: int) -> dict[str, Any]:
     if ctx.has("verification.profile", "verify"):
         verify = ctx.engine("verification.profile", "verify")
         with ctx.timed("verification"):
-            # vgmath's own claim: the finite-width prediction the report already made, where
-            # verify would use it (the same default it would otherwise compute again); else
-            # verify's own default (mean field with the bias band)
+            # vgmath's own claim, as the report already computed it: the finite-width
+            # prediction where verify would use it, else the mean-field one (tested with
+            # the bias band) — verify computes neither again
             exact = ctx.engine("verification.profile", "finite_width_exact")
-            claim = finite_width_prediction(ctx, a, i) if exact(chain) else None
+            fw = finite_width_prediction(ctx, a, i) if exact(chain) else None
+            claim = fw if fw is not None else prediction(ctx, a, i)
             ver = verify(chain, claim, simulation=sim, alpha=o.alpha)
         lo = np.full_like(mean, np.nan)
         hi = np.full_like(mean, np.nan)

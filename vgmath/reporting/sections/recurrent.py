@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from ...verification.formatting import LN10
 from .. import figures as F
 from .. import latex as L
 from ..core import ReportContext, Section, register
@@ -30,7 +30,6 @@ RECURRENT_CELLS: tuple[tuple[str, dict[str, Any]], ...] = (
 RECURRENT_MAX_HIDDEN = 64
 #: Networks per cell at most (the report's ``trials`` if smaller).
 RECURRENT_MAX_TRIALS = 200
-LN10 = math.log(10)
 
 
 def _fixed(v: float, decimals: int = 3) -> str:
@@ -128,8 +127,8 @@ class RecurrentSection(Section):
                                 predict(net.mean_field_chain()).grad_second_moment, dtype=float)
                         per["grad_second_moment_mean_field"] = predicted
                         theory_lines.append((label, predicted))
-                norms.append(F.NormSeries(label, steps, log_norm / math.log(10),
-                                          None if bound is None else bound / math.log(10)))
+                norms.append(F.NormSeries(label, steps, log_norm / LN10,
+                                          None if bound is None else bound / LN10))
                 ctx.write_table(f"recurrent-{slug(k, label)}", [
                     {key: v[j] for key, v in per.items()} for j in range(T + 1)
                 ], meta={"network": net.to_dict(), "trials": trials, "seed": seed,
