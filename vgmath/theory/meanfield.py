@@ -417,8 +417,10 @@ def _cache_key(act: Activation) -> dict[str, Any]:
 
 def _load_analysis(act: Activation) -> dict[str, Any] | None:
     """The cached analysis of ``act`` with its fields type-checked, or None."""
-    from ..core.cache import load
+    from ..core.cache import cache_dir, load
 
+    if cache_dir() is None:  # disabled: no key to hash
+        return None
     entry = load(_CACHE_NAMESPACE, _cache_key(act))
     if entry is None or not isinstance(entry.get("homogeneous"), bool):
         return None
@@ -445,8 +447,10 @@ def _gaussian_from_cache(act: Activation, entry: dict[str, Any]) -> GaussianMome
 
 
 def _store_analysis(mom: Moments) -> None:
-    from ..core.cache import store
+    from ..core.cache import cache_dir, store
 
+    if cache_dir() is None:  # disabled: do not force the tables for nothing
+        return
     payload: dict[str, Any] = {"homogeneous": mom.homogeneous is not None}
     if mom.homogeneous is None:
         gm = mom.gaussian
