@@ -43,6 +43,7 @@ import numpy as np
 
 import vgmath as vg
 from vgmath.montecarlo.simulation import simulate
+from vgmath.verification.profile import NORMALISATION
 from vgmath.verification.stats import typical_value_test
 from vgmath.verification.tolerance import TAIL_K_MAX, tail_shape
 
@@ -183,8 +184,7 @@ def verdicts(args: argparse.Namespace) -> None:
                 layers[key]["claimed"] += v.coverage.claimed
                 layers[key]["untestable"] += len(v.untestable_layers)
                 layers[key]["tolerance > 0.5"] += int(np.sum(v.tolerance > 0.5))
-                why = Counter(r.split(" (")[0] for r in v.reason
-                              if r and r != "normalisation layer")
+                why = Counter(k for k in v.reason_kinds if k and k != NORMALISATION)
                 for r, c in why.items():
                     reasons[key][r] += c
                 cells.append(f"{verdict:12s} {v.coverage.tested:3d}/{v.coverage.claimed:<3d}"

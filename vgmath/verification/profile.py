@@ -136,6 +136,12 @@ QUANTITIES = (
 DEFAULT_TRIALS = 1000
 
 
+#: The reason of the normalisation layer's row (never counted as claimed)
+NORMALISATION = "normalisation layer"
+#: Suffix of a heavy-tailed row's reason when its typical value could not be resolved either
+TYPICAL_TOO_WIDE = "; typical value too wide"
+
+
 #: Largest excess (ln units) of a finite-width law's mean over its log-normal bulk's at which
 #: the mean is still tested (module doc, "Typical values")
 RARE_EXCESS = 0.1
@@ -319,6 +325,14 @@ class Verification(Report):
             "generalised-Pareto tail shape of the per-network values"
         )
         return "\n".join(lines)
+
+    @property
+    def reason_kinds(self) -> tuple[str, ...]:
+        """Per row, the kind of its reason without the figures: "" (tested),
+        "heavy tails", "heavy tails; typical value too wide", "too wide", "normalisation
+        layer", "finite-width expansion broke down", "no finite-width model"."""
+        return tuple(why.split(" (")[0] + (TYPICAL_TOO_WIDE if why.endswith(TYPICAL_TOO_WIDE)
+                                            else "") for why in self.reason)
 
     @property
     def tested_on(self) -> tuple[str, ...]:
@@ -792,9 +806,9 @@ def verify(
                    "times its log-normal bulk's)" if rare[j]
                    else f"heavy tails (k = {tail_k[j]:.2f} > {TAIL_K_MAX:g})")
             if t_wide[j]:
-                why += "; typical value too wide"
+                why += TYPICAL_TOO_WIDE
         elif is_norm[j]:
-            why = "normalisation layer"
+            why = NORMALISATION
         elif band[j] + half[j] > mt:
             why = f"too wide (tol + half-width = {band[j] + half[j]:.2f} > {mt:g})"
         else:

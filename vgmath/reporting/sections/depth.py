@@ -128,13 +128,15 @@ def verdict_reason(ver: Any) -> str:
     if verdict != "INCONCLUSIVE":
         return ""
     groups: dict[str, list[int]] = {}
-    for layer, status, why in zip(ver.layers, ver.status, ver.reason, strict=True):
+    from ...verification.profile import NORMALISATION, TYPICAL_TOO_WIDE
+
+    for layer, status, kind in zip(ver.layers, ver.status, ver.reason_kinds, strict=True):
         # the normalisation layer is fixed by construction: never claimed, never counted
-        if str(getattr(status, "value", status)) == "untestable" and why != NORMALISATION:
-            kind = why.split(" (")[0] if why else "untestable"
-            if kind == "heavy tails" and why.endswith("typical value too wide"):
-                kind = "heavy tails; typical value too wide"
-            groups.setdefault(_REASONS.get(kind, kind), []).append(int(layer))
+        if str(getattr(status, "value", status)) == "untestable" and kind != NORMALISATION:
+            base = kind.removesuffix(TYPICAL_TOO_WIDE) or "untestable"
+            text = _REASONS.get(base, base) + (_TYPICAL_TOO if kind.endswith(TYPICAL_TOO_WIDE)
+                                              else "")
+            groups.setdefault(text, []).append(int(layer))
     parts = [_t(kind) + " at layer" + ("s" if len(ls) > 1 else "") + " "
              + _layers_text(ls) for kind, ls in groups.items()]
     cov = ver.coverage
@@ -143,15 +145,13 @@ def verdict_reason(ver: Any) -> str:
             + "; ".join(parts) + ").")
 
 
-NORMALISATION = "normalisation layer"
-#: the verifier's short reasons, said in full
+#: the verifier's short reasons (``Verification.reason_kinds``), said in full
 _REASONS = {
     "too wide": "the finite-width allowance plus the confidence interval too wide to decide",
     "heavy tails": "per-network values too heavy-tailed for a trustworthy mean",
-    "heavy tails; typical value too wide": "per-network values too heavy-tailed for a"
-    " trustworthy mean and too spread for the networks simulated to resolve their typical"
-    " value",
 }
+#: said after the reason of a heavy-tailed row whose typical value was not resolved either
+_TYPICAL_TOO = " and too spread for the networks simulated to resolve their typical value"
 
 
 @register
