@@ -214,7 +214,7 @@ class _Samples(Mapping[str, FloatArray]):
 
     def __getitem__(self, key: str) -> FloatArray:
         if key.startswith("log_") and key not in self._extra:
-            new = "ln_" + key[len("log_"):]
+            new = _renamed(key)
             if new in self._extra or new[len("ln_"):] in _SAMPLE_KEYS:
                 warn_renamed(f"samples[{key!r}]", f"samples[{new!r}]")
                 key = new
@@ -279,12 +279,10 @@ class Simulation(Typeset):
     # ---- per-layer fields as attributes: sim.q, sim.q_se, sim.chi, ...
     def __getattr__(self, name: str) -> FloatArray:
         fields = self.__dict__.get("fields")
-        if fields is not None and name in fields:
-            return fields[name]
-        if fields is not None and _renamed(name) in fields:
-            warn_renamed(name, _renamed(name))
-            return fields[_renamed(name)]
-        raise AttributeError(f"'Simulation' object has no attribute {name!r}")
+        try:
+            return fields[name]  # type: ignore[index]  # _Fields: renamed keys warn
+        except (KeyError, TypeError):
+            raise AttributeError(f"'Simulation' object has no attribute {name!r}") from None
 
     def __dir__(self) -> list[str]:
         return sorted({*super().__dir__(), *self.fields})
@@ -311,14 +309,12 @@ class Simulation(Typeset):
     def profile(self, name: str) -> FloatArray:
         """A per-layer field by name (``"q"``, ``"chi_se"``, ... see :data:`FIELDS`), as
         :meth:`vgmath.Prediction.profile`."""
-        if name not in self.fields and _renamed(name) in self.fields:
-            warn_renamed(name, _renamed(name))
-            name = _renamed(name)
-        if name not in self.fields:
+        try:
+            return self.fields[name]  # renamed keys warn (_Fields)
+        except KeyError:
             raise InvalidArgumentError(
                 "name", name, "not a field of this simulation; fields: " + ", ".join(FIELDS)
-            )
-        return self.fields[name]
+            ) from None
 
     @property
     def layers(self) -> FloatArray:
