@@ -84,16 +84,24 @@ class _MeanField(sp.Function):
         return sp.Float(q if self._role == "q" else chi, precision=prec)
 
 
-@lru_cache(maxsize=4096)
 def _numeric(act: Activation, l: int, sw2: float, sb2: float, iq: float) -> tuple[float, float]:
-    """(q^l, χ^l) by predict's recursion and moments (χ^0 is NaN)."""
-    mom = moment_provider(act)
-    phi2 = mom.phi2_scalar()
-    q = iq
-    for k in range(1, l + 1):
-        q = sw2 * iq + sb2 if k == 1 else sw2 * phi2(q) + sb2
-    chi = float(sw2 * mom.dphi2(q)) if l >= 1 else math.nan
+    """(q^l, χ^l) by predict's recursion and moments (χ^0 is NaN); the q profile of each
+    (φ, σ_w², σ_b², q_in) is extended as deeper layers are asked for, so the L factors of
+    a Product cost O(L) moment evaluations, not O(L²)."""
+    qs = _q_profile(act, sw2, sb2, iq)
+    if len(qs) <= l:
+        phi2 = moment_provider(act).phi2_scalar()
+        while len(qs) <= l:
+            qs.append(sw2 * iq + sb2 if len(qs) == 1 else sw2 * phi2(qs[-1]) + sb2)
+    q = qs[l]
+    chi = float(sw2 * moment_provider(act).dphi2(q)) if l >= 1 else math.nan
     return q, chi
+
+
+@lru_cache(maxsize=256)
+def _q_profile(act: Activation, sw2: float, sb2: float, iq: float) -> list[float]:
+    """The q^l computed so far for one recursion ([q^0], extended by :func:`_numeric`)."""
+    return [iq]
 
 
 @lru_cache(maxsize=256)
