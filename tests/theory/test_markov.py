@@ -167,22 +167,55 @@ def test_typical_values_match_simulation(act: str, init: str) -> None:
 def test_typical_value_within_its_allowance(act: str, init: str, width: int, seed: int) -> None:
     # any φ: E[ln(‖g^l‖²/n_l)] lies within the law's stated allowance (extras
     # "ln_grad_error") plus 3 standard errors of 2000 simulated networks, at every layer.
-    # softplus + He is the case whose component along x^l grows to r ≈ 8 (error 0.56 at
-    # layer 0, allowance 0.94); without that component the prediction is 2.3 too low
+    # softplus + He is the case whose component along x^l grows most (shift 1.8 at layer
+    # 0, measured error 0.006 ± 0.005 with 200 000 networks)
     chain = vg.Chain(act, init=init, depth=30, width=width)
     p = vg.predict(chain, finite_width=True)
     T = 2000
     logs = np.asarray(vg.simulate(chain, trials=T, seed=seed).samples["ln_grad_second_moment"])
-    mean, se = logs.mean(axis=0), logs.std(axis=0, ddof=1) / math.sqrt(T)
+    mean, sd = logs.mean(axis=0), logs.std(axis=0, ddof=1)
+    se = sd / math.sqrt(T)
     gap = np.abs(p.extras["ln_grad_mean"] - mean)
     np.testing.assert_array_less(gap, p.extras["ln_grad_error"] + 3 * se)
-    # the allowance is half the along-x shift, not a blanket: where that shift is large
-    # (softplus + He: 2.3), dropping it would be caught
+    # the allowance is a share of the along-x shift, not a blanket: where that shift is
+    # large (softplus + He: 1.8), dropping it would be caught
     along = np.asarray(p.extras["ln_grad_along"])
-    if np.max(np.abs(along)) > 2.0:
+    if np.max(np.abs(along)) > 1.0:
         worst = int(np.argmax(np.abs(along)))
         assert abs(p.extras["ln_grad_mean"][worst] - along[worst] - mean[worst]) > (
             p.extras["ln_grad_error"][worst] + 3 * se[worst])
+    # the spread: within the stated 12 % (broad He laws; 5 % otherwise) plus 3 standard
+    # errors of a sample standard deviation, sd·√((kurtosis − 1)/(4T))
+    kurt = ((logs - mean) ** 4).mean(axis=0) / sd**4
+    rel = np.abs(p.extras["ln_grad_sd"] / sd - 1)
+    np.testing.assert_array_less(rel, 0.12 + 3 * np.sqrt((kurt - 1) / (4 * T)))
+
+
+def test_relu_layers_stay_independent_on_the_joint_grid() -> None:
+    # ReLU without bias: t² = F·β with β ~ Beta(1/2, (k−1)/2) independent of the layer's
+    # factor χ²_k (Beta–Gamma), so the along-x component shifts nothing (Hanin 2018); the
+    # joint grid reproduces it to 0.03 at width 32, depth 30 (the law's O(L/n²))
+    p = vg.predict(vg.Chain("relu", init="he", depth=30, width=32), finite_width=True)
+    assert np.max(np.abs(p.extras["ln_grad_along"])) < 0.03
+
+
+def test_the_cross_term_is_needed_and_a_wrong_map_is_caught(monkeypatch) -> None:
+    # softplus + Xavier at width 32: the backward form's cross term (correlated with the
+    # innovation of t) moves E ln‖g⁰‖² by 0.15; with it the law is within the chain's error +
+    # 3 SE of 20 000 networks, without it the error is beyond 8 SE
+    import vgmath.theory.markov as mk
+
+    chain = vg.Chain("softplus", init="xavier", depth=30, width=32)
+    T = 20000
+    logs = np.asarray(vg.simulate(chain, trials=T, seed=31).samples["ln_grad_second_moment"])
+    mean, se = logs[:, 0].mean(), logs[:, 0].std(ddof=1) / math.sqrt(T)
+    good = vg.predict(chain, finite_width=True).extras
+    assert abs(good["ln_grad_mean"][0] - mean) < good["error"][0] + 3 * se
+    real = mk._layer_terms
+    monkeypatch.setattr(mk, "_layer_terms",
+                        lambda *a: real(*a)._replace(cross=np.zeros_like(a[1])))
+    bad = vg.predict(chain, finite_width=True).extras
+    assert abs(bad["ln_grad_mean"][0] - mean) > 8 * se
 
 
 def test_typical_values_need_a_finite_width_prediction() -> None:

@@ -90,22 +90,27 @@ def test_passed_requires_a_tested_layer_and_full_coverage() -> None:
 
 
 def test_max_tolerance_is_stated_and_enforced() -> None:
-    """softplus + He: the tolerances grow towards the input (S → 1 at layer 6): every layer
-    counted as tested has tolerance + half-width ≤ max_tolerance; a tighter cap counts fewer
-    layers (labelled "too wide", the verdict INCONCLUSIVE), and a cap must be positive."""
+    """softplus + He against its mean-field claim: the bias band grows towards the input
+    (S → 1 at layer 6): every layer counted as tested has tolerance + half-width ≤
+    max_tolerance; a tighter cap counts fewer layers (labelled "too wide", the verdict
+    INCONCLUSIVE), and a cap must be positive. The finite-width law tests every layer."""
     chain = _chain("softplus", "he")
     sim = vg.simulate(chain, trials=1000, seed=3)
-    v = vg.verify(chain, simulation=sim)
+    mean_field = vg.predict(chain)
+    v = vg.verify(chain, mean_field, simulation=sim)
     counted = v.tested
     assert np.all(v.tolerance[counted] + v.half_width[counted] <= 0.5)
     assert v.verdict is Verdict.INCONCLUSIVE  # layers 0-5 are beyond the expansion
-    tight = vg.verify(chain, simulation=sim, max_tolerance=0.1)
+    tight = vg.verify(chain, mean_field, simulation=sim, max_tolerance=0.1)
     assert tight.coverage.tested < v.coverage.tested
     assert any(r.startswith("too wide") for r in tight.reason)
     assert np.all(tight.tolerance[tight.tested] + tight.half_width[tight.tested] <= 0.1)
     assert tight.to_dict()["parameters"]["max_tolerance"] == 0.1
     with pytest.raises(vg.InvalidArgumentError, match="max_tolerance"):
         vg.verify(chain, simulation=sim, max_tolerance=0)
+    fw = vg.verify(chain, simulation=sim)
+    assert fw.verdict is Verdict.PASS and fw.coverage.tested == fw.coverage.claimed
+    assert "typical" in fw.tested_on
 
 
 def test_cli_exit_codes_three_verdicts(gelu_he, capsys: pytest.CaptureFixture[str],
