@@ -191,6 +191,28 @@ def test_typical_value_within_its_allowance(act: str, init: str, width: int, see
     np.testing.assert_array_less(rel, 0.12 + 3 * np.sqrt((kurt - 1) / (4 * T)))
 
 
+@pytest.mark.parametrize(("width", "depth", "init"), [(16, 20, "lecun"), (64, 30, "xavier"),
+                                                      (8, 30, "he")])
+def test_linear_chains_have_the_exact_law(width: int, depth: int, init: str) -> None:
+    # identity φ, no bias: g⁰ = W₁ᵀ…W_Lᵀ g^L with independent Gaussian W, so by rotation
+    # invariance ‖g^l‖²/n = (‖g^L‖²/n) Π σ_w² χ²_n/n exactly: E Λ_l = (L − l + 1)(ψ(n/2) −
+    # ln(n/2)) + (L − l) ln σ_w², Var Λ_l = (L − l + 1) ψ′(n/2) — whatever the coupling to
+    # the forward pass (Hanin & Nica 2019)
+    from scipy.special import digamma, polygamma
+
+    p = vg.predict(vg.Chain("identity", init=init, depth=depth, width=width),
+                   finite_width=True)
+    sw2 = {"lecun": 1.0, "xavier": 1.0, "he": 2.0}[init]
+    k = depth - np.arange(depth + 1)
+    mean = (k + 1) * (digamma(width / 2) - math.log(width / 2)) + k * math.log(sw2)
+    sd = np.sqrt((k + 1) * polygamma(1, width / 2))
+    err = np.abs(p.extras["ln_grad_mean"] - mean)
+    np.testing.assert_array_less(err, p.extras["ln_grad_error"])
+    if width >= 16:  # O(L/n²): 0.008 at width 16, 0.0007 at 64
+        np.testing.assert_array_less(err, 3.0 * depth / width**2)
+        np.testing.assert_allclose(p.extras["ln_grad_sd"], sd, rtol=0.02)
+
+
 def test_relu_layers_stay_independent_on_the_joint_grid() -> None:
     # ReLU without bias: t² = F·β with β ~ Beta(1/2, (k−1)/2) independent of the layer's
     # factor χ²_k (Beta–Gamma), so the along-x component shifts nothing (Hanin 2018); the

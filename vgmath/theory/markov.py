@@ -105,7 +105,8 @@ through the φ′²-tilted transition, first order). The |t| grid's O(du²) erro
 Richardson extrapolation from du and 2du; the size of that correction is the stated
 numerical error. ReLU without bias: Beta–Gamma independence makes the layers' factors
 independent χ²_k (Hanin 2018), which the joint grid reproduces (along-x shift ≤ 0.03 at
-n = 32, depth 30).
+n = 32, depth 30). Linear chains: Λ_l is exactly a sum of independent ln(σ_w² χ²_n/n); the
+law's mean is within 0.008 of it at n = 16, depth 20, and its spread within 1 %.
 
 ``extras["ln_grad_along"]`` is the shift of E Λ_l by the along-x component (≈ 1.8 at layer
 0 for softplus + He at n = 128: leaving it out puts the typical value 1.8 too low), and
@@ -857,6 +858,8 @@ def _log_gradient_law(
     moms: list[FloatArray],
     mats: dict[int, tuple[FloatArray, FloatArray]],
 ) -> _Law:
+    """The law of Λ_l = ln(‖g^l‖²/n_l) (module docstring, "Typical values") from the forward
+    chain's grids, laws, Gaussian moments and transitions (plain and φ′²-tilted)."""
     L = chain.depth
     ns = list(chain.widths)
     sb2 = float(chain.sigma_b2)
