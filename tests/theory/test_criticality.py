@@ -119,6 +119,17 @@ def test_relu_fixed_points() -> None:
     assert dead.q_star == 0 and dead.c_star == 1.0
 
 
+def test_marginal_tanh_has_q_star_zero_exactly() -> None:
+    # tanh at σ_w² = 1, σ_b² = 0: q ↦ q − 2q² + O(q³) decays to 0 algebraically (Schoenholz
+    # et al. 2017, the order-chaos transition at σ_b² = 0); the root finder must not stop at
+    # a rounding-level root near 1e-20
+    fp = vg.fixed_point("tanh", 1, 0)
+    assert fp.q_star == 0.0 and fp.q_star_exact == 0
+    assert fp.chi_1 == pytest.approx(1.0) and fp.phase == "critical" and fp.stable
+    assert vg.fixed_point("tanh", sp.Rational(9, 10), 0).q_star == 0.0
+    assert vg.fixed_point("tanh", sp.Rational(11, 10), 0).q_star > 0.05
+
+
 def test_unbounded_activations_without_edge_raise() -> None:
     # GELU at σ_b² = 0: q → 0 (χ₁ = σ_w²/4 < 1) until q starts to explode from q⁰ = 1;
     # χ₁ jumps across 1 there, so there is no edge of chaos — an error, not a NaN

@@ -190,7 +190,9 @@ def _q_star(mom: Moments, act: Activation, sw: float, sb: float, q0: float) -> f
 
     For an increasing variance map this is the fixed point the iteration from q0 converges
     to: upwards while F > 0, downwards while F < 0. Returns 0.0 when q → 0 (σ_b² = 0,
-    φ(0) = 0 and the small-q slope σ_w² E[φ′²]₀ < 1).
+    φ(0) = 0 and the small-q slope σ_w² E[φ′²]₀ ≤ 1: geometrically below 1, algebraically at
+    1 — tanh at σ_w² = 1, where the map's own rounding would otherwise leave a spurious root
+    near 1e-20).
     """
 
     def F(q: float) -> float:
@@ -213,8 +215,8 @@ def _q_star(mom: Moments, act: Activation, sw: float, sb: float, q0: float) -> f
         a0 = _variance_map_limit_slope(act)
         lo, hi = q0 / 2, q0
         while F(lo) < 0:
-            if lo < 1e-12 and sb == 0 and a0 is not None and sw * a0 < 1:
-                return 0.0  # the linear regime: q decays geometrically to 0
+            if lo < 1e-12 and sb == 0 and a0 is not None and sw * a0 <= 1:
+                return 0.0  # the linear regime: q decays to 0
             if lo < 1e-290:
                 return 0.0
             # halve down to 1e-12, then take steps of 1e-4 (Brent refines the bracket)

@@ -36,18 +36,6 @@ def _phase_cell(chi: Any, phase: str, implication: Any = None) -> str:
     return _m(L.fmt_float(chi, 4)) + " (" + _t(phase) + ")"
 
 
-def _q_star_is_zero(act: Any, fp: Any, sigma_b2: Any) -> bool:
-    """q* = 0 exactly although the root finder returns a tiny positive number: no bias,
-    φ(0) = 0 and a numerical q* below 1e-12."""
-    q = _num(fp.q_star)
-    if q is None or q >= 1e-12 or sp.sympify(sigma_b2) != 0:
-        return False
-    try:
-        return abs(float(act(np.array([0.0]))[0])) == 0.0
-    except Exception:  # pragma: no cover - a kernel that cannot evaluate at 0
-        return False
-
-
 @register
 class EdgeOfChaosSection(Section):
     key = "edge_of_chaos"
@@ -190,16 +178,13 @@ class PhaseDiagramSection(Section):
         phases: dict[str, str] = {}
         values: dict[str, sp.Expr] = {}
         zeros = False
-        from ...symbolic.catalog import activation as _activation
-
-        tanh = _activation("tanh")
         for lab, s in markers_in:
             with ctx.timed("theory"):
                 fp = fixed_point("tanh", s, o.sigma_b2)
             groups.setdefault(str(s), []).append(lab)
             phases[str(s)] = fp.phase
             values[str(s)] = s
-            zero = _q_star_is_zero(tanh, fp, o.sigma_b2)
+            zero = fp.q_star_exact == 0
             zeros = zeros or zero
             rows.append([_t(lab), _m(L.fmt_exact(s, max_len=20)),
                          _m("0" if zero else L.fmt_float(fp.q_star, 4))
