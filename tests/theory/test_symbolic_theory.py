@@ -358,3 +358,23 @@ def test_docstring_examples() -> None:
     for module in (maps, symbolic_profile, parse, description):
         result = doctest.testmod(module, extraglobs={"sp": sp, "x": vg.x})
         assert result.failed == 0, module.__name__
+
+
+def test_a_map_searches_only_its_own_expectation(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the variance map needs E[φ²] only, the χ map E[φ′²] only: each closed-form search may
+    # take its effort limit, so the other one is not attempted
+    seen: list[sp.Expr] = []
+    real = maps._expectation
+
+    def counting(f: sp.Expr, q: sp.Expr) -> tuple[sp.Expr, str]:
+        seen.append(f)
+        return real(f, q)
+
+    monkeypatch.setattr(maps, "_expectation", counting)
+    act = vg.activation("erf")
+    vg.variance_map(act, 1)
+    assert seen == [act.expr**2]
+    seen.clear()
+    vg.chi_map(act, 1)
+    assert seen == [act.derivative**2]
+    assert maps.map_method(act, "chi") == maps.METHOD_EXACT

@@ -88,14 +88,21 @@ def _expectation(f: sp.Expr, q: sp.Expr) -> tuple[sp.Expr, str]:
     return gaussian_integral(f, q), METHOD_INTEGRAL
 
 
-def phi2_expectation(act: Activation, q: sp.Expr = Q) -> tuple[sp.Expr, sp.Expr, str]:
-    """(E[φ(√q z)²], E[φ′(√q z)²], method) as SymPy expressions in q."""
+def _square_moment(act: Activation, which: str, q: sp.Expr) -> tuple[sp.Expr, str]:
+    """(E[φ(√q z)²], method) for ``which="phi"``, (E[φ′(√q z)²], method) for ``"dphi"``:
+    only the one asked for is searched for a closed form (each search may take its effort
+    limit)."""
     h = homogeneous(act)
     if h is not None:
         c2 = sp.factor(h.c2)
-        return c2 * q, c2, METHOD_HOMOGENEOUS
-    phi2, m1 = _expectation(act.expr**2, q)
-    dphi2, m2 = _expectation(act.derivative**2, q)
+        return (c2 * q if which == "phi" else c2), METHOD_HOMOGENEOUS
+    return _expectation((act.expr if which == "phi" else act.derivative) ** 2, q)
+
+
+def phi2_expectation(act: Activation, q: sp.Expr = Q) -> tuple[sp.Expr, sp.Expr, str]:
+    """(E[φ(√q z)²], E[φ′(√q z)²], method) as SymPy expressions in q."""
+    phi2, m1 = _square_moment(act, "phi", q)
+    dphi2, m2 = _square_moment(act, "dphi", q)
     return phi2, dphi2, m1 if m1 == m2 else METHOD_INTEGRAL
 
 
@@ -127,7 +134,7 @@ def variance_map(act: Any, sigma_w2: Any = 1, sigma_b2: Any = 0) -> sp.Lambda:
     References: Poole et al. 2016, arXiv:1606.05340.
     """
     a, sw, sb = _coerce(act, sigma_w2, sigma_b2)
-    phi2, _, _ = phi2_expectation(a)
+    phi2, _ = _square_moment(a, "phi", Q)
     return sp.Lambda(Q, sw * phi2 + sb)
 
 
@@ -144,7 +151,7 @@ def chi_map(act: Any, sigma_w2: Any = 1) -> sp.Lambda:
     References: Schoenholz et al. 2017, arXiv:1611.01232; He et al. 2015, arXiv:1502.01852.
     """
     a, sw, _ = _coerce(act, sigma_w2, 0)
-    _, dphi2, _ = phi2_expectation(a)
+    dphi2, _ = _square_moment(a, "dphi", Q)
     return sp.Lambda(Q, sw * dphi2)
 
 
@@ -189,7 +196,7 @@ def correlation_map(act: Any, sigma_w2: Any = 1, sigma_b2: Any = 0) -> sp.Lambda
     a, sw, sb = _coerce(act, sigma_w2, sigma_b2)
     c = correlation_symbol
     cross, _ = _cross(a, Q, c)
-    phi2, _, _ = phi2_expectation(a)
+    phi2, _ = _square_moment(a, "phi", Q)
     return sp.Lambda((Q, c), (sw * cross + sb) / (sw * phi2 + sb))
 
 
@@ -198,8 +205,7 @@ def map_method(act: Any, which: str = "variance") -> str:
     takes: a closed form (and which) or the unevaluated integral."""
     a = act if isinstance(act, Activation) else as_activation(act)
     if which in ("variance", "chi"):
-        phi2, dphi2, method = phi2_expectation(a)
-        expr = phi2 if which == "variance" else dphi2
+        expr, method = _square_moment(a, "phi" if which == "variance" else "dphi", Q)
         return METHOD_INTEGRAL if expr.has(sp.Integral) else method
     if which == "correlation":
         return _cross(a, Q, correlation_symbol)[1]
