@@ -37,8 +37,11 @@ _APPLIES = {
 }
 
 
-def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("architectures")
+def add_arch_arguments(parser: argparse.ArgumentParser, *, alpha_option: str = "--alpha",
+                       title: str = "architectures", clip: bool = True) -> None:
+    """The ``--arch`` option group (``vgmath simulate``; ``vgmath verify`` names the branch
+    scale ``--branch-alpha``, its ``--alpha`` being the error rate, and has no ``--clip``)."""
+    g = parser.add_argument_group(title)
     g.add_argument("--arch", choices=ARCHES, default="chain",
                    help="chain (plain), resnet (x + α·F(x)), bn (batch-normalised chain), "
                    "rnn, lstm, gru (recurrent, shared weights; lstm/gru use tanh, "
@@ -46,7 +49,7 @@ def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
                    "(chain)")
     g.add_argument("--steps", type=int, default=None,
                    help="recurrent: time steps T (default: --depth)")
-    g.add_argument("--alpha", default=None, help="resnet: branch scale α (1)")
+    g.add_argument(alpha_option, default=None, help="resnet: branch scale α (1)")
     g.add_argument("--branch-depth", type=int, default=None,
                    help="resnet: dense+activation layers per branch, 1 or 2 (1)")
     g.add_argument("--variant", choices=("post", "pre"), default=None,
@@ -57,9 +60,10 @@ def add_arch_arguments(parser: argparse.ArgumentParser) -> None:
                    help="recurrent: input dimension m, inputs N(0, input_q) per step (0)")
     g.add_argument("--forget-bias", default=None, help="lstm: forget-gate bias (1)")
     g.add_argument("--h0-q", default=None, help="recurrent: h_0 = sqrt(h0_q)·(1,…,1) (1)")
-    g.add_argument("--clip", default=None, metavar="C",
-                   help="also clip each network's parameter gradient to global norm C "
-                   "(g·min(1, C/‖g‖)) and report clipped vs unclipped norms")
+    if clip:
+        g.add_argument("--clip", default=None, metavar="C",
+                       help="also clip each network's parameter gradient to global norm C "
+                       "(g·min(1, C/‖g‖)) and report clipped vs unclipped norms")
 
 
 def network_from_args(args: argparse.Namespace, **renamed: str) -> Any:

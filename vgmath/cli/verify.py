@@ -80,26 +80,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", metavar="FILE",
                         help="also write the result to FILE (.json or .csv), atomically; with "
                         "--bound, JSON holds both checks and CSV the per-layer gradient check")
-    from .arch import ARCHES
+    from .arch import add_arch_arguments
 
-    g = parser.add_argument_group("architectures (as in vgmath simulate; --alpha is the "
-                                  "error rate here, the branch scale is --branch-alpha)")
-    g.add_argument("--arch", choices=ARCHES, default="chain",
-                   help="chain (plain), resnet (x + α·F(x)), bn (batch-normalised chain), "
-                   "rnn, lstm, gru (recurrent, shared weights) (chain)")
-    g.add_argument("--branch-alpha", default=None, help="resnet: branch scale α (1)")
-    g.add_argument("--branch-depth", type=int, default=None,
-                   help="resnet: dense+activation layers per branch, 1 or 2 (1)")
-    g.add_argument("--variant", choices=("post", "pre"), default=None,
-                   help="resnet: post φ(Wx+b) or pre Wφ(x)+b branches (post)")
-    g.add_argument("--batch", type=int, default=None, help="bn: inputs per network B (32)")
-    g.add_argument("--norm-eps", default=None, help="bn: eps added to the batch variance (1e-5)")
-    g.add_argument("--steps", type=int, default=None,
-                   help="recurrent: time steps T (default: --depth)")
-    g.add_argument("--input-size", type=int, default=None,
-                   help="recurrent: input dimension m, inputs N(0, input_q) per step (0)")
-    g.add_argument("--forget-bias", default=None, help="lstm: forget-gate bias (1)")
-    g.add_argument("--h0-q", default=None, help="recurrent: h_0 = sqrt(h0_q)·(1,…,1) (1)")
+    add_arch_arguments(parser, alpha_option="--branch-alpha", clip=False,
+                       title="architectures (as in vgmath simulate; --alpha is the error rate "
+                       "here, the branch scale is --branch-alpha)")
 
 
 def _network(args: argparse.Namespace) -> object:
