@@ -406,11 +406,12 @@ SECTION_ALIASES: dict[str, str] = {
 
 
 def coerce_sections(value: Any) -> tuple[str, ...]:
-    """Section keys in the order given (None: every section). Accepts keys, aliases
-    (:data:`SECTION_ALIASES`) and comma-separated strings; unknown or repeated names are an
-    :class:`InvalidArgumentError` naming the valid ones."""
+    """Section keys in the order given (None: ``()``, which :class:`ReportOptions` reads as
+    every section). Accepts keys, aliases (:data:`SECTION_ALIASES`) and comma-separated
+    strings; unknown or repeated names are an :class:`InvalidArgumentError` naming the valid
+    ones."""
     if value is None:
-        return tuple(cls.key for cls in SECTIONS)
+        return ()
     items = [value] if isinstance(value, str) else value
     if not isinstance(items, Iterable):
         raise InvalidArgumentError("sections", value, "expected a list of section names")
