@@ -150,6 +150,7 @@ from scipy import special
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
 from .meanfield import homogeneous
+from .moments import _Rule
 from .profile import Prediction, _readonly, layer_scales, mean_field_extras
 
 __all__ = ["GRID_POINTS", "finite_width_profile", "finite_width_refusal", "forward_part"]
@@ -174,7 +175,6 @@ _MASS_FLOOR = 1e-15
 _Z_MAX = 12.0
 #: The grid stops here: below, sixth moments of φ underflow (the mass below is put at it).
 _S_MIN = 1e-45
-_GL_T, _GL_W = np.polynomial.legendre.leggauss(12)
 _INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
 #: numerical error allowance of the Markov chain (ln units)
 NUMERICAL_ERROR = 1e-3
@@ -187,21 +187,14 @@ ALONG_SHARE = 0.12
 
 def _base_moments(act: Any, s: FloatArray) -> FloatArray:
     """Columns (z ~ N(0, 1), h = √s z): E[φ^{2k}] k = 1..4; E[φ′²φ^{2k}] k = 0..4;
-    E[h²φ′²φ^{2k}] k = 0..3; E[hφ′φ^{2k+1}] k = 0..3; E[φ′⁴], E[φ′⁶]; E[hφ′³φ], E[φ′⁴φ²], E[h²φ′⁴]
-    (kink-split Gauss–Legendre)."""
-    root = np.sqrt(s)[:, None]
-    base = np.linspace(-_Z_MAX, _Z_MAX, 49)
-    geo = 2.0 ** np.arange(-4, 8)
-    kinks = np.array([float(b) for b in act.breakpoints])
-    extra = np.concatenate([[0.0], kinks, geo, -geo])
-    moving = np.clip(extra[None, :] / root, -_Z_MAX, _Z_MAX)
-    edges = np.sort(np.concatenate([np.broadcast_to(base, (s.size, base.size)), moving],
-                                   axis=1), axis=1)
-    lo, hi = edges[:, :-1, None], edges[:, 1:, None]
-    half = (hi - lo) / 2
-    z = (lo + hi) / 2 + half * _GL_T
-    w = half * _GL_W * _INV_SQRT_2PI * np.exp(-0.5 * z * z)
-    x = root[:, :, None] * z
+    E[h²φ′²φ^{2k}] k = 0..3; E[hφ′φ^{2k+1}] k = 0..3; E[φ′⁴], E[φ′⁶]; E[hφ′³φ], E[φ′⁴φ²],
+    E[h²φ′⁴] (the kink-split Gauss–Legendre rule of :mod:`vgmath.theory.moments`, on
+    |z| ≤ 12 with a z-grid of spacing 1/2 and 12 nodes per piece)."""
+    root = np.sqrt(s)
+    rule = _Rule(tuple(float(b) for b in act.breakpoints), n=12, h=0.5, kmin=-4, kmax=7,
+                 K=_Z_MAX)
+    z, w = rule.centred(root)
+    x = root[:, None] * z
     with np.errstate(all="ignore"):
         p = np.asarray(act(x.ravel()), dtype=np.float64).reshape(x.shape)
         d = np.asarray(act.grad(x.ravel()), dtype=np.float64).reshape(x.shape)
@@ -213,7 +206,7 @@ def _base_moments(act: Any, s: FloatArray) -> FloatArray:
     cols += [x * x * d2 * pows[k] for k in range(4)]
     cols += [x * d * p * pows[k] for k in range(4)]
     cols += [d2 * d2, d2 * d2 * d2, x * d2 * d * p, d2 * d2 * p2, x * x * d2 * d2]
-    return np.stack([(w * c).sum(axis=(1, 2)) for c in cols], axis=1)
+    return np.stack([(w * c).sum(axis=1) for c in cols], axis=1)
 
 
 class _MomentLattice:
