@@ -305,10 +305,14 @@ def _closed_forms_for(act: Activation) -> _ClosedForms | None:
 TABLED = ("phi2", "dphi2", "dphi4", "z2dphi2", "phi_mean", "dphi_mean", "d_phi2_dq")
 
 
-def _combine(
-    name: str, z: FloatArray, fu: FloatArray, dfu: FloatArray, dfu2: FloatArray
-) -> FloatArray:
-    """The integrand of moment ``name`` from φ(u), φ′(u), φ′(u)² and z (u = √q z)."""
+#: which of φ ("f") and φ′ ("d") the integrand of each moment needs
+_NEEDS = {"phi2": "f", "dphi2": "d", "dphi4": "d", "z2dphi2": "d", "phi_mean": "f",
+          "dphi_mean": "d", "d_phi2_dq": "fd"}
+
+
+def _combine(name: str, z: FloatArray, fu: Any, dfu: Any, dfu2: Any) -> FloatArray:
+    """The integrand of moment ``name`` from φ(u), φ′(u), φ′(u)² and z (u = √q z); only
+    those in :data:`_NEEDS` of ``name`` are used."""
     if name == "phi2":
         return fu * fu
     if name == "dphi2":
@@ -410,18 +414,17 @@ class GaussianMoments:
 
     # ---- the generic rule
     def _integrand(self, name: str) -> Callable[[FloatArray, FloatArray], FloatArray]:
-        """g(z, u) with u = √q z, such that the moment is E[g] (÷√q for d_phi2_dq)."""
+        """g(z, u) with u = √q z, such that the moment is E[g] (÷√q for d_phi2_dq): the
+        integrand of :func:`_combine`, evaluating only the kernels it needs."""
         f, df = self._f, self._df
-        integrands: dict[str, Callable[[FloatArray, FloatArray], FloatArray]] = {
-            "phi2": lambda z, u: f(u) ** 2,
-            "dphi2": lambda z, u: df(u) ** 2,
-            "dphi4": lambda z, u: df(u) ** 4,
-            "z2dphi2": lambda z, u: z * z * df(u) ** 2,
-            "phi_mean": lambda z, u: f(u),
-            "dphi_mean": lambda z, u: df(u),
-            "d_phi2_dq": lambda z, u: z * f(u) * df(u),
-        }
-        return integrands[name]
+        need = _NEEDS[name]
+
+        def g(z: FloatArray, u: FloatArray) -> FloatArray:
+            fu = f(u) if "f" in need else None
+            dfu = df(u) if "d" in need else None
+            return _combine(name, z, fu, dfu, None if dfu is None else dfu * dfu)
+
+        return g
 
     def _numeric(self, name: str, q: FloatArray, *, absolute: bool = False) -> FloatArray:
         """The moment ``name`` by the rule, for a flat array of q.
