@@ -31,6 +31,7 @@ from typing import Any
 import sympy as sp
 
 from ..core.errors import VgmathError
+from ..symbolic.typeset import latex_number
 
 __all__ = [
     "Column",
@@ -272,7 +273,9 @@ def finite_float(value: Any) -> float | None:
 def fmt_float(value: Any, digits: int = 4, *, missing: str = "---") -> str:
     """A float in LaTeX math notation with ``digits`` significant digits.
 
-    Fixed point for 1e-3 ≤ |v| < 1e4, otherwise ``m\\times10^{e}``; NaN/None → ``missing``;
+    Fixed point for 1e-3 ≤ |v| < 1e4, otherwise ``m\\times 10^{e}`` (untrimmed mantissa:
+    :func:`vgmath.symbolic.typeset.latex_number` with ``trim=False, spaced=True``);
+    NaN/None → ``missing``;
     ±inf → ``\\pm\\infty``. Deterministic (Python's ``format`` with a fixed spec) and
     idempotent for equal floats. Meant to be placed inside math mode.
     """
@@ -284,17 +287,7 @@ def fmt_float(value: Any, digits: int = 4, *, missing: str = "---") -> str:
         return missing
     if math.isnan(v):
         return missing
-    if math.isinf(v):
-        return r"\infty" if v > 0 else r"-\infty"
-    if v == 0:
-        return "0"
-    a = abs(v)
-    if 1e-3 <= a < 1e4:
-        s = f"{v:.{digits}g}"
-        if "e" not in s:
-            return s
-    m, e = f"{v:.{digits - 1}e}".split("e")
-    return f"{m}\\times 10^{{{int(e)}}}"
+    return latex_number(v, digits, trim=False, spaced=True)
 
 
 def fmt_exact(value: Any, *, digits: int = 6, max_len: int = 48) -> str:

@@ -81,14 +81,19 @@ def check_digits(digits: Any) -> int:
     return digits
 
 
-def latex_number(value: Any, digits: int = 4) -> str:
+def latex_number(value: Any, digits: int = 4, *, trim: bool = True,
+                 spaced: bool = False) -> str:
     r"""A float in math-mode LaTeX: ``0.25``, ``1.234``, ``2.8\times10^{-28}``.
 
     Plain decimals for 1e-3 ≤ |v| < 1e4, else a mantissa with ``digits`` significant digits
     times a power of ten (no ``e`` notation); ``\infty`` for ±inf, ``\text{--}`` for NaN.
+    ``trim`` drops the mantissa's trailing zeros (and a mantissa of 1: ``10^{-5}``);
+    ``spaced`` writes ``\times 10`` (the report's tables: ``trim=False, spaced=True``).
 
     >>> latex_number(2.8e-28, 2), latex_number(0.25), latex_number(-float("inf"))
     ('2.8\\times10^{-28}', '0.25', '-\\infty')
+    >>> latex_number(1.5e-7, 3, trim=False, spaced=True)
+    '1.50\\times 10^{-7}'
     """
     check_digits(digits)
     v = float(value)
@@ -102,12 +107,14 @@ def latex_number(value: Any, digits: int = 4) -> str:
     if "e" not in text and 1e-3 <= abs(v) < 1e4:
         return text
     mant, _, exp = f"{v:.{digits - 1}e}".partition("e")
-    if "." in mant:
-        mant = mant.rstrip("0").rstrip(".")
     e = int(exp)
-    if mant in ("1", "-1"):
-        return ("-" if mant == "-1" else "") + rf"10^{{{e}}}"
-    return rf"{mant}\times10^{{{e}}}"
+    times = r"\times 10" if spaced else r"\times10"
+    if trim:
+        if "." in mant:
+            mant = mant.rstrip("0").rstrip(".")
+        if mant in ("1", "-1"):
+            return ("-" if mant == "-1" else "") + rf"10^{{{e}}}"
+    return rf"{mant}{times}^{{{e}}}"
 
 
 def latex_from_ln(ln_value: float, digits: int = 4) -> str:
