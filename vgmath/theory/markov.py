@@ -151,7 +151,7 @@ from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
 from .meanfield import homogeneous
 from .moments import _Rule
-from .profile import Prediction, _readonly, layer_scales, mean_field_extras
+from .profile import Prediction, finite_width_prediction, layer_scales
 
 __all__ = ["GRID_POINTS", "finite_width_profile", "finite_width_refusal", "forward_part"]
 
@@ -577,34 +577,21 @@ def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
             f"the finite-width Markov chain assumes i.i.d. Gaussian weights; "
             f"{chain.rule.distribution} weights of the same variance differ at O(1/n)"
         )
-    extras = {
-        **mean_field_extras(mean_field),
-        "error": _readonly(err),
-        "ln_grad_mean": _readonly(law.mean),
-        "ln_grad_sd": _readonly(law.sd),
-        "ln_grad_skewness": _readonly(law.skewness),
-        "ln_grad_along": _readonly(law.along),
-        "ln_grad_base": _readonly(law.base),
-        "ln_grad_error": _readonly(err + law.numerical_error
-                                   + ALONG_SHARE * np.abs(law.along)),
-    }
-    return Prediction(
-        chain=chain,
-        q=_readonly(q),
-        chi=_readonly(chi),
-        grad_second_moment=_readonly(grad),
-        grad_preact_second_moment=_readonly(pre),
-        grad_weight_second_moment=_readonly(wt),
-        sigma_w2=_readonly(sigma_w2),
-        mean_ln_chi=mean_field.mean_ln_chi,
-        ln_grad_second_moment=_readonly(log_grad),
-        formula=None,
-        formulas={},
+    return finite_width_prediction(
+        mean_field, q=q, chi=chi, grad=grad, preact=pre, weight=wt, sigma_w2=sigma_w2,
+        log_grad=log_grad,
         method="finite-width Markov chain of the per-network variance (grid of "
         f"at least {GRID_POINTS} points per layer); moments: kink-split Gauss-Legendre",
-        notes=tuple(notes),
-        converged_at=None,
-        extras=extras,
+        notes=notes,
+        extras={
+            "error": err,
+            "ln_grad_mean": law.mean,
+            "ln_grad_sd": law.sd,
+            "ln_grad_skewness": law.skewness,
+            "ln_grad_along": law.along,
+            "ln_grad_base": law.base,
+            "ln_grad_error": err + law.numerical_error + ALONG_SHARE * np.abs(law.along),
+        },
     )
 
 
@@ -645,7 +632,6 @@ class _Terms(NamedTuple):
     f_mean: FloatArray  # F = â²/a²
     f_var: FloatArray
     cross: FloatArray  # c
-    chi_var: FloatArray  # Var ln of the backward chi-square (the tilted recursion's part)
 
 
 def _layer_terms(mo: FloatArray, s: FloatArray, n: int, v: float, sb2: float) -> _Terms:
@@ -710,7 +696,6 @@ def _layer_terms(mo: FloatArray, s: FloatArray, n: int, v: float, sb2: float) ->
         f_mean=f_mean,
         f_var=f_var,
         cross=cross,
-        chi_var=2 * ratio / n,
     )
 
 
@@ -860,24 +845,22 @@ def _log_gradient_law(
     sb2 = float(chain.sigma_b2)
     terms = {m: _layer_terms(moms[m], grids[m], ns[m], vs[m - 1], sb2) for m in range(1, L + 1)}
     # the base part's correlation with the forward chain (φ′²-tilted transition, first
-    # order): the variance it adds is the tilted recursion's minus the untilted one's
+    # order): the variance it adds, D_m = E[Σ base (tilted) − Σ base (plain) | s_m] carried
+    # down as D_m = 2 (W̃ − W) U1_{m+1} + W D_{m+1}, U1 the conditional mean of the sum
     U1: FloatArray = np.zeros(1)
-    U2: FloatArray = np.zeros(1)
-    U2f: FloatArray = np.zeros(1)
+    D: FloatArray = np.zeros(1)
     tilt = np.zeros(L + 1)
     base_sum = np.zeros(L + 1)
     for m in range(L, 0, -1):
         tm = terms[m]
-        full = tm.var + tm.chi_var
         if m == L:
-            e1, t1, e2, e2f = (np.zeros_like(tm.base),) * 4
+            U1, D = tm.base, np.zeros_like(tm.base)
         else:
             Wp, Wd = mats[m]
-            e1, t1, e2, e2f = Wp @ U1, Wd @ U1, Wp @ U2, Wp @ U2f
-        U2 = tm.base**2 + full + 2.0 * (tm.base * e1 + t1 - e1) + e2
-        U2f = tm.base**2 + full + 2.0 * tm.base * e1 + e2f
-        U1 = tm.base + e1
-        tilt[m - 1] = float(laws[m] @ U2) - float(laws[m] @ U2f)
+            e1 = Wp @ U1
+            D = 2.0 * (Wd @ U1 - e1) + Wp @ D
+            U1 = tm.base + e1
+        tilt[m - 1] = float(laws[m] @ D)
         base_sum[m - 1] = float(laws[m] @ U1)
     agg = {m: _bins(laws[m]) for m in range(1, L + 1)}
     binned = {m: _binned(terms[m], laws[m], agg[m]) for m in range(1, L + 1)}

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
@@ -26,8 +26,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .precision import PrecisionLimits
 
 __all__ = [
-    "FIELDS", "MAX_EXACT_DEPTH", "ExactProfile", "Prediction", "distribution_notes", "layer_scales",
-    "mean_field_extras",
+    "FIELDS",
+    "MAX_EXACT_DEPTH",
+    "ExactProfile",
+    "Prediction",
+    "distribution_notes",
+    "finite_width_prediction",
+    "layer_scales",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -352,14 +357,37 @@ class _LayerScales:
         return tuple(self.unique[i][2] for i in self.index.tolist())
 
 
-def mean_field_extras(mean_field: Prediction) -> dict[str, Any]:
-    """The mean-field profiles a finite-width prediction keeps beside its own (``extras``)."""
-    return {
+def finite_width_prediction(mean_field: Prediction, *, q: Any, chi: Any, grad: Any,
+                            preact: Any, weight: Any, sigma_w2: Any, log_grad: Any,
+                            method: str, notes: Sequence[str],
+                            extras: dict[str, Any]) -> Prediction:
+    """A finite-width :class:`Prediction` (arrays read-only) of ``mean_field.chain``: no
+    formula, the mean-field prediction's ``mean_ln_chi``, and its profiles kept in ``extras``
+    (``mean_field_q``, ``mean_field_grad_second_moment``, …) beside the given ones."""
+    mf = {
         "mean_field_q": mean_field.q,
         "mean_field_grad_second_moment": mean_field.grad_second_moment,
         "mean_field_grad_preact_second_moment": mean_field.grad_preact_second_moment,
         "mean_field_grad_weight_second_moment": mean_field.grad_weight_second_moment,
     }
+    return Prediction(
+        chain=mean_field.chain,
+        q=_readonly(np.asarray(q, dtype=np.float64)),
+        chi=_readonly(np.asarray(chi, dtype=np.float64)),
+        grad_second_moment=_readonly(np.asarray(grad, dtype=np.float64)),
+        grad_preact_second_moment=_readonly(np.asarray(preact, dtype=np.float64)),
+        grad_weight_second_moment=_readonly(np.asarray(weight, dtype=np.float64)),
+        sigma_w2=_readonly(np.asarray(sigma_w2, dtype=np.float64)),
+        mean_ln_chi=mean_field.mean_ln_chi,
+        ln_grad_second_moment=_readonly(np.asarray(log_grad, dtype=np.float64)),
+        formula=None,
+        formulas={},
+        method=method,
+        notes=tuple(notes),
+        converged_at=None,
+        extras={**mf, **{k: _readonly(v) if isinstance(v, np.ndarray) else v
+                         for k, v in extras.items()}},
+    )
 
 
 def layer_scales(chain: Chain) -> _LayerScales:

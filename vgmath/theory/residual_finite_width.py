@@ -117,7 +117,7 @@ from numpy.typing import NDArray
 from ..core.errors import InvalidArgumentError
 from ..network.description import Chain
 from .meanfield import homogeneous
-from .profile import Prediction, _readonly, layer_scales, mean_field_extras
+from .profile import Prediction, finite_width_prediction, layer_scales
 
 __all__ = ["ALONG_ERROR", "FORWARD_ERROR", "residual_finite_width_profile",
            "residual_finite_width_refusal"]
@@ -284,30 +284,18 @@ def _profile(chain: Chain, mean_field: Prediction) -> Prediction:
             f"the finite-width residual prediction assumes i.i.d. Gaussian weights; "
             f"{chain.rule.distribution} weights of the same variance differ at O(1/n)")
     extras = {
-        **mean_field_extras(mean_field),
-        "error": _readonly(err),
-        "q_error": _readonly(q_err),
-        "weight_error": _readonly(w_err),
-        "along_share": _readonly(np.asarray(along, dtype=np.float64)),
+        "error": err,
+        "q_error": q_err,
+        "weight_error": w_err,
+        "along_share": np.asarray(along, dtype=np.float64),
     }
     for key in ("mean", "branch_q1", "branch_q2"):
         if key in mean_field.extras:
             extras[key] = mean_field.extras[key]
-    return Prediction(
-        chain=chain,
-        q=_readonly(q),
-        chi=_readonly(chi),
-        grad_second_moment=_readonly(grad),
-        grad_preact_second_moment=_readonly(pre),
-        grad_weight_second_moment=_readonly(weight),
-        sigma_w2=mean_field.sigma_w2,
-        mean_ln_chi=mean_field.mean_ln_chi,
-        ln_grad_second_moment=_readonly(log_grad),
-        formula=None,
-        formulas={},
+    return finite_width_prediction(
+        mean_field, q=q, chi=chi, grad=grad, preact=pre, weight=weight,
+        sigma_w2=mean_field.sigma_w2, log_grad=log_grad,
         method=f"finite-width residual recursion ({res.branch_depth}-layer post branch, "
         f"alpha={res.alpha}): bulk + {d} forward directions",
-        notes=tuple(notes),
-        converged_at=None,
-        extras=extras,
+        notes=notes, extras=extras,
     )
